@@ -1,0 +1,1 @@
+"""Adapters: LangChain, Anthropic memory tool, OpenAI-style tool calling."""

@@ -1,0 +1,1 @@
+"""Benchmarks on Crafter, MiniHack and NetHack (BALROG protocol)."""

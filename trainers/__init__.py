@@ -1,0 +1,1 @@
+"""Offline trainers: structural and behavioral."""

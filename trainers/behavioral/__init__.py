@@ -1,0 +1,1 @@
+"""Behavioral trainer: distil good memory decisions into a LoRA memory specialist."""

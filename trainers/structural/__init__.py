@@ -1,0 +1,1 @@
+"""Structural trainer: an LLM rewrites the memory scaffold, gated on held-out seeds."""
