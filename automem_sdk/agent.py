@@ -186,6 +186,7 @@ class MemoryAgent:
         self._feedback: list[str] = []
         self._last_action = ""
         self._initialised = False
+        self._owns_trace = False
 
     # ------------------------------------------------------------------ setup
     def reset(
@@ -641,6 +642,64 @@ class MemoryAgent:
             )
         )
 
+    def start_trace(
+        self,
+        trace: str | TraceWriter,
+        *,
+        env: str = "custom",
+        seed: int | None = None,
+        config: dict[str, Any] | None = None,
+        storage_options: dict[str, Any] | None = None,
+    ) -> TraceWriter:
+        """Open a trace (URL or writer) and write its header; later turns go there."""
+        from automem_sdk import __version__
+
+        owned = isinstance(trace, str)
+        writer = TraceWriter(trace, storage_options) if isinstance(trace, str) else trace
+        self.trace = writer
+        self._owns_trace = owned
+        writer.write(
+            TraceHeader(
+                episode_id=f"{env}/{seed}",
+                env=env,
+                task=env,
+                seed=seed,
+                scaffold_id=self.scaffold.id,
+                mode=self.mode if self.memory == "on" else f"{self.mode}/memory-off",
+                models=self.models,
+                sdk_version=__version__,
+                memory_url=str(getattr(self.store, "url", "")),
+                config=dict(config or {}),
+            )
+        )
+        return writer
+
+    def finish(
+        self,
+        *,
+        steps: int | None = None,
+        progression: float = 0.0,
+        total_reward: float = 0.0,
+        achievements: Sequence[str] = (),
+        wall_s: float = 0.0,
+    ) -> None:
+        """Write the trace footer and close a trace this agent opened (idempotent)."""
+        if self.trace is None or self.trace.closed:
+            return
+        self.trace.write(
+            TraceFooter(
+                steps=self.step_index if steps is None else steps,
+                progression=progression,
+                total_reward=total_reward,
+                achievements=list(achievements),
+                usage=self.usage,
+                n_ops=self.n_ops,
+                wall_s=wall_s,
+            )
+        )
+        if self._owns_trace:
+            self.trace.close()
+
 
 def _error(op: str, message: str) -> OpResult:
     return OpResult(op=op, ok=False, text=f"ERROR ({op}): {message}", error=message)
@@ -678,28 +737,15 @@ def run_episode(
     Returns:
         The episode summary.
     """
-    from automem_sdk import __version__
-
     t0 = time.perf_counter()
-    writer = TraceWriter(trace, storage_options) if isinstance(trace, str) else trace
+    observation, info = env.reset(seed=seed)
+    agent.reset(instruction=env.instruction, actions=env.actions)
+    writer = None
+    if trace is not None:
+        writer = agent.start_trace(
+            trace, env=env.name, seed=seed, config=header_extra, storage_options=storage_options
+        )
     try:
-        observation, info = env.reset(seed=seed)
-        agent.reset(instruction=env.instruction, actions=env.actions, trace=writer)
-        if writer is not None:
-            writer.write(
-                TraceHeader(
-                    episode_id=f"{env.name}/{seed}",
-                    env=env.name,
-                    task=env.name,
-                    seed=seed,
-                    scaffold_id=agent.scaffold.id,
-                    mode=agent.mode if agent.memory == "on" else f"{agent.mode}/memory-off",
-                    models=agent.models,
-                    sdk_version=__version__,
-                    memory_url=getattr(agent.store, "url", ""),
-                    config=dict(header_extra or {}),
-                )
-            )
         steps = 0
         total_reward = 0.0
         progression = float(info.get("progression", 0.0) or 0.0)
@@ -720,18 +766,13 @@ def run_episode(
             if result.terminated or result.truncated:
                 break
         wall = time.perf_counter() - t0
-        if writer is not None:
-            writer.write(
-                TraceFooter(
-                    steps=steps,
-                    progression=progression,
-                    total_reward=total_reward,
-                    achievements=achievements,
-                    usage=agent.usage,
-                    n_ops=agent.n_ops,
-                    wall_s=wall,
-                )
-            )
+        agent.finish(
+            steps=steps,
+            progression=progression,
+            total_reward=total_reward,
+            achievements=achievements,
+            wall_s=wall,
+        )
         return EpisodeResult(
             env=env.name,
             seed=seed,
@@ -745,7 +786,7 @@ def run_episode(
             wall_s=wall,
         )
     finally:
-        if isinstance(trace, str) and writer is not None:
+        if writer is not None and isinstance(trace, str):
             writer.close()
 
 
@@ -775,7 +816,8 @@ def wrap(
         actions: allowed actions (None = any).
         instruction: task description for prompts.
         storage_options: fsspec options when ``memory`` is a URL.
-        trace: a TraceWriter or trace URL to log every turn to.
+        trace: a TraceWriter or trace URL to log every turn to (call
+            :meth:`MemoryAgent.finish` at the end to write the footer).
 
     Returns:
         The wrapped agent; call :meth:`MemoryAgent.step` with each observation.
@@ -783,7 +825,6 @@ def wrap(
     from automem_sdk.store import MemoryStore
 
     store = MemoryStore(memory, storage_options) if isinstance(memory, str) else memory
-    writer = TraceWriter(trace) if isinstance(trace, str) else trace
     if llm is None:
         if not isinstance(policy, Decider | LLMClient):
             raise ValueError(
@@ -800,5 +841,6 @@ def wrap(
             instruction=instruction,
             actions=actions,
         )
-    agent.trace = writer
+    if trace is not None:
+        agent.start_trace(trace)
     return agent
