@@ -1,6 +1,13 @@
-"""automem: learnable file-based memory for any agent."""
+"""automem: learnable file-based memory for any agent.
+
+``import automem_sdk`` is light: the public names below are loaded on first use, and no
+heavy dependency (torch, transformers, games, langchain, anthropic) is imported.
+"""
 
 from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from automem_sdk.errors import (
     AutomemError,
@@ -14,17 +21,98 @@ from automem_sdk.errors import (
     TraceError,
 )
 
+if TYPE_CHECKING:
+    from automem_sdk.agent import EpisodeResult, MemoryAgent, run_episode, wrap
+    from automem_sdk.codec import encode_op, encode_ops, parse_ops
+    from automem_sdk.diagnostics import Diagnostics, diagnose
+    from automem_sdk.env import Decider, RoutineRequest, StepResult, TextEnv
+    from automem_sdk.ops import MemoryOp, OpResult, execute_op
+    from automem_sdk.scaffold import Scaffold, load_scaffold
+    from automem_sdk.store import MemoryStore, StoreLimits
+    from automem_sdk.tools import anthropic_tool_schemas, op_from_tool_call, openai_tool_schemas
+    from automem_sdk.trace import Trace, TraceWriter, iter_records, read_trace
+
 __version__ = "0.1.0"
+
+_LAZY: dict[str, str] = {
+    "EpisodeResult": "automem_sdk.agent",
+    "MemoryAgent": "automem_sdk.agent",
+    "run_episode": "automem_sdk.agent",
+    "wrap": "automem_sdk.agent",
+    "encode_op": "automem_sdk.codec",
+    "encode_ops": "automem_sdk.codec",
+    "parse_ops": "automem_sdk.codec",
+    "Diagnostics": "automem_sdk.diagnostics",
+    "diagnose": "automem_sdk.diagnostics",
+    "Decider": "automem_sdk.env",
+    "RoutineRequest": "automem_sdk.env",
+    "StepResult": "automem_sdk.env",
+    "TextEnv": "automem_sdk.env",
+    "MemoryOp": "automem_sdk.ops",
+    "OpResult": "automem_sdk.ops",
+    "execute_op": "automem_sdk.ops",
+    "Scaffold": "automem_sdk.scaffold",
+    "load_scaffold": "automem_sdk.scaffold",
+    "MemoryStore": "automem_sdk.store",
+    "StoreLimits": "automem_sdk.store",
+    "anthropic_tool_schemas": "automem_sdk.tools",
+    "op_from_tool_call": "automem_sdk.tools",
+    "openai_tool_schemas": "automem_sdk.tools",
+    "Trace": "automem_sdk.trace",
+    "TraceWriter": "automem_sdk.trace",
+    "iter_records": "automem_sdk.trace",
+    "read_trace": "automem_sdk.trace",
+}
 
 __all__ = [
     "AutomemError",
+    "Decider",
+    "Diagnostics",
+    "EpisodeResult",
     "LLMError",
     "LLMTimeoutError",
+    "MemoryAgent",
     "MemoryConflictError",
     "MemoryLimitError",
     "MemoryNotFoundError",
+    "MemoryOp",
     "MemoryPathError",
+    "MemoryStore",
+    "OpResult",
+    "RoutineRequest",
+    "Scaffold",
     "ScaffoldError",
+    "StepResult",
+    "StoreLimits",
+    "TextEnv",
+    "Trace",
     "TraceError",
+    "TraceWriter",
     "__version__",
+    "anthropic_tool_schemas",
+    "diagnose",
+    "encode_op",
+    "encode_ops",
+    "execute_op",
+    "iter_records",
+    "load_scaffold",
+    "op_from_tool_call",
+    "openai_tool_schemas",
+    "parse_ops",
+    "read_trace",
+    "run_episode",
+    "wrap",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'automem_sdk' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
