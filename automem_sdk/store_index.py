@@ -1,0 +1,259 @@
+"""In-memory search index of a :class:`~automem_sdk.store.MemoryStore`.
+
+The index holds, per file, its content (the store is bounded by ``max_store_bytes``, so
+this is bounded too), its case-folded content and its set of word tokens, plus an
+inverted index ``token -> files``. A query (case-insensitive substring, matched per
+line) is turned into constraints on files:
+
+* a word of the query with non-word characters on both sides must be a whole token of
+  the file (exact posting lookup);
+* a word at the start of the query must *end* a token of the file, a word at the end
+  must *start* one, and a query that is a single word must occur inside a token; these
+  are answered from a sorted-free vocabulary string searched with ``str.find``.
+
+Constraints are intersected, smallest first, and only the surviving files are scanned
+line by line. The constraints are necessary conditions, so results are exactly those of
+a full scan. The index is updated on every mutation and by journal replay.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from automem_sdk.errors import AutomemError
+
+__all__ = ["SearchHit", "SearchIndex"]
+
+_TOKEN = re.compile(r"\w+")
+_LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+_MIN_PARTIAL = 2  # partial words shorter than this match too much to be worth expanding
+_CHECKPOINT_VERSION = 1
+
+
+class SearchHit(BaseModel):
+    """One matching line.
+
+    Attributes:
+        path: file that contains the line.
+        line: 1-based line number.
+        text: the line, verbatim.
+    """
+
+    path: str
+    line: int
+    text: str
+
+
+@dataclass(slots=True)
+class _Doc:
+    sha: str
+    size: int
+    text: str
+    folded: str
+    tokens: frozenset[str]
+
+
+class SearchIndex:
+    """Contents, tokens and postings of every file in a store."""
+
+    def __init__(self) -> None:
+        self._docs: dict[str, _Doc] = {}
+        self._postings: dict[str, set[str]] = {}
+        self._dirs: dict[str, int] = {}
+        self._vocab: str | None = None
+        self.total_bytes = 0
+
+    # -- inspection --------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._docs)
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._docs
+
+    def paths(self) -> list[str]:
+        """All file paths, sorted."""
+        return sorted(self._docs)
+
+    def text(self, path: str) -> str | None:
+        """Content of ``path`` or ``None``."""
+        doc = self._docs.get(path)
+        return None if doc is None else doc.text
+
+    def sha(self, path: str) -> str | None:
+        """Content address of ``path`` or ``None``."""
+        doc = self._docs.get(path)
+        return None if doc is None else doc.sha
+
+    def size(self, path: str) -> int:
+        """Size in bytes of ``path`` (0 if absent)."""
+        doc = self._docs.get(path)
+        return 0 if doc is None else doc.size
+
+    def is_dir(self, path: str) -> bool:
+        """Whether some file lives under ``path/``."""
+        return self._dirs.get(path, 0) > 0
+
+    def manifest(self) -> dict[str, tuple[str, int]]:
+        """``path -> (sha256, size)`` for every file."""
+        return {p: (d.sha, d.size) for p, d in self._docs.items()}
+
+    def texts_by_sha(self) -> dict[str, str]:
+        """``sha256 -> content`` for every current file."""
+        return {d.sha: d.text for d in self._docs.values()}
+
+    # -- mutation ----------------------------------------------------------------------
+    def put(self, path: str, text: str, sha: str, size: int) -> None:
+        """Add or replace ``path``."""
+        old = self._docs.get(path)
+        if old is not None and old.sha == sha:
+            return
+        folded = text.casefold()
+        tokens = frozenset(_TOKEN.findall(folded))
+        old_tokens: frozenset[str] = frozenset()
+        if old is None:
+            for parent in _parents(path):
+                self._dirs[parent] = self._dirs.get(parent, 0) + 1
+        else:
+            old_tokens = old.tokens
+            self.total_bytes -= old.size
+        for tok in old_tokens - tokens:
+            self._unpost(tok, path)
+        for tok in tokens - old_tokens:
+            posting = self._postings.get(tok)
+            if posting is None:
+                self._postings[tok] = {path}
+                self._vocab = None
+            else:
+                posting.add(path)
+        self._docs[path] = _Doc(sha, size, text, folded, tokens)
+        self.total_bytes += size
+
+    def remove(self, path: str) -> None:
+        """Drop ``path`` if present."""
+        doc = self._docs.pop(path, None)
+        if doc is None:
+            return
+        self.total_bytes -= doc.size
+        for tok in doc.tokens:
+            self._unpost(tok, path)
+        for parent in _parents(path):
+            left = self._dirs[parent] - 1
+            if left:
+                self._dirs[parent] = left
+            else:
+                del self._dirs[parent]
+
+    def _unpost(self, tok: str, path: str) -> None:
+        posting = self._postings[tok]
+        posting.discard(path)
+        if not posting:
+            del self._postings[tok]
+            self._vocab = None
+
+    # -- search ------------------------------------------------------------------------
+    def _expand(self, word: str, anchored_start: bool, anchored_end: bool) -> set[str]:
+        if self._vocab is None:
+            self._vocab = "\n" + "\n".join(self._postings) + "\n"
+        vocab = self._vocab
+        needle = ("\n" if anchored_start else "") + word + ("\n" if anchored_end else "")
+        out: set[str] = set()
+        pos = vocab.find(needle)
+        while pos >= 0:
+            start = vocab.rfind("\n", 0, pos + (1 if anchored_start else 0)) + 1
+            end = vocab.find("\n", pos + len(needle) - (1 if anchored_end else 0))
+            out |= self._postings[vocab[start:end]]
+            pos = vocab.find(needle, end)
+        return out
+
+    def candidates(self, folded_query: str) -> Iterable[str] | None:
+        """Files that can contain ``folded_query``; ``None`` means "no constraint"."""
+        sets: list[set[str]] = []
+        n = len(folded_query)
+        for m in _TOKEN.finditer(folded_query):
+            word = m.group()
+            whole_start, whole_end = m.start() > 0, m.end() < n
+            if whole_start and whole_end:
+                posting = self._postings.get(word)
+                if not posting:
+                    return ()
+                sets.append(posting)
+            elif whole_start or whole_end or len(word) >= _MIN_PARTIAL:
+                # A word that touches the query's start is the *end* of a token, etc.
+                expanded = self._expand(word, anchored_start=whole_start, anchored_end=whole_end)
+                if not expanded:
+                    return ()
+                sets.append(expanded)
+        if not sets:
+            return None
+        sets.sort(key=len)
+        result = set(sets[0])
+        for other in sets[1:]:
+            result &= other
+            if not result:
+                break
+        return result
+
+    def search(self, query: str, scope: str | None = None, limit: int = 50) -> list[SearchHit]:
+        """Case-insensitive substring search, per line.
+
+        Args:
+            query: the text to find (an empty query matches nothing).
+            scope: ``None`` for all files, else a file path or a directory prefix.
+            limit: maximum number of hits, in path then line order.
+
+        Returns:
+            The matching lines.
+        """
+        q = query.casefold()
+        if not q or limit <= 0 or any(ch in _LINE_BREAKS for ch in q):
+            return []
+        cand = self.candidates(q)
+        pool: Iterable[str] = self._docs if cand is None else cand
+        if scope:
+            under = scope + "/"
+            pool = [p for p in pool if p == scope or p.startswith(under)]
+        hits: list[SearchHit] = []
+        for path in sorted(pool):
+            doc = self._docs[path]
+            if q not in doc.folded:
+                continue
+            for i, line in enumerate(doc.text.splitlines(), 1):
+                if q in line.casefold():
+                    hits.append(SearchHit(path=path, line=i, text=line))
+                    if len(hits) >= limit:
+                        return hits
+        return hits
+
+    # -- checkpoint --------------------------------------------------------------------
+    def dump_cache(self) -> bytes:
+        """Serialise the content cache (``sha256 -> text``) for fast reopening."""
+        body = {"schema_version": _CHECKPOINT_VERSION, "texts": self.texts_by_sha()}
+        return json.dumps(body, ensure_ascii=False).encode("utf-8")
+
+
+def load_cache(data: bytes) -> dict[str, str]:
+    """Parse a content cache written by :meth:`SearchIndex.dump_cache`.
+
+    Raises:
+        AutomemError: the cache is unreadable or from an unsupported version.
+    """
+    try:
+        body = json.loads(data)
+    except ValueError as exc:
+        raise AutomemError(f"index cache is unreadable: {exc}") from exc
+    if not isinstance(body, dict) or body.get("schema_version") != _CHECKPOINT_VERSION:
+        raise AutomemError("index cache has an unsupported schema version")
+    texts = body.get("texts")
+    if not isinstance(texts, dict):
+        raise AutomemError("index cache has no texts")
+    return {str(k): str(v) for k, v in texts.items()}
+
+
+def _parents(path: str) -> list[str]:
+    parts = path.split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]

@@ -1,0 +1,520 @@
+"""Storage plumbing for :class:`~automem_sdk.store.MemoryStore`: files, objects, journal, lock.
+
+Layout of a store root (everything of ours lives under ``.automem/``)::
+
+    notes.md, plans/today.md, ...      the user's files (the "tree")
+    .automem/format.json               {"schema_version": 1, "journal": "jsonl" | "objects"}
+    .automem/journal.jsonl             one JournalEntry per line      (appendable backends)
+    .automem/journal/<version>.json    one JournalEntry per object    (object stores)
+    .automem/journal/seg-<version>.jsonl  compacted entries 1..version (object stores)
+    .automem/objects/<sh>/<a256>       content-addressed file versions (sha256 of the bytes)
+    .automem/index.json                content cache by sha256 (speeds up reopening)
+    .automem/lock, .automem/tmp/       local only: flock file, temp files for atomic renames
+
+Journal lines are appended with one write each. A process killed mid-append leaves a
+*torn* last line with no newline; readers only consume complete lines, and the next
+writer (which holds the lock, so the fragment cannot belong to a live writer) starts its
+line with a newline so the fragment becomes an unparseable line that is skipped. A prefix
+of a JSON object is never valid JSON, so a fragment can never be mistaken for an entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+import threading
+import uuid
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from automem_sdk.errors import AutomemError, MemoryConflictError
+from automem_sdk.store_paths import RESERVED_DIR
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
+
+__all__ = [
+    "FORMAT_VERSION",
+    "Backend",
+    "JournalEntry",
+    "JsonlJournal",
+    "Layout",
+    "ObjectJournal",
+    "ObjectStore",
+    "StoreLock",
+    "read_format",
+    "sha256_hex",
+    "write_format",
+]
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+"""On-disk format version written to ``.automem/format.json``."""
+
+Layout = Literal["jsonl", "objects"]
+
+_APPENDABLE_PROTOCOLS = frozenset({"file", "local", "memory"})
+_ENTRY_NAME = re.compile(r"^(\d{12})\.json$")
+_SEGMENT_NAME = re.compile(r"^seg-(\d{12})\.jsonl$")
+
+
+def sha256_hex(data: bytes) -> str:
+    """Return the hex sha256 of ``data`` (the address of a content object)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+class JournalEntry(BaseModel):
+    """One committed mutation of a store.
+
+    Attributes:
+        version: 1-based, contiguous version number assigned under the store lock.
+        op: ``write``, ``append``, ``create``, ``delete``, ``rename``, ``restore`` or
+            ``sync`` (a change made outside the store, adopted when the store was opened).
+        path: the file touched (``""`` for ``restore``).
+        dst: rename target, else ``None``.
+        sha256: address of the file's new content (``restore``: of the tree manifest);
+            ``None`` when the file was removed.
+        size: size in bytes of the new content (``restore``: of the whole tree).
+        ts: Unix time of the commit.
+        target: for ``restore``, the version that was restored.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    version: int
+    op: str
+    path: str
+    dst: str | None = None
+    sha256: str | None = None
+    size: int = 0
+    ts: float
+    target: int | None = None
+
+    def to_line(self) -> bytes:
+        """Serialise as one compact JSON line (no trailing newline)."""
+        return self.model_dump_json(exclude_none=True).encode("utf-8")
+
+
+def _parse_lines(data: bytes, where: str) -> list[JournalEntry]:
+    out: list[JournalEntry] = []
+    for raw in data.split(b"\n"):
+        if not raw.strip():
+            continue
+        try:
+            out.append(JournalEntry.model_validate_json(raw))
+        except (ValidationError, ValueError):
+            log.warning("skipping a torn or unreadable journal line in %s: %r", where, raw[:80])
+    return out
+
+
+class Backend:
+    """The store root on one fsspec filesystem, with the few operations the store needs.
+
+    Args:
+        fs: a filesystem rooted at the store (a ``DirFileSystem``); paths are relative.
+        protocol: the underlying filesystem's protocol (``file``, ``memory``, ``s3``...).
+        local_root: the resolved local directory when the store is on local disk.
+    """
+
+    def __init__(self, fs: AbstractFileSystem, protocol: str, local_root: str | None) -> None:
+        self.fs = fs
+        self.protocol = protocol
+        self.local_root = local_root
+        self.appendable = protocol in _APPENDABLE_PROTOCOLS
+
+    # -- paths -------------------------------------------------------------------------
+    def local(self, rel: str) -> str:
+        """Absolute local path of ``rel`` (local stores only)."""
+        assert self.local_root is not None
+        return os.path.join(self.local_root, *rel.split("/"))
+
+    # -- reading -----------------------------------------------------------------------
+    def read(self, rel: str) -> bytes | None:
+        """Return the bytes of ``rel`` or ``None`` if it does not exist."""
+        try:
+            if self.local_root is not None:
+                with open(self.local(rel), "rb") as fh:
+                    return fh.read()
+            return bytes(self.fs.cat_file(rel))
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+
+    def exists(self, rel: str) -> bool:
+        """Whether a file (or object) exists at ``rel``."""
+        if self.local_root is not None:
+            return os.path.isfile(self.local(rel))
+        return bool(self.fs.isfile(rel))
+
+    def list_files(self) -> dict[str, int]:
+        """All regular files of the tree (reserved directory excluded) with their sizes.
+
+        On local disk, symlinks are skipped and never followed.
+        """
+        out: dict[str, int] = {}
+        if self.local_root is not None:
+            root = self.local_root
+            for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+                rel_dir = os.path.relpath(dirpath, root)
+                if rel_dir == ".":
+                    dirnames[:] = [d for d in dirnames if d.casefold() != RESERVED_DIR]
+                    rel_dir = ""
+                for name in filenames:
+                    full = os.path.join(dirpath, name)
+                    st = os.lstat(full)
+                    if not os.path.isfile(full) or os.path.islink(full):
+                        continue
+                    rel = f"{rel_dir}/{name}" if rel_dir else name
+                    out[rel.replace(os.sep, "/")] = st.st_size
+            return out
+        found: dict[str, dict[str, Any]] = self.fs.find("", detail=True)
+        for name, info in found.items():
+            rel = name.lstrip("/")
+            if info.get("type") != "file" or rel.split("/", 1)[0].casefold() == RESERVED_DIR:
+                continue
+            out[rel] = int(info.get("size") or 0)
+        return out
+
+    # -- writing -----------------------------------------------------------------------
+    def write_atomic(self, rel: str, data: bytes) -> None:
+        """Replace ``rel`` with ``data`` atomically (temp + rename locally, one PUT elsewhere)."""
+        if self.local_root is not None:
+            target = self.local(rel)
+            tmp = self.local(f"{RESERVED_DIR}/tmp/{uuid.uuid4().hex}.tmp")
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+            try:
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                os.replace(tmp, target)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.remove(tmp)
+                raise
+            return
+        self.fs.pipe_file(rel, data)
+
+    def remove(self, rel: str) -> None:
+        """Remove a file if it exists; on local disk also prune emptied parent directories."""
+        if self.local_root is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self.local(rel))
+            self._prune(rel)
+            return
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm_file(rel)
+
+    def move(self, src: str, dst: str, data: bytes) -> None:
+        """Move ``src`` to ``dst`` (``data`` is its content, used where a move is a copy)."""
+        if self.local_root is not None:
+            target = self.local(dst)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            try:
+                os.replace(self.local(src), target)
+            except FileNotFoundError:
+                self.write_atomic(dst, data)
+            self._prune(src)
+            return
+        self.write_atomic(dst, data)
+        self.remove(src)
+
+    def _prune(self, rel: str) -> None:
+        parts = rel.split("/")[:-1]
+        while parts:
+            try:
+                os.rmdir(self.local("/".join(parts)))
+            except OSError:
+                return
+            parts.pop()
+
+    def append_bytes(self, rel: str, data: bytes) -> None:
+        """Append ``data`` to ``rel`` with a single write (appendable backends only)."""
+        if self.local_root is not None:
+            fd = os.open(self.local(rel), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+            return
+        with self.fs.open(rel, "ab") as fh:
+            fh.write(data)
+
+    def size(self, rel: str) -> int:
+        """Size of ``rel`` in bytes (0 if it does not exist)."""
+        try:
+            if self.local_root is not None:
+                return os.stat(self.local(rel)).st_size
+            return int(self.fs.size(rel) or 0)
+        except FileNotFoundError:
+            return 0
+
+    def read_range(self, rel: str, start: int, end: int) -> bytes:
+        """Bytes ``[start, end)`` of ``rel``."""
+        if self.local_root is not None:
+            with open(self.local(rel), "rb") as fh:
+                fh.seek(start)
+                return fh.read(end - start)
+        return bytes(self.fs.cat_file(rel, start=start, end=end))
+
+    def clean_tmp(self) -> None:
+        """Remove temp files left by killed writers (call only while holding the lock)."""
+        if self.local_root is None:
+            return
+        tmp_dir = self.local(f"{RESERVED_DIR}/tmp")
+        os.makedirs(tmp_dir, exist_ok=True)
+        for name in os.listdir(tmp_dir):
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(tmp_dir, name))
+
+
+class ObjectStore:
+    """Content-addressed, immutable blobs under ``.automem/objects``."""
+
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
+
+    @staticmethod
+    def path(sha: str) -> str:
+        """Relative path of the object with address ``sha``."""
+        return f"{RESERVED_DIR}/objects/{sha[:2]}/{sha[2:]}"
+
+    def put(self, sha: str, data: bytes) -> None:
+        """Store ``data`` under ``sha`` (no-op locally if it is already there)."""
+        rel = self.path(sha)
+        if self._backend.local_root is not None and os.path.exists(self._backend.local(rel)):
+            return
+        self._backend.write_atomic(rel, data)
+
+    def get(self, sha: str) -> bytes:
+        """Return the verified bytes of object ``sha``.
+
+        Raises:
+            AutomemError: the object is missing or its content does not match its address.
+        """
+        data = self._backend.read(self.path(sha))
+        if data is None:
+            raise AutomemError(f"store is damaged: content object {sha[:12]}... is missing")
+        if sha256_hex(data) != sha:
+            raise AutomemError(f"store is damaged: content object {sha[:12]}... is corrupt")
+        return data
+
+
+class JsonlJournal:
+    """Journal as one append-only JSONL file (local disk and in-memory filesystems)."""
+
+    layout: Layout = "jsonl"
+    PATH = f"{RESERVED_DIR}/journal.jsonl"
+
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
+        self._offset = 0  # end of the last complete line consumed
+        self._seen = 0  # file size when last read
+        self._partial = False  # bytes after _offset that do not end a line
+
+    def changed(self) -> bool:
+        """Cheap check: has the journal file grown since it was last read?"""
+        return self._backend.size(self.PATH) != self._seen
+
+    def read_new(self) -> list[JournalEntry]:
+        """Return the complete entries appended since the last call."""
+        size = self._backend.size(self.PATH)
+        self._seen = size
+        if size <= self._offset:
+            self._partial = False
+            return []
+        data = self._backend.read_range(self.PATH, self._offset, size)
+        cut = data.rfind(b"\n") + 1
+        self._partial = cut < len(data)
+        if cut == 0:
+            return []
+        self._offset += cut
+        return _parse_lines(data[:cut], self.PATH)
+
+    def append(self, entry: JournalEntry) -> None:
+        """Append ``entry``; the caller holds the lock and has just called :meth:`read_new`.
+
+        Raises:
+            MemoryConflictError: another writer appended since the last read.
+        """
+        if self._backend.size(self.PATH) != self._seen:
+            raise MemoryConflictError("the journal changed during a locked write; retry")
+        line = (b"\n" if self._partial else b"") + entry.to_line() + b"\n"
+        self._backend.append_bytes(self.PATH, line)
+        self._seen += len(line)
+        self._offset = self._seen
+        self._partial = False
+
+    def compact(self, entries: list[JournalEntry]) -> None:
+        """Nothing to do: the JSONL journal is already one file."""
+
+
+class ObjectJournal:
+    """Journal as one object per entry (object stores: every write is one atomic PUT).
+
+    Object stores have no cross-process lock here: a store on one assumes a single
+    writer at a time. Before each commit the next entry's key is probed, so a second
+    writer that committed in between is noticed and caught up with instead of being
+    overwritten (a narrow race between the probe and the PUT remains).
+    """
+
+    layout: Layout = "objects"
+    DIR = f"{RESERVED_DIR}/journal"
+
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
+        self._last = 0
+
+    @classmethod
+    def entry_path(cls, version: int) -> str:
+        """Relative path of the object holding entry ``version``."""
+        return f"{cls.DIR}/{version:012d}.json"
+
+    def _invalidate(self) -> None:
+        self._backend.fs.invalidate_cache(self.DIR)
+
+    def changed(self) -> bool:
+        """Probe whether the entry after the last one read exists (one HEAD request)."""
+        self._invalidate()
+        return self._backend.exists(self.entry_path(self._last + 1))
+
+    def read_new(self) -> list[JournalEntry]:
+        """Return the entries committed since the last call."""
+        self._invalidate()
+        try:
+            names = [n.rsplit("/", 1)[-1] for n in self._backend.fs.ls(self.DIR, detail=False)]
+        except FileNotFoundError:
+            return []
+        segments = sorted(int(m.group(1)) for n in names if (m := _SEGMENT_NAME.match(n)))
+        versions = sorted(int(m.group(1)) for n in names if (m := _ENTRY_NAME.match(n)))
+        out: list[JournalEntry] = []
+        last = self._last
+        if segments and segments[-1] > last:
+            seg = segments[-1]
+            blob = self._backend.read(f"{self.DIR}/seg-{seg:012d}.jsonl") or b""
+            out.extend(e for e in _parse_lines(blob, self.DIR) if e.version > last)
+            last = max(last, seg)
+        for v in versions:
+            if v <= last:
+                continue
+            data = self._backend.read(self.entry_path(v))
+            if data is None:
+                break
+            out.extend(_parse_lines(data, self.entry_path(v)))
+        if out:
+            self._last = max(self._last, out[-1].version)
+        return out
+
+    def append(self, entry: JournalEntry) -> None:
+        """Write ``entry`` as its own object (one PUT)."""
+        self._backend.write_atomic(self.entry_path(entry.version), entry.to_line() + b"\n")
+        self._last = entry.version
+
+    def compact(self, entries: list[JournalEntry]) -> None:
+        """Fold all entries into one segment object and drop the per-entry objects."""
+        if not entries:
+            return
+        last = entries[-1].version
+        blob = b"".join(e.to_line() + b"\n" for e in entries)
+        self._backend.write_atomic(f"{self.DIR}/seg-{last:012d}.jsonl", blob)
+        self._invalidate()
+        for name in self._backend.fs.ls(self.DIR, detail=False):
+            base = name.rsplit("/", 1)[-1]
+            entry = _ENTRY_NAME.match(base)
+            seg = _SEGMENT_NAME.match(base)
+            if (entry and int(entry.group(1)) <= last) or (seg and int(seg.group(1)) < last):
+                self._backend.remove(f"{self.DIR}/{base}")
+
+
+def read_format(backend: Backend) -> dict[str, Any] | None:
+    """Read ``.automem/format.json`` (``None`` if the store has none yet).
+
+    Raises:
+        AutomemError: the store was written by a newer, unsupported format version.
+    """
+    data = backend.read(f"{RESERVED_DIR}/format.json")
+    if data is None:
+        return None
+    try:
+        fmt: dict[str, Any] = json.loads(data)
+    except ValueError as exc:
+        raise AutomemError(f"store format file is unreadable: {exc}") from exc
+    version = int(fmt.get("schema_version", 0))
+    if version > FORMAT_VERSION:
+        raise AutomemError(
+            f"store format version {version} is newer than this automem supports "
+            f"({FORMAT_VERSION}); upgrade automem-sdk"
+        )
+    return fmt
+
+
+def write_format(backend: Backend, layout: Layout) -> None:
+    """Write ``.automem/format.json`` for a new store."""
+    body = {"schema_version": FORMAT_VERSION, "journal": layout}
+    backend.write_atomic(f"{RESERVED_DIR}/format.json", json.dumps(body).encode())
+
+
+class StoreLock:
+    """Re-entrant mutation lock: a thread lock plus, on local disk, an ``flock``.
+
+    ``flock`` locks belong to an open file description, so two stores in one process
+    exclude each other as two processes do. The file is reopened after a ``fork``.
+
+    Args:
+        path: local path of the lock file, or ``None`` (thread lock only).
+    """
+
+    def __init__(self, path: str | None) -> None:
+        self._path = path
+        self._thread = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+        self._pid = 0
+
+    @property
+    def thread(self) -> threading.RLock:
+        """The in-process lock alone (for readers that only need thread safety)."""
+        return self._thread
+
+    def __enter__(self) -> StoreLock:
+        self._thread.acquire()
+        try:
+            if self._depth == 0 and self._path is not None:
+                self._flock()
+        except BaseException:
+            self._thread.release()
+            raise
+        self._depth += 1
+        return self
+
+    def _flock(self) -> None:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            return
+        assert self._path is not None
+        if self._fd is None or self._pid != os.getpid():
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+            self._pid = os.getpid()
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        try:
+            if self._depth == 0 and self._fd is not None:
+                import fcntl
+
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread.release()
+
+    def close(self) -> None:
+        """Close the lock file."""
+        with self._thread:
+            if self._fd is not None and self._pid == os.getpid():
+                with contextlib.suppress(OSError):
+                    os.close(self._fd)
+            self._fd = None
