@@ -234,6 +234,7 @@ class MemoryAgent:
         """Run LOG and PLAN for one observation and return the action to take."""
         if not self._initialised:
             self._init_files()
+        observation = _clean_text(observation)
         info = info or {}
         if info.get("invalid_action"):
             self._feedback.append(f"the action '{self._last_action}' was invalid here")
@@ -461,8 +462,14 @@ class MemoryAgent:
             return Completion(text="", model=decider.name, latency_s=time.perf_counter() - t0), (
                 f"the model failed: {exc}"
             )
+        update: dict[str, Any] = {}
         if not completion.latency_s:
-            completion = completion.model_copy(update={"latency_s": time.perf_counter() - t0})
+            update["latency_s"] = time.perf_counter() - t0
+        clean = _clean_text(completion.text)
+        if clean != completion.text:
+            update["text"] = clean  # lone surrogates etc. cannot be stored or logged
+        if update:
+            completion = completion.model_copy(update=update)
         self.usage = Usage(
             prompt_tokens=self.usage.prompt_tokens + completion.usage.prompt_tokens,
             completion_tokens=self.usage.completion_tokens + completion.usage.completion_tokens,
@@ -699,6 +706,15 @@ class MemoryAgent:
         )
         if self._owns_trace:
             self.trace.close()
+
+
+def _clean_text(text: str) -> str:
+    """Replace what UTF-8 cannot carry (lone surrogates) so text can be stored and logged."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _error(op: str, message: str) -> OpResult:

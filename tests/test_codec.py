@@ -34,9 +34,9 @@ text = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
     max_size=60,
 )
-word = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_ ,:<|>\\", min_size=1, max_size=20).filter(
-    lambda s: s.strip() != ""
-)
+word = st.text(
+    alphabet="abcdefghijklmnopqrstuvwxyz0123456789_ ,:<|>\\", min_size=1, max_size=20
+).filter(lambda s: s.strip() != "")
 
 ops = st.one_of(
     st.builds(ReadOp, path=paths),
@@ -58,9 +58,28 @@ ops = st.one_of(
     st.builds(
         CustomOp,
         name=st.from_regex(r"[A-Z][A-Z0-9_]{0,10}", fullmatch=True).filter(
-            lambda n: n not in {"READ", "HEAD", "TAIL", "SEARCH", "COUNT", "LIST", "WRITE", "APPEND",
-                                "CREATE", "UPSERT", "REPLACE", "INSERT", "DELETE", "RENAME",
-                                "ACTION", "DONE", "END"}
+            lambda n: (
+                n
+                not in {
+                    "READ",
+                    "HEAD",
+                    "TAIL",
+                    "SEARCH",
+                    "COUNT",
+                    "LIST",
+                    "WRITE",
+                    "APPEND",
+                    "CREATE",
+                    "UPSERT",
+                    "REPLACE",
+                    "INSERT",
+                    "DELETE",
+                    "RENAME",
+                    "ACTION",
+                    "DONE",
+                    "END",
+                }
+            )
         ),
         args=st.lists(text, max_size=3).filter(lambda a: a != [""]),
     ),
@@ -128,7 +147,10 @@ def test_errors_name_the_problem() -> None:
 
 
 def test_lenient_missing_end_before_next_op() -> None:
-    assert parse_ops("<|READ|>map.md<|ACTION|>north<|END|>") == [ReadOp(path="map.md"), ActionOp(name="north")]
+    assert parse_ops("<|READ|>map.md<|ACTION|>north<|END|>") == [
+        ReadOp(path="map.md"),
+        ActionOp(name="north"),
+    ]
 
 
 def test_escapes_round_trip_in_content() -> None:
@@ -146,4 +168,6 @@ def test_search_all_files_forms() -> None:
 
 def test_lowercase_tokens_and_custom_ops() -> None:
     assert parse_ops("<|read|>a.md<|END|>") == [ReadOp(path="a.md")]
-    assert parse_ops("<|UPSERT_MAP|>3,4|wall<|END|>") == [CustomOp(name="UPSERT_MAP", args=["3,4", "wall"])]
+    assert parse_ops("<|UPSERT_MAP|>3,4|wall<|END|>") == [
+        CustomOp(name="UPSERT_MAP", args=["3,4", "wall"])
+    ]

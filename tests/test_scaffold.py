@@ -14,7 +14,13 @@ def test_builtins_load_and_validate(name: str) -> None:
     s = load_scaffold(name)
     assert s.name == name
     assert s.validate_scaffold() == []
-    system = s.render("system", instruction="Do X.", actions="a, b", files=s.describe_files(), ops=s.describe_ops())
+    system = s.render(
+        "system",
+        instruction="Do X.",
+        actions="a, b",
+        files=s.describe_files(),
+        ops=s.describe_ops(),
+    )
     assert "Do X." in system and "<|DONE|>" in system
     assert "{" not in s.render("plan", observation="obs", actions="a")
 

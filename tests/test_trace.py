@@ -49,7 +49,12 @@ def test_round_trip(tmp_path: Path, suffix: str) -> None:
         w.write(TraceFooter(steps=1, progression=0.5))
     tr = read_trace(url)
     assert tr.header.seed == 7 and tr.complete and tr.progression == 0.5
-    assert [type(r).__name__ for r in iter_records(url)] == ["TraceHeader", "TurnRecord", "StepRecord", "TraceFooter"]
+    assert [type(r).__name__ for r in iter_records(url)] == [
+        "TraceHeader",
+        "TurnRecord",
+        "StepRecord",
+        "TraceFooter",
+    ]
     assert list_traces(str(tmp_path)) == [url]
 
 
@@ -57,7 +62,9 @@ def test_round_trip(tmp_path: Path, suffix: str) -> None:
 def test_killed_writer_leaves_readable_prefix(tmp_path: Path, suffix: str) -> None:
     url = str(tmp_path / f"killed{suffix}")
     for attempt in range(3):
-        proc = subprocess.Popen([sys.executable, "-c", WRITER, url], stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER, url], stdout=subprocess.PIPE, text=True
+        )
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
         time.sleep(0.01 * attempt)
         os.kill(proc.pid, signal.SIGKILL)
