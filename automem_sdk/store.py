@@ -356,21 +356,50 @@ class MemoryStore:
         if self._tree_sha(path) != sha:
             self._backend.write_atomic(path, self._objects.get(sha))
 
+    def _state_before(self, version: int, path: str) -> str | None:
+        """Content address of ``path`` just before entry ``version`` (``None``: absent)."""
+        for e in reversed(self._entries[: version - 1]):
+            if e.op == "restore":
+                got = self._manifests(e.sha256).get(path) if e.sha256 else None
+                return None if got is None else got[0]
+            if e.op == "rename":
+                if e.dst == path:
+                    return e.sha256
+                if e.path == path:
+                    return None
+            elif e.path == path:
+                return e.sha256
+        return None
+
     def _redo(self, version: int) -> None:
-        """Make the tree reflect entry ``version`` (idempotent; repairs a killed writer)."""
+        """Finish entry ``version`` if a killed writer left it unapplied.
+
+        A path is rewritten only while the tree still shows its state *before* the
+        entry; a file that shows neither the old nor the new state was changed outside
+        the store and is left for :meth:`_adopt_external`. (Removing, outside the store,
+        a file that the very last entry created is indistinguishable from a writer
+        killed before creating it; the file is then recreated.)
+        """
         e = self._entries[version - 1]
         if e.op == "restore":
             before = _fold(self._entries, version - 1, self._manifests)
             target = self._manifests(e.sha256) if e.sha256 else {}
             self._apply_tree(before, target, verify=True)
-        elif e.op == "rename":
-            if e.dst and e.sha256:
-                self._ensure(e.dst, e.sha256)
-            self._backend.remove(e.path)
-        elif e.sha256 is None:
-            self._backend.remove(e.path)
-        else:
-            self._ensure(e.path, e.sha256)
+            return
+        old = self._state_before(version, e.path)
+        now = self._tree_sha(e.path)
+        if e.op == "rename":
+            if e.dst is None or e.sha256 is None:
+                return
+            if now == old and now is not None and self._tree_sha(e.dst) is None:
+                self._backend.move(e.path, e.dst, self._objects.get(e.sha256))
+            elif now == old and self._tree_sha(e.dst) == e.sha256:
+                self._backend.remove(e.path)  # a copy-then-delete move was cut short
+        elif now == old and now != e.sha256:
+            if e.sha256 is None:
+                self._backend.remove(e.path)
+            else:
+                self._backend.write_atomic(e.path, self._objects.get(e.sha256))
 
     def _apply_tree(self, before: Manifest, target: Manifest, *, verify: bool) -> None:
         for path in sorted(set(before) - set(target), reverse=True):

@@ -377,9 +377,9 @@ class ObjectJournal:
         self._backend.fs.invalidate_cache(self.DIR)
 
     def changed(self) -> bool:
-        """Probe whether the entry after the last one read exists (one HEAD request)."""
+        """Probe whether the entry after the last one read exists (one GET request)."""
         self._invalidate()
-        return self._backend.exists(self.entry_path(self._last + 1))
+        return self._backend.read(self.entry_path(self._last + 1)) is not None
 
     def read_new(self) -> list[JournalEntry]:
         """Return the entries committed since the last call."""

@@ -121,3 +121,25 @@ def store_url(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any] | Non
         return request.getfixturevalue("memory_url"), None
     url, options = request.getfixturevalue("s3_store_url")
     return url, options
+
+
+def _raw_tree(url: str, storage_options: dict[str, Any] | None = None) -> dict[str, str]:
+    """Read a store's files straight from its filesystem (bypassing the store)."""
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
+    fs.invalidate_cache()
+    root = root.rstrip("/")
+    out: dict[str, str] = {}
+    for name in fs.find(root):
+        rel = name[len(root) :].lstrip("/") if name.startswith(root) else name
+        if rel.split("/", 1)[0] == ".automem":
+            continue
+        out[rel] = fs.cat_file(name).decode("utf-8")
+    return out
+
+
+@pytest.fixture
+def raw_tree() -> Any:
+    """A function ``(url, storage_options=None) -> {path: text}`` reading the raw tree."""
+    return _raw_tree
