@@ -112,8 +112,18 @@ class SearchIndex:
         old = self._docs.get(path)
         if old is not None and old.sha == sha:
             return
-        folded = text.casefold()
-        tokens = frozenset(_TOKEN.findall(folded))
+        if (
+            old is not None
+            and len(text) > len(old.text)
+            and (not old.text or _TOKEN.match(old.text[-1]) is None)
+            and text.startswith(old.text)
+        ):  # an append after a word boundary: only the new tail needs tokenising
+            tail = text[len(old.text) :].casefold()
+            folded = old.folded + tail
+            tokens = old.tokens | frozenset(_TOKEN.findall(tail))
+        else:
+            folded = text.casefold()
+            tokens = frozenset(_TOKEN.findall(folded))
         old_tokens: frozenset[str] = frozenset()
         if old is None:
             for parent in _parents(path):
