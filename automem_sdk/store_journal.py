@@ -243,22 +243,29 @@ class Backend:
         with self.fs.open(rel, "ab") as fh:
             fh.write(data)
 
-    def size(self, rel: str) -> int:
-        """Size of ``rel`` in bytes (0 if it does not exist)."""
+    def size(self, rel: str) -> int | None:
+        """Size of ``rel`` in bytes (0 if missing) where that is one cheap call, else ``None``.
+
+        Only local disk qualifies: ``MemoryFileSystem.size`` scans every key of the
+        process-wide memory store, and object stores need a request.
+        """
+        if self.local_root is None:
+            return None
         try:
-            if self.local_root is not None:
-                return os.stat(self.local(rel)).st_size
-            return int(self.fs.size(rel) or 0)
+            return os.stat(self.local(rel)).st_size
         except FileNotFoundError:
             return 0
 
-    def read_range(self, rel: str, start: int, end: int) -> bytes:
-        """Bytes ``[start, end)`` of ``rel``."""
-        if self.local_root is not None:
-            with open(self.local(rel), "rb") as fh:
-                fh.seek(start)
-                return fh.read(end - start)
-        return bytes(self.fs.cat_file(rel, start=start, end=end))
+    def read_from(self, rel: str, start: int) -> bytes:
+        """Bytes of ``rel`` from offset ``start`` to its end (``b""`` if it is missing)."""
+        try:
+            if self.local_root is not None:
+                with open(self.local(rel), "rb") as fh:
+                    fh.seek(start)
+                    return fh.read()
+            return bytes(self.fs.cat_file(rel, start=start))
+        except FileNotFoundError:
+            return b""
 
     def clean_tmp(self) -> None:
         """Remove temp files left by killed writers (call only while holding the lock)."""
@@ -315,18 +322,20 @@ class JsonlJournal:
         self._seen = 0  # file size when last read
         self._partial = False  # bytes after _offset that do not end a line
 
+    def _grown(self) -> bool:
+        size = self._backend.size(self.PATH)
+        if size is not None:
+            return size != self._seen
+        return bool(self._backend.read_from(self.PATH, self._seen))
+
     def changed(self) -> bool:
-        """Cheap check: has the journal file grown since it was last read?"""
-        return self._backend.size(self.PATH) != self._seen
+        """Cheap check: has the journal grown since it was last read?"""
+        return self._grown()
 
     def read_new(self) -> list[JournalEntry]:
         """Return the complete entries appended since the last call."""
-        size = self._backend.size(self.PATH)
-        self._seen = size
-        if size <= self._offset:
-            self._partial = False
-            return []
-        data = self._backend.read_range(self.PATH, self._offset, size)
+        data = self._backend.read_from(self.PATH, self._offset)
+        self._seen = self._offset + len(data)
         cut = data.rfind(b"\n") + 1
         self._partial = cut < len(data)
         if cut == 0:
@@ -340,7 +349,7 @@ class JsonlJournal:
         Raises:
             MemoryConflictError: another writer appended since the last read.
         """
-        if self._backend.size(self.PATH) != self._seen:
+        if self._grown():
             raise MemoryConflictError("the journal changed during a locked write; retry")
         line = (b"\n" if self._partial else b"") + entry.to_line() + b"\n"
         self._backend.append_bytes(self.PATH, line)

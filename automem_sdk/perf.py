@@ -1,0 +1,325 @@
+"""Speed report for :class:`~automem_sdk.store.MemoryStore` (``python -m automem_sdk.perf``).
+
+Prints three rich tables:
+
+1. median microseconds per op (write, append, read, search) on ``memory://``,
+   ``file://`` and ``s3://`` (moto's server on 127.0.0.1, started here when ``moto`` and
+   ``s3fs`` are installed; otherwise the s3 row says it was skipped);
+2. search on an N-note store (default 10,000): the index vs a naive full scan that reads
+   every file through fsspec and scans it line by line, as a ratio (target >= 20x);
+3. the time of ``import automem_sdk`` in a fresh interpreter.
+
+Figures are wall-clock medians on the current machine; nothing here asserts a speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from automem_sdk.store import MemoryStore, StoreLimits
+
+__all__ = ["main", "naive_search", "run_perf"]
+
+_VOCAB = [
+    "wood", "stone", "iron", "coal", "diamond", "sapling", "water", "table", "furnace",
+    "pickaxe", "sword", "zombie", "skeleton", "cow", "plant", "lava", "tunnel", "door",
+    "key", "fountain", "altar", "staircase", "boulder", "corridor", "potion", "scroll",
+]  # fmt: skip
+_BIG_LIMITS = StoreLimits(max_files=1_000_000, max_store_bytes=1 << 30)
+
+
+def _note(rng: random.Random, i: int) -> str:
+    lines = []
+    for _ in range(rng.randint(3, 6)):
+        words = [rng.choice(_VOCAB) for _ in range(rng.randint(2, 5))]
+        words += [f"w{rng.randint(0, 3000)}" for _ in range(rng.randint(1, 4))]
+        rng.shuffle(words)
+        lines.append(f"{' '.join(words)} at {rng.randint(0, 63)},{rng.randint(0, 63)}")
+    lines.append(f"tag note{i:05d}")
+    return "\n".join(lines) + "\n"
+
+
+def _median_us(samples_ns: list[int]) -> float:
+    return statistics.median(samples_ns) / 1000.0
+
+
+def _time_calls(fn: Callable[[int], object], n: int) -> float:
+    samples = []
+    for i in range(n):
+        t0 = time.perf_counter_ns()
+        fn(i)
+        samples.append(time.perf_counter_ns() - t0)
+    return _median_us(samples)
+
+
+def naive_search(store: MemoryStore, query: str, limit: int = 50) -> list[tuple[str, int, str]]:
+    """Search the way a store without an index would: read every file, scan every line.
+
+    Args:
+        store: the store (only its file list and raw filesystem are used).
+        query: case-insensitive substring.
+        limit: maximum number of hits.
+
+    Returns:
+        ``(path, line, text)`` tuples in path/line order.
+    """
+    q = query.casefold()
+    fs = store._fs  # the rooted fsspec filesystem
+    hits: list[tuple[str, int, str]] = []
+    for path in store.list():
+        text = bytes(fs.cat_file(path)).decode("utf-8")
+        for i, line in enumerate(text.splitlines(), 1):
+            if q in line.casefold():
+                hits.append((path, i, line))
+                if len(hits) >= limit:
+                    return hits
+    return hits
+
+
+# ----------------------------------------------------------------------------- s3
+@contextmanager
+def _moto() -> Iterator[dict[str, Any] | None]:
+    """Start moto's S3 server on 127.0.0.1; yield storage options (``None`` if unavailable)."""
+    try:
+        import s3fs
+        from moto.server import ThreadedMotoServer
+    except ImportError:
+        yield None
+        return
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    options: dict[str, Any] = {
+        "key": "testing",
+        "secret": "testing",
+        "client_kwargs": {"endpoint_url": f"http://127.0.0.1:{port}"},
+    }
+    try:
+        s3fs.S3FileSystem(skip_instance_cache=True, **options).mkdir("automem-perf")
+        yield options
+    finally:
+        server.stop()
+
+
+# ----------------------------------------------------------------------------- benches
+def _op_latency(url: str, options: dict[str, Any] | None, ops: int) -> dict[str, float]:
+    rng = random.Random(0)
+    store = MemoryStore(url, options, limits=_BIG_LIMITS)
+    for i in range(20):
+        store.write(f"seed/{i}.md", _note(rng, i))
+    paths = store.list()
+    texts = [_note(rng, i) for i in range(ops)]
+    out = {
+        "write": _time_calls(lambda i: store.write(f"w/{i % 20}.md", texts[i]), ops),
+        "append": _time_calls(lambda i: store.append("log.md", f"step {i}: saw a cow\n"), ops),
+        "read": _time_calls(lambda i: store.read(paths[i % len(paths)]), ops),
+        "search": _time_calls(lambda i: store.search(_VOCAB[i % len(_VOCAB)]), ops),
+    }
+    store.close()
+    return out
+
+
+def _search_ratio(
+    url: str, notes: int, queries: int, progress: Progress | None
+) -> dict[str, float | int]:
+    rng = random.Random(1)
+    store = MemoryStore(url, limits=_BIG_LIMITS)
+    task = (
+        progress.add_task(f"building {url.split(':')[0]} store", total=notes) if progress else None
+    )
+    for i in range(notes):
+        store.write(f"notes/{i // 500:03d}/{i:05d}.md", _note(rng, i))
+        if progress is not None and task is not None:
+            progress.advance(task)
+    store.close()
+    t0 = time.perf_counter()
+    store = MemoryStore(url, limits=_BIG_LIMITS)  # reopen: index rebuilt from the cache
+    reopen_s = time.perf_counter() - t0
+    qs = [f"note{rng.randrange(notes):05d}" for _ in range(queries // 4)]
+    qs += [f"w{rng.randint(0, 3000)} " for _ in range(queries // 4)]
+    qs += [f"{rng.choice(_VOCAB)} {rng.choice(_VOCAB)}" for _ in range(queries // 4)]
+    qs += ["ICKAX", "missing-word", "at 3,4", "tag note0001"][: max(1, queries - len(qs))]
+    indexed, naive = [], []
+    for q in qs:
+        expected = naive_search(store, q)
+        got = [(h.path, h.line, h.text) for h in store.search(q)]
+        if got != expected:
+            raise AssertionError(f"index and full scan disagree on {q!r}")
+        for _ in range(3):
+            t = time.perf_counter_ns()
+            store.search(q)
+            indexed.append(time.perf_counter_ns() - t)
+        t = time.perf_counter_ns()
+        naive_search(store, q)
+        naive.append(time.perf_counter_ns() - t)
+    store.close()
+    idx_us, naive_us = _median_us(indexed), _median_us(naive)
+    return {
+        "notes": notes,
+        "queries": len(qs),
+        "indexed_us": idx_us,
+        "naive_us": naive_us,
+        "ratio": naive_us / idx_us if idx_us else float("inf"),
+        "reopen_ms": reopen_s * 1000,
+    }
+
+
+def _import_time(runs: int) -> float:
+    code = (
+        "import time; t = time.perf_counter(); import automem_sdk; print(time.perf_counter() - t)"
+    )
+    samples = []
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout
+        samples.append(float(out.strip().splitlines()[-1]))
+    return statistics.median(samples) * 1000
+
+
+def run_perf(
+    *,
+    notes: int = 10_000,
+    ops: int = 200,
+    s3_ops: int = 30,
+    queries: int = 40,
+    s3: bool = True,
+    import_runs: int = 5,
+    quiet: bool = False,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Run every benchmark and return the figures (also printed as tables).
+
+    Args:
+        notes: notes in the search store.
+        ops: ops timed per kind on memory:// and file://.
+        s3_ops: ops timed per kind on s3:// (moto is slow; keep this small).
+        queries: search queries in the ratio benchmark.
+        s3: include s3 (needs moto and s3fs).
+        import_runs: subprocesses timing ``import automem_sdk``.
+        quiet: no progress bar.
+        console: where to print (default: stdout).
+
+    Returns:
+        ``{"ops": {backend: {op: us} | None}, "search": {backend: {...}}, "import_ms": x}``.
+    """
+    console = console or Console()
+    results: dict[str, Any] = {"ops": {}, "search": {}}
+    with tempfile.TemporaryDirectory(prefix="automem-perf-") as tmp:
+        urls = {
+            "memory": f"memory://automem-perf-{uuid.uuid4().hex[:8]}",
+            "file": os.path.join(tmp, "ops"),
+        }
+        for name, url in urls.items():
+            results["ops"][name] = _op_latency(url, None, ops)
+        if s3:
+            with _moto() as options:
+                if options is None:
+                    results["ops"]["s3"] = None
+                else:
+                    url = f"s3://automem-perf/ops-{uuid.uuid4().hex[:8]}"
+                    results["ops"]["s3"] = _op_latency(url, options, s3_ops)
+        else:
+            results["ops"]["s3"] = None
+        show = not quiet and console.is_terminal
+        with Progress(console=console, transient=True, disable=not show) as progress:
+            for name, url in (
+                ("memory", f"memory://automem-perf-big-{uuid.uuid4().hex[:8]}"),
+                ("file", os.path.join(tmp, "big")),
+            ):
+                results["search"][name] = _search_ratio(url, notes, queries, progress)
+    results["import_ms"] = _import_time(import_runs)
+    _print(console, results, ops, s3_ops)
+    return results
+
+
+def _print(console: Console, results: dict[str, Any], ops: int, s3_ops: int) -> None:
+    table = Table(title="MemoryStore: median microseconds per op")
+    table.add_column("backend")
+    for op in ("write", "append", "read", "search"):
+        table.add_column(op, justify="right")
+    table.add_column("ops timed", justify="right")
+    for name, row in results["ops"].items():
+        if row is None:
+            table.add_row(name, "skipped (moto/s3fs not installed or --no-s3)", "", "", "", "")
+        else:
+            n = s3_ops if name == "s3" else ops
+            table.add_row(name, *(f"{row[op]:.1f}" for op in row), str(n))
+    console.print(table)
+
+    table = Table(title="search: index vs naive full scan (median microseconds per query)")
+    for col in ("backend", "notes", "queries", "indexed", "naive scan", "ratio", "reopen ms"):
+        table.add_column(col, justify="left" if col == "backend" else "right")
+    for name, row in results["search"].items():
+        table.add_row(
+            name,
+            str(row["notes"]),
+            str(row["queries"]),
+            f"{row['indexed_us']:.1f}",
+            f"{row['naive_us']:.1f}",
+            f"{row['ratio']:.0f}x",
+            f"{row['reopen_ms']:.0f}",
+        )
+    console.print(table)
+
+    table = Table(title="import time")
+    table.add_column("what")
+    table.add_column("median ms", justify="right")
+    table.add_row("import automem_sdk", f"{results['import_ms']:.1f}")
+    console.print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point of ``python -m automem_sdk.perf``."""
+    parser = argparse.ArgumentParser(prog="python -m automem_sdk.perf", description=__doc__)
+    parser.add_argument("--notes", type=int, default=10_000, help="notes in the search store")
+    parser.add_argument("--ops", type=int, default=200, help="ops timed per kind")
+    parser.add_argument("--s3-ops", type=int, default=30, help="ops timed per kind on s3")
+    parser.add_argument("--queries", type=int, default=40, help="queries in the search bench")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run)")
+    parser.add_argument("--no-s3", action="store_true", help="skip the s3 (moto) backend")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.notes, args.ops, args.s3_ops, args.queries = 200, 5, 3, 8
+    results = run_perf(
+        notes=args.notes,
+        ops=args.ops,
+        s3_ops=args.s3_ops,
+        queries=args.queries,
+        s3=not args.no_s3,
+        import_runs=1 if args.quick else 5,
+        quiet=args.quiet,
+    )
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(results, fh, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
