@@ -111,3 +111,39 @@ def test_cli_entry_point_and_trace_show(tmp_path: Path) -> None:
         check=True,
     ).stdout
     assert "trace" in help_out
+
+
+CORE_MODULES = [
+    "agent",
+    "codec",
+    "diagnostics",
+    "env",
+    "ops",
+    "scaffold",
+    "store",
+    "tools",
+    "trace",
+    "llm",
+]
+
+
+def test_public_callables_have_docstrings() -> None:
+    import inspect
+
+    missing = []
+    for mod in CORE_MODULES:
+        m = importlib.import_module(f"automem_sdk.{mod}")
+        for name in getattr(m, "__all__", []):
+            obj = getattr(m, name)
+            if (inspect.isclass(obj) or inspect.isfunction(obj)) and not inspect.getdoc(obj):
+                missing.append(f"{mod}.{name}")
+    assert missing == []
+
+
+def test_api_reference_renders_every_core_module() -> None:
+    from automem_sdk.apidoc import render_reference
+
+    text = render_reference([f"automem_sdk.{m}" for m in CORE_MODULES])
+    for mod in CORE_MODULES:
+        assert f"## `automem_sdk.{mod}`" in text
+    assert "### `parse_ops(text: str)" in text and "class `MemoryStore" in text
