@@ -39,12 +39,13 @@ from __future__ import annotations
 
 import builtins
 import difflib
+import functools
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -89,6 +90,7 @@ Manifest = dict[str, tuple[str, int]]
 _CACHE_PATH = f"{RESERVED_DIR}/index.json"
 _CHECKPOINT_EVERY = 2000  # mutations between content-cache rewrites
 _CHECKPOINT_MIN = 128  # objects read on open before a content cache is worth writing
+_CHECKPOINT_ON_CLOSE = 16  # mutations since the last cache that make close() rewrite it
 _PUT_OPS = frozenset({"write", "append", "create", "sync"})
 
 
@@ -152,6 +154,24 @@ class _ManifestLoader:
             got = {p: (str(v[0]), int(v[1])) for p, v in body["files"].items()}
             self._cache[sha] = got
         return got
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _reader(
+    fn: Callable[Concatenate[MemoryStore, _P], _R],
+) -> Callable[Concatenate[MemoryStore, _P], _R]:
+    """Run a read-side method under the thread lock, after catching up with the journal."""
+
+    @functools.wraps(fn)
+    def wrapper(self: MemoryStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with self._lock.thread:
+            self._maybe_refresh()
+            return fn(self, *args, **kwargs)
+
+    return wrapper
 
 
 def _manifest_bytes(manifest: Manifest) -> bytes:
@@ -254,9 +274,9 @@ class MemoryStore:
             self._checkpoint()
 
     def close(self) -> None:
-        """Write the content cache if it is stale and release the lock file."""
+        """Rewrite the content cache if many mutations made it stale; release the lock file."""
         with self._lock:
-            if self._since_checkpoint:
+            if self._since_checkpoint >= _CHECKPOINT_ON_CLOSE:
                 self._checkpoint()
         self._lock.close()
 
@@ -335,8 +355,7 @@ class MemoryStore:
 
     def _maybe_refresh(self) -> None:
         if self.auto_refresh and self._journal.changed():
-            with self._lock.thread:
-                self._catch_up(locked=False)
+            self._catch_up(locked=False)
 
     @contextmanager
     def _mutation(self) -> Iterator[None]:
@@ -572,11 +591,12 @@ class MemoryStore:
 
     # ================================================================== public API
     @property
+    @_reader
     def version(self) -> int:
         """Current journal version (0 for an empty, never-written store)."""
-        self._maybe_refresh()
         return len(self._entries)
 
+    @_reader
     def read(self, path: str) -> str:
         """Return the content of ``path``.
 
@@ -585,13 +605,13 @@ class MemoryStore:
             MemoryNotFoundError: no such file.
         """
         p = self.normalize(path)
-        self._maybe_refresh()
         text = self._index.text(p)
         if text is None:
             what = "is a directory" if self._index.is_dir(p) else "does not exist"
             raise MemoryNotFoundError(f"{p} {what}")
         return text
 
+    @_reader
     def exists(self, path: str) -> bool:
         """Whether the file ``path`` exists.
 
@@ -599,7 +619,6 @@ class MemoryStore:
             MemoryPathError: invalid path.
         """
         p = self.normalize(path)
-        self._maybe_refresh()
         return p in self._index
 
     def write(self, path: str, text: str) -> int:
@@ -695,6 +714,7 @@ class MemoryStore:
             self._check_target(d)
             return self._commit("rename", s, None, dst=d)
 
+    @_reader
     def list(self, prefix: str = "") -> list[str]:
         """Sorted relative paths of the files under ``prefix`` (a directory; ``""`` = all).
 
@@ -702,13 +722,13 @@ class MemoryStore:
             MemoryPathError: invalid prefix.
         """
         pre = self._prefix(prefix)
-        self._maybe_refresh()
         paths = self._index.paths()
         if not pre:
             return paths
         under = pre + "/"
         return [p for p in paths if p == pre or p.startswith(under)]
 
+    @_reader
     def search(
         self, query: str, path: str | None = None, *, limit: int = 50
     ) -> builtins.list[SearchHit]:
@@ -727,23 +747,22 @@ class MemoryStore:
             MemoryNotFoundError: ``path`` names neither a file nor a directory.
         """
         scope = self._prefix(path) if path else ""
-        self._maybe_refresh()
         if scope and scope not in self._index and not self._index.is_dir(scope):
             raise MemoryNotFoundError(f"{scope} does not exist")
         return self._index.search(query, scope or None, limit)
 
+    @_reader
     def total_bytes(self) -> int:
         """Total size of all files in UTF-8 bytes."""
-        self._maybe_refresh()
         return self._index.total_bytes
 
+    @_reader
     def history(self, path: str | None = None) -> builtins.list[JournalEntry]:
         """Journal entries, oldest first; with ``path``, those that changed that file.
 
         Raises:
             MemoryPathError: invalid path.
         """
-        self._maybe_refresh()
         if path is None:
             return list(self._entries)
         p = self.normalize(path)
@@ -762,18 +781,19 @@ class MemoryStore:
                 f"no version {version!r} in {self.url}; versions are 0..{len(self._entries)}"
             )
 
+    @_reader
     def manifest(self, version: int | None = None) -> dict[str, tuple[str, int]]:
         """``path -> (sha256, size)`` of the tree at ``version`` (default: now).
 
         Raises:
             MemoryNotFoundError: no such version.
         """
-        self._maybe_refresh()
         if version is None:
             return self._index.manifest()
         self._check_version(version)
         return _fold(self._entries, version, self._manifests)
 
+    @_reader
     def snapshot(self, version: int | None = None) -> dict[str, str]:
         """The whole tree (``path -> text``) at ``version`` (default: now).
 

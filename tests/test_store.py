@@ -288,11 +288,11 @@ def test_adopts_external_changes(store_url: Target) -> None:
 
 def test_checkpoint_cache_used_and_verified(store_url: Target) -> None:
     s = open_store(store_url)
-    for i in range(10):
+    for i in range(20):
         s.write(f"{i}.md", f"text {i}\n")
-    s.close()  # writes the content cache
+    s.close()  # >= 16 mutations since the last cache: rewrites it
     t = open_store(store_url)
-    assert t.snapshot() == {f"{i}.md": f"text {i}\n" for i in range(10)}
+    assert t.snapshot() == {f"{i}.md": f"text {i}\n" for i in range(20)}
     # a tampered cache is ignored, not trusted
     import json
 
@@ -314,3 +314,44 @@ def test_repr_and_normalize(store_url: Target) -> None:
     with open_store(store_url) as t:
         t.write("w.md", "w")
     assert s.refresh() == 1
+
+
+def test_stale_writer_catches_up_before_committing(store_url: Target) -> None:
+    a = open_store(store_url)
+    b = open_store(store_url, auto_refresh=False)  # b never refreshes on its own
+    a.write("one.md", "1\n")
+    a.write("two.md", "2\n")
+    assert b.write("three.md", "3\n") == 3  # no version is reused or overwritten
+    assert b.list() == ["one.md", "three.md", "two.md"]
+    a.refresh()
+    assert [e.version for e in a.history()] == [1, 2, 3]
+    assert open_store(store_url).snapshot() == {"one.md": "1\n", "three.md": "3\n", "two.md": "2\n"}
+
+
+def test_threads_share_one_store(store_url: Target) -> None:
+    import threading
+
+    url, _options = store_url
+    n_threads, n_ops = 4, 5 if url.startswith("s3://") else 25
+    s = open_store(store_url)
+    errors: list[BaseException] = []
+
+    def work(t: int) -> None:
+        try:
+            for i in range(n_ops):
+                s.append(f"t{t}.md", f"{i}\n")
+                s.search(str(i))
+                s.list()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(n_threads)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    assert s.version == n_threads * n_ops
+    for t in range(n_threads):
+        assert s.read(f"t{t}.md") == "".join(f"{i}\n" for i in range(n_ops))
+    assert sorted(e.version for e in s.history()) == list(range(1, n_threads * n_ops + 1))
