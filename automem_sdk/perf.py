@@ -7,7 +7,8 @@ Prints three rich tables:
    ``s3fs`` are installed; otherwise the s3 row says it was skipped);
 2. search on an N-note store (default 10,000): the index vs a naive full scan that reads
    every file through fsspec and scans it line by line, as a ratio (target >= 20x);
-3. the time of ``import automem_sdk`` in a fresh interpreter.
+3. the time of ``import automem_sdk`` (and of ``automem_sdk.store``) in a fresh
+   interpreter.
 
 Figures are wall-clock medians on the current machine; nothing here asserts a speed.
 """
@@ -187,10 +188,8 @@ def _search_ratio(
     }
 
 
-def _import_time(runs: int) -> float:
-    code = (
-        "import time; t = time.perf_counter(); import automem_sdk; print(time.perf_counter() - t)"
-    )
+def _import_time(runs: int, module: str = "automem_sdk") -> float:
+    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
     samples = []
     for _ in range(runs):
         out = subprocess.run(
@@ -224,7 +223,8 @@ def run_perf(
         console: where to print (default: stdout).
 
     Returns:
-        ``{"ops": {backend: {op: us} | None}, "search": {backend: {...}}, "import_ms": x}``.
+        ``{"ops": {backend: {op: us} | None}, "search": {backend: {...}},
+        "import_ms": x, "import_store_ms": y}``.
     """
     console = console or Console()
     results: dict[str, Any] = {"ops": {}, "search": {}}
@@ -252,6 +252,7 @@ def run_perf(
             ):
                 results["search"][name] = _search_ratio(url, notes, queries, progress)
     results["import_ms"] = _import_time(import_runs)
+    results["import_store_ms"] = _import_time(import_runs, "automem_sdk.store")
     _print(console, results, ops, s3_ops)
     return results
 
@@ -289,6 +290,7 @@ def _print(console: Console, results: dict[str, Any], ops: int, s3_ops: int) -> 
     table.add_column("what")
     table.add_column("median ms", justify="right")
     table.add_row("import automem_sdk", f"{results['import_ms']:.1f}")
+    table.add_row("import automem_sdk.store", f"{results['import_store_ms']:.1f}")
     console.print(table)
 
 

@@ -24,7 +24,7 @@ def test_perf_quick_prints_every_row(tmp_path: Path) -> None:
     for needle in ("write", "append", "read", "search", "memory", "file", "s3"):
         assert needle in text, needle
     assert "index vs naive full scan" in text and "ratio" in text
-    assert "import automem_sdk" in text
+    assert "import automem_sdk" in text and "import automem_sdk.store" in text
     figures = json.loads(out_json.read_text())
     assert set(figures["ops"]) == {"memory", "file", "s3"}
     for name in ("memory", "file"):
