@@ -371,10 +371,6 @@ class MemoryStore:
         data = self._backend.read(path)
         return None if data is None else sha256_hex(data)
 
-    def _ensure(self, path: str, sha: str) -> None:
-        if self._tree_sha(path) != sha:
-            self._backend.write_atomic(path, self._objects.get(sha))
-
     def _state_before(self, version: int, path: str) -> str | None:
         """Content address of ``path`` just before entry ``version`` (``None``: absent)."""
         for e in reversed(self._entries[: version - 1]):
@@ -421,16 +417,22 @@ class MemoryStore:
                 self._backend.write_atomic(e.path, self._objects.get(e.sha256))
 
     def _apply_tree(self, before: Manifest, target: Manifest, *, verify: bool) -> None:
-        for path in sorted(set(before) - set(target), reverse=True):
-            self._backend.remove(path)
+        """Turn the tree from ``before`` into ``target`` (removals first, then writes).
+
+        With ``verify`` (repairing a restore cut short), each path is checked on disk and
+        only changed while it still shows its ``before`` state.
+        """
         texts = self._index.texts_by_sha()
+        for path in sorted(set(before) - set(target), reverse=True):
+            if not verify or self._tree_sha(path) == before[path][0]:
+                self._backend.remove(path)
         for path, (sha, _size) in sorted(target.items()):
-            if verify:
-                self._ensure(path, sha)
-            elif before.get(path, ("", 0))[0] != sha:
-                text = texts.get(sha)
-                data = text.encode("utf-8") if text is not None else self._objects.get(sha)
-                self._backend.write_atomic(path, data)
+            old = before.get(path, (None, 0))[0]
+            if old == sha or (verify and self._tree_sha(path) != old):
+                continue
+            text = texts.get(sha)
+            data = text.encode("utf-8") if text is not None else self._objects.get(sha)
+            self._backend.write_atomic(path, data)
 
     def _adopt_external(self) -> None:
         """Journal files created, changed (by size) or removed outside the store."""

@@ -109,7 +109,7 @@ def _parse_lines(data: bytes, where: str) -> list[JournalEntry]:
         try:
             out.append(JournalEntry.model_validate_json(raw))
         except (ValidationError, ValueError):
-            log.warning("skipping a torn or unreadable journal line in %s: %r", where, raw[:80])
+            log.debug("skipping a torn or unreadable journal line in %s: %r", where, raw[:80])
     return out
 
 

@@ -141,13 +141,20 @@ def test_sigkill_at_random_moments_leaves_a_consistent_store(tmp_path: Path) -> 
     root = tmp_path / "store"
     root.mkdir()
     url = root.as_uri()
-    rng = random.Random(1234)
+    rng = random.Random(int(os.environ.get("KILL_SEED", "1234")))
     kills = torn = unapplied = 0
     last_printed = 0
     for round_ in range(24):
         mode = "inject" if round_ % 2 else "outside"
         proc = subprocess.Popen(
-            [sys.executable, "-c", CHILD, url, str(round_), mode],
+            [
+                sys.executable,
+                "-c",
+                CHILD,
+                url,
+                str(round_ + 1000 * int(os.environ.get("KILL_SEED", "0"))),
+                mode,
+            ],
             stdout=subprocess.PIPE,
             text=True,
         )
