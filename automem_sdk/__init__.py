@@ -14,6 +14,7 @@ from automem_sdk.errors import (
     LLMError,
     LLMTimeoutError,
     MemoryConflictError,
+    MemoryContentError,
     MemoryLimitError,
     MemoryNotFoundError,
     MemoryPathError,
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from automem_sdk.env import Decider, RoutineRequest, StepResult, TextEnv
     from automem_sdk.ops import MemoryOp, OpResult, execute_op
     from automem_sdk.scaffold import Scaffold, load_scaffold
-    from automem_sdk.store import MemoryStore, StoreLimits
+    from automem_sdk.store import JournalEntry, MemoryStore, SearchHit, StoreLimits
     from automem_sdk.tools import anthropic_tool_schemas, op_from_tool_call, openai_tool_schemas
     from automem_sdk.trace import Trace, TraceWriter, iter_records, read_trace
 
@@ -55,6 +56,8 @@ _LAZY: dict[str, str] = {
     "load_scaffold": "automem_sdk.scaffold",
     "MemoryStore": "automem_sdk.store",
     "StoreLimits": "automem_sdk.store",
+    "SearchHit": "automem_sdk.store",
+    "JournalEntry": "automem_sdk.store",
     "anthropic_tool_schemas": "automem_sdk.tools",
     "op_from_tool_call": "automem_sdk.tools",
     "openai_tool_schemas": "automem_sdk.tools",
@@ -69,10 +72,12 @@ __all__ = [
     "Decider",
     "Diagnostics",
     "EpisodeResult",
+    "JournalEntry",
     "LLMError",
     "LLMTimeoutError",
     "MemoryAgent",
     "MemoryConflictError",
+    "MemoryContentError",
     "MemoryLimitError",
     "MemoryNotFoundError",
     "MemoryOp",
@@ -82,6 +87,7 @@ __all__ = [
     "RoutineRequest",
     "Scaffold",
     "ScaffoldError",
+    "SearchHit",
     "StepResult",
     "StoreLimits",
     "TextEnv",

@@ -12,6 +12,7 @@ __all__ = [
     "LLMError",
     "LLMTimeoutError",
     "MemoryConflictError",
+    "MemoryContentError",
     "MemoryLimitError",
     "MemoryNotFoundError",
     "MemoryPathError",
@@ -38,6 +39,10 @@ class MemoryNotFoundError(AutomemError, FileNotFoundError):
 
 class MemoryConflictError(AutomemError):
     """A create/rename target already exists, or the store changed underneath an operation."""
+
+
+class MemoryContentError(AutomemError, ValueError):
+    """Content that cannot be stored as UTF-8 text (e.g. lone surrogates)."""
 
 
 class ScaffoldError(AutomemError, ValueError):

@@ -52,6 +52,7 @@ from pydantic import BaseModel, Field
 from automem_sdk.errors import (
     AutomemError,
     MemoryConflictError,
+    MemoryContentError,
     MemoryLimitError,
     MemoryNotFoundError,
     MemoryPathError,
@@ -92,10 +93,6 @@ _CHECKPOINT_EVERY = 2000  # mutations between content-cache rewrites
 _CHECKPOINT_MIN = 128  # objects read on open before a content cache is worth writing
 _CHECKPOINT_ON_CLOSE = 16  # mutations since the last cache that make close() rewrite it
 _PUT_OPS = frozenset({"write", "append", "create", "sync"})
-
-
-class MemoryContentError(AutomemError, ValueError):
-    """Content that cannot be stored as UTF-8 text (e.g. lone surrogates)."""
 
 
 class StoreLimits(BaseModel):
