@@ -1,1 +1,125 @@
-"""Structural trainer: an LLM rewrites the memory scaffold, gated on held-out seeds."""
+"""Structural trainer: an LLM (or built-in heuristics) rewrites the memory scaffold.
+
+Iterations of reflect -> propose -> validate -> gate -> accept/reject, run in a
+resumable run directory with an evaluation cache, a ledger, budgets and a STOP file.
+CLI: ``automem train structural``. Quick start::
+
+    from automem_sdk.trainers.structural import StructuralConfig, StructuralTrainer
+
+    config = StructuralConfig(
+        envs=["minihack/MazeWalk-9x9"], scaffold="minihack",
+        reflection_seeds=[0, 1, 2, 3], gate_seeds=list(range(100, 108)), iterations=5,
+    )
+    state = StructuralTrainer("runs/structural-1", config).run()
+
+Names are imported lazily so ``import automem_sdk.trainers.structural`` stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from automem_sdk.trainers.structural.config import (
+        AgentConfig,
+        Budget,
+        Prices,
+        StructuralConfig,
+    )
+    from automem_sdk.trainers.structural.errors import (
+        ProposalError,
+        RunDirError,
+        SeedOverlapError,
+        StructuralError,
+    )
+    from automem_sdk.trainers.structural.evaluate import (
+        EpisodeEvaluator,
+        EpisodeScore,
+        EvalCache,
+        Evaluator,
+        cache_key,
+        evaluate_many,
+    )
+    from automem_sdk.trainers.structural.gate import (
+        GateDecision,
+        GateRule,
+        NoRegression,
+        PairedBootstrap,
+        StrictMean,
+        make_rule,
+    )
+    from automem_sdk.trainers.structural.heuristic import HeuristicProposer
+    from automem_sdk.trainers.structural.llm_proposer import LLMProposer, parse_proposal
+    from automem_sdk.trainers.structural.loop import StructuralTrainer, make_proposer
+    from automem_sdk.trainers.structural.proposal import (
+        InvalidProposal,
+        NoProposal,
+        Proposal,
+        Proposer,
+    )
+    from automem_sdk.trainers.structural.reflect import Reflection, reflect
+    from automem_sdk.trainers.structural.report import (
+        is_structural_run,
+        render_structural_report,
+    )
+    from automem_sdk.trainers.structural.rundir import LedgerEntry, RunDir, RunState
+    from automem_sdk.trainers.structural.seeds import check_disjoint, parse_seeds
+    from automem_sdk.trainers.structural.validate import validate_candidate
+
+_EXPORTS: dict[str, str] = {
+    "AgentConfig": "config",
+    "Budget": "config",
+    "Prices": "config",
+    "StructuralConfig": "config",
+    "ProposalError": "errors",
+    "RunDirError": "errors",
+    "SeedOverlapError": "errors",
+    "StructuralError": "errors",
+    "EpisodeEvaluator": "evaluate",
+    "EpisodeScore": "evaluate",
+    "EvalCache": "evaluate",
+    "Evaluator": "evaluate",
+    "cache_key": "evaluate",
+    "evaluate_many": "evaluate",
+    "GateDecision": "gate",
+    "GateRule": "gate",
+    "NoRegression": "gate",
+    "PairedBootstrap": "gate",
+    "StrictMean": "gate",
+    "make_rule": "gate",
+    "HeuristicProposer": "heuristic",
+    "LLMProposer": "llm_proposer",
+    "parse_proposal": "llm_proposer",
+    "StructuralTrainer": "loop",
+    "make_proposer": "loop",
+    "InvalidProposal": "proposal",
+    "NoProposal": "proposal",
+    "Proposal": "proposal",
+    "Proposer": "proposal",
+    "Reflection": "reflect",
+    "reflect": "reflect",
+    "is_structural_run": "report",
+    "render_structural_report": "report",
+    "LedgerEntry": "rundir",
+    "RunDir": "rundir",
+    "RunState": "rundir",
+    "check_disjoint": "seeds",
+    "parse_seeds": "seeds",
+    "validate_candidate": "validate",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,90 @@
+"""Resolve env names and decider specs into objects (the run's string shortcuts).
+
+``toy/maze-N`` is the built-in :class:`~automem_sdk.trainers.structural.toy.ToyMazeEnv`;
+any other name goes to the benchmarks registry (extra ``[games]``). The decider
+``"explorer"`` is the env's keyless explorer; anything else is an LLM client spec.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from typing import Any
+
+from automem_sdk.trainers.structural.errors import StructuralError
+
+from automem_sdk.env import Decider, TextEnv
+from automem_sdk.errors import AutomemError
+from automem_sdk.llm.base import LLMClient
+
+__all__ = ["make_decider", "make_env"]
+
+_TOY = re.compile(r"^toy/maze-(\d+)$")
+
+
+def make_env(name: str, max_steps: int | None = None) -> TextEnv:
+    """Build the env called ``name``.
+
+    Args:
+        name: ``toy/maze-N`` or a benchmarks registry name (``minihack/MazeWalk-9x9``, …).
+        max_steps: step cap for the toy maze (the runner caps other envs).
+
+    Raises:
+        StructuralError: unknown name, or the games extra is not installed.
+    """
+    m = _TOY.match(name)
+    if m:
+        from automem_sdk.trainers.structural.toy import ToyMazeEnv
+
+        return ToyMazeEnv(int(m.group(1)), max_steps=max_steps or 80)
+    try:
+        registry = importlib.import_module("automem_sdk.benchmarks.registry")
+    except ModuleNotFoundError as exc:
+        raise StructuralError(
+            f"env {name!r} needs the benchmarks package and the games extra "
+            f"(pip install 'automem-sdk[games]'): {exc}"
+        ) from exc
+    try:
+        env: TextEnv = registry.make_env(name)
+    except AutomemError:
+        raise
+    except (KeyError, ValueError) as exc:
+        raise StructuralError(f"cannot make env {name!r}: {exc}") from exc
+    return env
+
+
+def make_decider(spec: str, env_name: str) -> Decider | LLMClient:
+    """Build a fresh decider for one episode.
+
+    Args:
+        spec: ``"explorer"`` (the env's keyless explorer) or an LLM client spec.
+        env_name: the env the decider will play.
+
+    Raises:
+        StructuralError: no keyless explorer exists for ``env_name``.
+    """
+    if spec != "explorer":
+        from automem_sdk.llm import make_client
+
+        return make_client(spec)
+    if _TOY.match(env_name):
+        from automem_sdk.trainers.structural.toy import MapExplorer
+
+        return MapExplorer()
+    try:
+        explorers: Any = importlib.import_module("automem_sdk.benchmarks.explorers")
+    except ModuleNotFoundError as exc:
+        raise StructuralError(
+            f"no keyless explorer for {env_name!r}: the benchmarks explorers are not installed"
+        ) from exc
+    factory = getattr(explorers, "explorer_for", None)
+    if factory is not None:
+        decider: Decider = factory(env_name)
+        return decider
+    family = env_name.split("/", 1)[0].lower()
+    cls_name = {"crafter": "CrafterExplorer", "minihack": "NLEExplorer", "nethack": "NLEExplorer"}
+    cls = getattr(explorers, cls_name.get(family, ""), None)
+    if cls is None:
+        raise StructuralError(f"no keyless explorer for env {env_name!r}")
+    built: Decider = cls()
+    return built

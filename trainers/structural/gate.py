@@ -1,0 +1,186 @@
+"""Gate rules: accept a candidate only if it beats its parent on the gate seeds.
+
+Scores are paired per (env, seed): both scaffolds play the same worlds. Rules:
+
+- :class:`StrictMean`: the candidate's mean exceeds the parent's by more than
+  ``min_delta``.
+- :class:`NoRegression`: no seed gets worse, and the mean improves.
+- :class:`PairedBootstrap`: resampling the per-seed differences (seeded RNG), the
+  lower ``confidence`` bound of the mean difference is above ``min_delta``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from statistics import mean
+from typing import Protocol, runtime_checkable
+
+from automem_sdk.trainers.structural.config import GateRuleName
+from pydantic import BaseModel, Field
+
+__all__ = [
+    "GateDecision",
+    "GateRule",
+    "NoRegression",
+    "PairedBootstrap",
+    "StrictMean",
+    "make_rule",
+]
+
+
+class GateDecision(BaseModel):
+    """The verdict, a one-line reason, and the numbers behind it."""
+
+    accept: bool
+    reason: str
+    parent_mean: float
+    candidate_mean: float
+    stats: dict[str, float] = Field(default_factory=dict)
+
+
+@runtime_checkable
+class GateRule(Protocol):
+    """Decides from paired per-seed scores (same order, same length)."""
+
+    name: str
+
+    def decide(self, parent: Sequence[float], candidate: Sequence[float]) -> GateDecision:
+        """Accept or reject ``candidate`` against ``parent``."""
+        ...
+
+
+def _check(parent: Sequence[float], candidate: Sequence[float]) -> None:
+    if len(parent) != len(candidate) or not parent:
+        raise ValueError(
+            f"gate needs paired non-empty scores, got {len(parent)} and {len(candidate)}"
+        )
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3f}"
+
+
+class StrictMean:
+    """Accept when ``mean(candidate) > mean(parent) + min_delta``."""
+
+    def __init__(self, min_delta: float = 0.0) -> None:
+        self.min_delta = min_delta
+        self.name = "strict-mean"
+
+    def decide(self, parent: Sequence[float], candidate: Sequence[float]) -> GateDecision:
+        """See class docstring."""
+        _check(parent, candidate)
+        p, c = mean(parent), mean(candidate)
+        margin = f" + {_fmt(self.min_delta)}" if self.min_delta else ""
+        if c > p + self.min_delta:
+            reason = f"mean {_fmt(c)} > parent {_fmt(p)}{margin}"
+            return GateDecision(accept=True, reason=reason, parent_mean=p, candidate_mean=c)
+        reason = f"mean {_fmt(c)} <= parent {_fmt(p)}{margin}"
+        return GateDecision(accept=False, reason=reason, parent_mean=p, candidate_mean=c)
+
+
+class NoRegression:
+    """Accept when no seed regresses and the mean improves by more than ``min_delta``."""
+
+    def __init__(self, min_delta: float = 0.0) -> None:
+        self.min_delta = min_delta
+        self.name = "no-regression"
+
+    def decide(self, parent: Sequence[float], candidate: Sequence[float]) -> GateDecision:
+        """See class docstring (seeds are reported by position in the gate list)."""
+        _check(parent, candidate)
+        p, c = mean(parent), mean(candidate)
+        worse = [i for i, (a, b) in enumerate(zip(parent, candidate, strict=True)) if b < a]
+        stats = {"regressions": float(len(worse))}
+        if worse:
+            i = worse[0]
+            reason = (
+                f"{len(worse)} seed(s) regressed (gate seed #{i}: "
+                f"{_fmt(parent[i])} -> {_fmt(candidate[i])})"
+            )
+            return GateDecision(
+                accept=False, reason=reason, parent_mean=p, candidate_mean=c, stats=stats
+            )
+        if c > p + self.min_delta:
+            reason = f"no seed regressed and mean {_fmt(c)} > parent {_fmt(p)}"
+            return GateDecision(
+                accept=True, reason=reason, parent_mean=p, candidate_mean=c, stats=stats
+            )
+        reason = f"no seed regressed but mean {_fmt(c)} <= parent {_fmt(p)}"
+        return GateDecision(
+            accept=False, reason=reason, parent_mean=p, candidate_mean=c, stats=stats
+        )
+
+
+class PairedBootstrap:
+    """Accept when the bootstrap lower bound of the mean paired difference > ``min_delta``.
+
+    Args:
+        confidence: one-sided confidence level (0.9 = the 10th percentile must be > 0).
+        samples: number of resamples.
+        seed: RNG seed (the same scores always give the same verdict).
+        min_delta: the margin the lower bound must exceed.
+    """
+
+    def __init__(
+        self, confidence: float = 0.9, samples: int = 2000, seed: int = 0, min_delta: float = 0.0
+    ) -> None:
+        if not 0 < confidence < 1:
+            raise ValueError("confidence must be in (0, 1)")
+        self.confidence = confidence
+        self.samples = samples
+        self.seed = seed
+        self.min_delta = min_delta
+        self.name = "bootstrap"
+
+    def decide(self, parent: Sequence[float], candidate: Sequence[float]) -> GateDecision:
+        """See class docstring."""
+        _check(parent, candidate)
+        p, c = mean(parent), mean(candidate)
+        diffs = [b - a for a, b in zip(parent, candidate, strict=True)]
+        rng = random.Random(self.seed)
+        n = len(diffs)
+        means = sorted(sum(rng.choices(diffs, k=n)) / n for _ in range(self.samples))
+        k = min(len(means) - 1, max(0, int((1 - self.confidence) * len(means))))
+        lower = means[k]
+        p_better = sum(1 for m in means if m > 0) / len(means)
+        stats = {"lower_bound": lower, "p_better": p_better, "mean_diff": c - p}
+        level = f"{self.confidence:.0%}"
+        if lower > self.min_delta:
+            reason = (
+                f"bootstrap {level} lower bound of mean diff {lower:+.3f} > {_fmt(self.min_delta)}"
+                f" (mean {_fmt(c)} vs parent {_fmt(p)})"
+            )
+            return GateDecision(
+                accept=True, reason=reason, parent_mean=p, candidate_mean=c, stats=stats
+            )
+        reason = (
+            f"bootstrap {level} lower bound of mean diff {lower:+.3f} <= {_fmt(self.min_delta)}"
+            f" (mean {_fmt(c)} vs parent {_fmt(p)})"
+        )
+        return GateDecision(
+            accept=False, reason=reason, parent_mean=p, candidate_mean=c, stats=stats
+        )
+
+
+def make_rule(
+    name: GateRuleName,
+    *,
+    min_delta: float = 0.0,
+    confidence: float = 0.9,
+    samples: int = 2000,
+    seed: int = 0,
+) -> GateRule:
+    """Build a gate rule by name (``strict-mean``, ``no-regression``, ``bootstrap``).
+
+    Raises:
+        ValueError: unknown name.
+    """
+    if name == "strict-mean":
+        return StrictMean(min_delta)
+    if name == "no-regression":
+        return NoRegression(min_delta)
+    if name == "bootstrap":
+        return PairedBootstrap(confidence, samples, seed, min_delta)
+    raise ValueError(f"unknown gate rule {name!r}; use strict-mean, no-regression or bootstrap")
