@@ -109,7 +109,47 @@ _EXPORTS: dict[str, str] = {
     "validate_candidate": "validate",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "AgentConfig",
+    "Budget",
+    "EpisodeEvaluator",
+    "EpisodeScore",
+    "EvalCache",
+    "Evaluator",
+    "GateDecision",
+    "GateRule",
+    "HeuristicProposer",
+    "InvalidProposal",
+    "LLMProposer",
+    "LedgerEntry",
+    "NoProposal",
+    "NoRegression",
+    "PairedBootstrap",
+    "Prices",
+    "Proposal",
+    "ProposalError",
+    "Proposer",
+    "Reflection",
+    "RunDir",
+    "RunDirError",
+    "RunState",
+    "SeedOverlapError",
+    "StrictMean",
+    "StructuralConfig",
+    "StructuralError",
+    "StructuralTrainer",
+    "cache_key",
+    "check_disjoint",
+    "evaluate_many",
+    "is_structural_run",
+    "make_proposer",
+    "make_rule",
+    "parse_proposal",
+    "parse_seeds",
+    "reflect",
+    "render_structural_report",
+    "validate_candidate",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,236 @@
+"""Report of a structural run: the accepted chain as scaffold diffs, a per-iteration
+score table, and a plot of gate scores per iteration.
+
+``automem report DIR`` calls :func:`render_structural_report` when ``DIR`` is a
+structural run (:func:`is_structural_run`); ``automem train structural --report DIR``
+does the same.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+from automem_sdk.trainers.structural.rundir import LedgerEntry, RunDir, is_structural_run
+from pydantic import BaseModel, Field
+from rich.console import Console
+from rich.syntax import Syntax
+from rich.table import Table
+
+from automem_sdk.scaffold import Scaffold
+
+__all__ = [
+    "ScaffoldDiff",
+    "StructuralReport",
+    "is_structural_run",
+    "plot_gate_scores",
+    "render_structural_report",
+    "scaffold_diff",
+]
+
+
+class ScaffoldDiff(BaseModel):
+    """One accepted step of the chain."""
+
+    iteration: int
+    parent: str
+    candidate: str
+    changelog: list[str] = Field(default_factory=list)
+    diff: str
+
+
+class StructuralReport(BaseModel):
+    """What :func:`render_structural_report` found and wrote."""
+
+    run_dir: str
+    status: str
+    reason: str
+    root: str
+    best: str
+    iterations: int
+    accepted: int
+    rejected: int
+    invalid: int
+    chain: list[ScaffoldDiff] = Field(default_factory=list)
+    plot: str | None = None
+
+
+def _body(s: Scaffold) -> str:
+    """YAML of a scaffold without parent/changelog, so diffs show behaviour only."""
+    return s.model_copy(update={"parent": None, "changelog": []}).to_yaml()
+
+
+def scaffold_diff(parent: Scaffold, candidate: Scaffold) -> str:
+    """Unified diff of the two scaffolds' YAML (behavioural fields only)."""
+    return "".join(
+        difflib.unified_diff(
+            _body(parent).splitlines(keepends=True),
+            _body(candidate).splitlines(keepends=True),
+            fromfile=f"{parent.id}.yaml",
+            tofile=f"{candidate.id}.yaml",
+        )
+    )
+
+
+def plot_gate_scores(entries: list[LedgerEntry], path: Path, title: str = "") -> Path | None:
+    """Plot parent and candidate gate means per iteration to a PNG.
+
+    Returns:
+        ``path``, or None when matplotlib is missing or there is nothing to plot.
+    """
+    rows = [e for e in entries if e.parent_mean is not None and e.candidate_mean is not None]
+    if not rows:
+        return None
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    xs = [e.iteration for e in rows]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.step(
+        xs, [e.parent_mean for e in rows], where="mid", color="0.4", label="parent (best so far)"
+    )
+    for decision, colour, marker in (("accept", "tab:green", "o"), ("reject", "tab:red", "x")):
+        pts = [(e.iteration, e.candidate_mean) for e in rows if e.decision == decision]
+        if pts:
+            ax.scatter(
+                [p[0] for p in pts],
+                [p[1] for p in pts],
+                color=colour,
+                marker=marker,
+                s=60,
+                label=f"candidate ({decision}ed)",
+                zorder=3,
+            )
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("gate score (mean over gate seeds)")
+    ax.set_xticks(xs)
+    ax.set_title(title or "structural trainer: gate scores")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def render_structural_report(
+    run_dir: str | Path,
+    *,
+    console: Console | None = None,
+    plot: bool = True,
+    show_diffs: bool = True,
+) -> StructuralReport:
+    """Print the report of a structural run and write its plot.
+
+    Args:
+        run_dir: the run directory.
+        console: where to print (default stdout).
+        plot: write ``report/gate_scores.png`` in the run directory.
+        show_diffs: print the accepted chain's scaffold diffs.
+
+    Returns:
+        The report's data.
+
+    Raises:
+        RunDirError: ``run_dir`` is not a structural run.
+    """
+    console = console or Console()
+    rd = RunDir(run_dir)
+    state = rd.read_state()
+    config = rd.read_config()
+    entries = rd.read_ledger()
+    chain: list[ScaffoldDiff] = []
+    for e in entries:
+        if e.decision == "accept" and e.candidate is not None:
+            parent, cand = rd.load_scaffold(e.parent), rd.load_scaffold(e.candidate)
+            chain.append(
+                ScaffoldDiff(
+                    iteration=e.iteration,
+                    parent=e.parent,
+                    candidate=e.candidate,
+                    changelog=e.changelog,
+                    diff=scaffold_diff(parent, cand),
+                )
+            )
+    counts = {
+        d: sum(1 for e in entries if e.decision == d) for d in ("accept", "reject", "invalid")
+    }
+    console.print(
+        f"[bold]Structural run[/bold] {rd.root}  status: {state.status}"
+        + (f" ({state.reason})" if state.reason else "")
+    )
+    console.print(
+        f"envs: {', '.join(config.envs)}  gate rule: {config.rule}  metric: {config.metric}  "
+        f"proposer: {config.proposer}  gate seeds: {len(config.gate_seeds)}"
+    )
+    sp = state.spend
+    console.print(
+        f"spent: {sp.episodes} episodes, {sp.env_steps} env steps, {sp.tokens} tokens, "
+        f"${sp.usd:.4f}   chain: {' -> '.join(state.accepted)}"
+    )
+    table = Table(title="Iterations (gate scores: parent -> candidate)")
+    table.add_column("iter", justify="right", no_wrap=True)
+    table.add_column("candidate", no_wrap=True)
+    table.add_column("decision", no_wrap=True)
+    table.add_column("gate", justify="right", no_wrap=True)
+    table.add_column("delta", justify="right", no_wrap=True)
+    table.add_column("eps", justify="right", no_wrap=True)
+    table.add_column("tokens", justify="right", no_wrap=True)
+    notes: list[str] = []
+    for e in entries:
+        colour = {"accept": "green", "reject": "red"}.get(e.decision, "yellow")
+        if e.parent_mean is None or e.candidate_mean is None:
+            gate, delta = "-", "-"
+        else:
+            gate = f"{e.parent_mean:.3f} -> {e.candidate_mean:.3f}"
+            delta = f"{e.candidate_mean - e.parent_mean:+.3f}"
+        change = "; ".join(e.changelog) or "-"
+        table.add_row(
+            str(e.iteration),
+            e.candidate or "-",
+            f"[{colour}]{e.decision}[/{colour}]",
+            gate,
+            delta,
+            str(e.cost.episodes),
+            str(e.cost.tokens),
+        )
+        notes.append(
+            f"{e.iteration}: [{colour}]{e.decision}[/{colour}] {e.reason}  [dim]{change}[/dim]"
+        )
+    console.print(table)
+    for line in notes:
+        console.print(line, highlight=False)
+    if show_diffs:
+        for step in chain:
+            console.print(
+                f"[bold green]accepted in iteration {step.iteration}[/bold green]: "
+                f"{step.parent} -> {step.candidate}  ({'; '.join(step.changelog)})"
+            )
+            console.print(Syntax(step.diff or "(no textual change)\n", "diff", word_wrap=True))
+    png: Path | None = None
+    if plot:
+        png = plot_gate_scores(entries, rd.root / "report" / "gate_scores.png", str(rd.root.name))
+        if png is not None:
+            console.print(f"plot: {png}")
+    return StructuralReport(
+        run_dir=str(rd.root),
+        status=state.status,
+        reason=state.reason,
+        root=state.root_id,
+        best=state.best_id,
+        iterations=len(entries),
+        accepted=counts["accept"],
+        rejected=counts["reject"],
+        invalid=counts["invalid"],
+        chain=chain,
+        plot=str(png) if png is not None else None,
+    )
+
+
+# Re-exported for ``automem report``: decide whether a directory is a structural run.
+_ = is_structural_run
