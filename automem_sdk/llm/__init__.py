@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automem_sdk.llm.anthropic_client import AnthropicClient
 from automem_sdk.llm.base import Completion, LLMClient, Message, Usage, as_messages
@@ -17,6 +17,10 @@ from automem_sdk.llm.openai_compat import OpenAICompatClient
 from automem_sdk.llm.retry import LLMStatusError, RetryPolicy
 from automem_sdk.llm.scripted import ScriptedClient
 
+if TYPE_CHECKING:
+    from automem_sdk.llm.llamacpp_server import LlamaCppServer, LlamaServerClient
+    from automem_sdk.llm.local import LocalTransformersClient
+
 __all__ = [
     "SPEC_FORMS",
     "AnthropicClient",
@@ -24,6 +28,9 @@ __all__ = [
     "Completion",
     "LLMClient",
     "LLMStatusError",
+    "LlamaCppServer",
+    "LlamaServerClient",
+    "LocalTransformersClient",
     "Message",
     "OpenAICompatClient",
     "RetryPolicy",
@@ -45,17 +52,24 @@ SPEC_FORMS: tuple[str, ...] = (
     "vllm:MODEL[@http://host:port/v1]  (a LoRA adapter is a MODEL; VLLM_API_KEY optional)",
     "ollama:MODEL[@http://host:port/v1]  (OLLAMA_HOST optional)",
     "llamacpp:[MODEL@]http://host:port/v1",
-    "local:smollm2-135m | local:PATH  (in-process transformers; extra [local])",
+    "local:smollm2-135m | local:PATH  (extra [local]; backend='auto'|'llamacpp'|'transformers')",
 )
 
 DEFAULT_SCRIPTED_REPLY = "<|DONE|>"
 
 
-def __getattr__(name: str) -> Any:
-    if name == "LocalTransformersClient":
-        from automem_sdk.llm.local import LocalTransformersClient
+_LAZY = {
+    "LocalTransformersClient": "automem_sdk.llm.local",
+    "LlamaServerClient": "automem_sdk.llm.llamacpp_server",
+    "LlamaCppServer": "automem_sdk.llm.llamacpp_server",
+}
 
-        return LocalTransformersClient
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -149,8 +163,8 @@ def make_client(spec: str, *, env: Mapping[str, str] | None = None, **kw: Any) -
     if provider == "local":
         if not rest:
             raise _unknown(spec, "local needs a model alias or path")
-        from automem_sdk.llm.local import LocalTransformersClient
+        from automem_sdk.llm.local import make_local_client
 
-        local: LLMClient = LocalTransformersClient(rest, **kw)
+        local: LLMClient = make_local_client(rest, **kw)
         return local
     raise _unknown(spec, f"unknown provider {provider!r}")

@@ -1,0 +1,254 @@
+"""LocalTransformersClient on a tiny random Llama (fast), built and saved in a temp folder.
+
+The tiny model has a character-level tokenizer plus a few multi-character entries
+(``<|``, ``|>``, ``<|END|>``, …) so the grammar masks see pieces that cross states.
+The real SmolLM2 model is exercised in ``test_local_model_slow.py``.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from automem_sdk.codec import parse_ops
+from automem_sdk.errors import LLMError
+from automem_sdk.llm import LLMClient, make_client
+from automem_sdk.llm.op_grammar import OpTracker
+
+torch = pytest.importorskip("torch", reason="the local provider needs torch")
+pytest.importorskip("transformers", reason="the local provider needs transformers")
+tokenizers = pytest.importorskip("tokenizers", reason="the tiny test model needs tokenizers")
+
+from automem_sdk.llm.local import (  # noqa: E402
+    LocalTransformersClient,
+    ModelRegistry,
+    make_local_client,
+    resolve_model,
+)
+
+TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+MULTI = ["<|", "|>", "<|END|>", "DONE", "READ", "APPEND", "|>\n", "ab<", "\\<|", ">x"]
+
+
+def build_tiny_model(folder: Path) -> None:
+    from tokenizers import Regex, decoders, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    specials = ["<|im_end|>", "<|im_start|>", "<pad>", "<unk>"]
+    chars = [chr(c) for c in range(32, 127)] + ["\n"]
+    vocab = {t: i for i, t in enumerate(specials + chars + MULTI)}
+    core = tokenizers.Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    core.decoder = decoders.Fuse()
+    tok = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
+        tokenizer_object=core, eos_token="<|im_end|>", pad_token="<pad>", unk_token="<unk>"
+    )
+    tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>"]})
+    tok.chat_template = TEMPLATE
+    tok.save_pretrained(folder)
+    config = LlamaConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        eos_token_id=vocab["<|im_end|>"],
+        pad_token_id=vocab["<pad>"],
+        bos_token_id=None,
+        tie_word_embeddings=False,
+    )
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config)
+    with torch.no_grad():  # sharper logits than the default init, so greedy paths vary
+        model.lm_head.weight.mul_(30.0)
+    model.generation_config.eos_token_id = vocab["<|im_end|>"]
+    model.generation_config.pad_token_id = vocab["<pad>"]
+    model.save_pretrained(folder)
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    build_tiny_model(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def registry() -> ModelRegistry:
+    return ModelRegistry()
+
+
+def client(tiny_dir: Path, registry: ModelRegistry, **kw: Any) -> LocalTransformersClient:
+    kw.setdefault("max_new_tokens", 24)
+    return LocalTransformersClient(str(tiny_dir), registry=registry, **kw)
+
+
+def conv(i: int, system: str = "You keep notes in files. " * 6) -> list[dict[str, str]]:
+    return [
+        {"role": "system", "content": system},
+        {"role": "user", "content": f"Observation {i}: a tree at {i},{i + 1}."},
+    ]
+
+
+def lcp(a: list[int], b: list[int]) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
+def test_chat_through_the_protocol(tiny_dir: Path, registry: ModelRegistry) -> None:
+    c = client(tiny_dir, registry)
+    assert isinstance(c, LLMClient)
+    out = c.chat(conv(1))
+    assert out.model == f"local:{tiny_dir}"
+    assert out.usage.prompt_tokens == len(c.prompt_ids(conv(1)))
+    assert 0 < out.usage.completion_tokens <= 24
+    assert out.finish_reason in ("stop", "length")
+    again = c.chat(conv(1))
+    assert again.text == out.text  # greedy decoding is deterministic
+
+
+def test_registry_loads_each_model_once(tiny_dir: Path, registry: ModelRegistry) -> None:
+    a = client(tiny_dir, registry)
+    b = client(tiny_dir, registry, grammar=True)
+    assert a.load() is b.load()
+    assert len(registry) == 1
+    assert registry.loaded()[0].path == str(tiny_dir)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_grammar_keeps_sampled_output_inside_one_op(
+    tiny_dir: Path, registry: ModelRegistry, seed: int
+) -> None:
+    c = client(tiny_dir, registry, grammar=True, max_new_tokens=40)
+    out = c.chat(conv(seed), temperature=1.5, seed=seed)
+    assert out.text.startswith("<|")
+    tracker = OpTracker()
+    tracker.feed(out.text)
+    assert not tracker.violated
+    assert tracker.text == out.text
+    if tracker.finished or tracker.in_args:
+        ops = parse_ops(out.text)
+        assert len(ops) == 1, out.text
+        if tracker.finished:
+            assert out.finish_reason == "stop"
+
+
+def test_grammar_output_always_parses_when_it_ends(tiny_dir: Path, registry: ModelRegistry) -> None:
+    c = client(tiny_dir, registry, grammar=True, max_new_tokens=60)
+    finished = 0
+    for seed in range(6):
+        out = c.chat(conv(seed), temperature=1.0, seed=100 + seed)
+        assert out.text.startswith("<|")
+        if out.finish_reason == "stop":
+            finished += 1
+            assert out.text.endswith(("<|END|>", "|>"))
+            assert len(parse_ops(out.text)) == 1, out.text
+    assert finished >= 3  # the grammar ends ops itself, well before max_new_tokens
+
+
+def test_stop_strings_cut_greedy_output(tiny_dir: Path, registry: ModelRegistry) -> None:
+    c = client(tiny_dir, registry, max_new_tokens=30, prefix_cache=0)
+    full = c.chat(conv(2)).text
+    assert len(full) >= 6, full
+    stop = full[3:5]
+    cut = c.chat(conv(2), stop=[stop])
+    assert cut.text == full[: full.find(stop)]
+    assert cut.finish_reason == "stop"
+
+
+def test_prefix_cache_reuses_the_shared_prompt_and_keeps_outputs(
+    tiny_dir: Path, registry: ModelRegistry
+) -> None:
+    cold = client(tiny_dir, registry, prefix_cache=0)
+    expected = [cold.chat(conv(i)).text for i in range(3)]
+    warm = client(tiny_dir, registry, prefix_cache=4)
+    got = [warm.chat(conv(i)).text for i in range(3)]
+    assert got == expected
+    assert warm.prefix_hits == 2
+    p0, p1, p2 = (warm.prompt_ids(conv(i)) for i in range(3))
+    assert warm.reused_tokens == lcp(p0, p1) + lcp(p1, p2)
+    assert lcp(p0, p1) >= len(warm.prompt_ids([conv(0)[0]])) - 4  # the system prompt
+    # the next turn of a conversation reuses the previous reply too
+    follow = [*conv(2), {"role": "assistant", "content": got[2]}, {"role": "user", "content": "go"}]
+    before = warm.reused_tokens
+    assert warm.chat(follow).text == cold.chat(follow).text
+    assert warm.reused_tokens - before > len(warm.prompt_ids(conv(2)))
+
+
+def test_chat_batch_matches_single_calls(tiny_dir: Path, registry: ModelRegistry) -> None:
+    c = client(tiny_dir, registry, prefix_cache=0, max_batch=3)
+    convs = [conv(i, system="short") for i in range(4)] + [conv(9)]
+    singles = [c.chat(m) for m in convs]
+    c.batch_sizes.clear()
+    batched = c.chat_batch(convs)
+    assert c.batch_sizes == [3, 2]
+    assert [b.text for b in batched] == [s.text for s in singles]
+    assert [b.usage for b in batched] == [s.usage for s in singles]
+
+
+def test_concurrent_calls_are_gathered_into_one_batch(
+    tiny_dir: Path, registry: ModelRegistry
+) -> None:
+    c = client(tiny_dir, registry, prefix_cache=0, batch_window_s=30.0, max_batch=3)
+    convs = [conv(i, system="short") for i in range(3)]
+    expected = [client(tiny_dir, registry, prefix_cache=0).chat(m).text for m in convs]
+    results: list[str | None] = [None] * 3
+    barrier = threading.Barrier(3)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        results[i] = c.chat(convs[i]).text
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == expected
+    assert c.batch_sizes == [3]  # the window closed as soon as the batch was full
+
+
+def test_unsupported_option_is_an_llm_error(tiny_dir: Path, registry: ModelRegistry) -> None:
+    with pytest.raises(LLMError, match="unsupported options"):
+        client(tiny_dir, registry).chat(conv(0), logprobs=True)
+
+
+def test_resolve_model_forms(
+    tiny_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert resolve_model(str(tiny_dir)).gguf_file is None
+    one = tmp_path / "one"
+    one.mkdir()
+    (one / "m.Q4.gguf").write_bytes(b"")
+    src = resolve_model(str(one))
+    assert src.gguf_file == "m.Q4.gguf" and src.gguf_path == str(one / "m.Q4.gguf")
+    assert resolve_model(str(one / "m.Q4.gguf")).path == str(one)
+    (one / "other.gguf").write_bytes(b"")
+    with pytest.raises(LLMError, match=r"2 \.gguf files"):
+        resolve_model(str(one))
+    assert resolve_model(str(one), "other.gguf").gguf_file == "other.gguf"
+    from automem_sdk.llm import local
+
+    monkeypatch.setitem(local.MODEL_ALIASES, "ghost-1m", ("no_such_package_xyz", None))
+    with pytest.raises(LLMError, match="no-such-package-xyz"):
+        resolve_model("ghost-1m")
+
+
+def test_make_client_local_backends(tiny_dir: Path, registry: ModelRegistry) -> None:
+    c = make_client(f"local:{tiny_dir}", registry=registry, max_new_tokens=4)
+    assert isinstance(c, LocalTransformersClient)  # not a GGUF: transformers
+    assert c.chat(conv(0)).usage.completion_tokens <= 4
+    with pytest.raises(ValueError, match="backend"):
+        make_local_client(str(tiny_dir), backend="onnx")
+    with pytest.raises(LLMError, match=r"needs a \.gguf"):
+        make_local_client(str(tiny_dir), backend="llamacpp")
