@@ -16,8 +16,12 @@ from automem_sdk.trainers.structural.errors import StructuralError
 from automem_sdk.env import Decider, TextEnv
 from automem_sdk.errors import AutomemError
 from automem_sdk.llm.base import LLMClient
+from automem_sdk.scaffold import Scaffold, load_scaffold
 
-__all__ = ["make_decider", "make_env"]
+__all__ = ["DEMO_SCAFFOLDS", "load_start_scaffold", "make_decider", "make_env"]
+
+#: Scaffolds shipped with the trainer for demos and tests (deliberately poor ones).
+DEMO_SCAFFOLDS: tuple[str, ...] = ("cramped-map",)
 
 _TOY = re.compile(r"^toy/maze-(\d+)$")
 
@@ -88,3 +92,18 @@ def make_decider(spec: str, env_name: str) -> Decider | LLMClient:
         raise StructuralError(f"no keyless explorer for env {env_name!r}")
     built: Decider = cls()
     return built
+
+
+def load_start_scaffold(spec: str) -> Scaffold:
+    """Resolve a starting scaffold: a demo name (:data:`DEMO_SCAFFOLDS`), a built-in name
+    or a YAML/JSON path.
+
+    Raises:
+        ScaffoldError: unknown or invalid.
+    """
+    if spec in DEMO_SCAFFOLDS:
+        from importlib import resources
+
+        text = resources.files("automem_sdk.trainers.structural").joinpath(f"{spec}.yaml")
+        return Scaffold.from_yaml(text.read_text(encoding="utf-8"))
+    return load_scaffold(spec)

@@ -47,7 +47,7 @@ from automem_sdk.trainers.structural.validate import validate_candidate
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from automem_sdk.scaffold import Scaffold, load_scaffold
+from automem_sdk.scaffold import Scaffold
 from automem_sdk.trace import Trace, list_traces, read_trace
 
 __all__ = ["StructuralTrainer", "make_proposer"]
@@ -216,7 +216,9 @@ class StructuralTrainer:
         check_disjoint(
             self.reflection_seeds(), cfg.gate_seeds, allow_overlap=cfg.allow_seed_overlap
         )
-        root = load_scaffold(cfg.scaffold)
+        from automem_sdk.trainers.structural.envs import load_start_scaffold
+
+        root = load_start_scaffold(cfg.scaffold)
         problems = validate_candidate(root, actions=self.actions())
         if problems:
             raise StructuralError("the starting scaffold is invalid:\n- " + "\n- ".join(problems))
