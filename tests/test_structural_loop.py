@@ -109,12 +109,13 @@ def test_stop_file_then_resume_matches(
         if event == "propose" and data["iteration"] == 2:
             (run_dir / "STOP").write_text("")
 
-    t = StructuralTrainer(str(run_dir), config(), quiet=True, on_event=on_event)
+    cache = str(reference[0] / "cache")
+    t = StructuralTrainer(str(run_dir), config(), quiet=True, on_event=on_event, cache_dir=cache)
     state = t.run()
     assert state.status == "stopped" and "STOP" in state.reason
     assert len(RunDir(run_dir).read_ledger()) == 1
     assert RunDir(run_dir).read_state().iteration == 2
-    state = StructuralTrainer(str(run_dir), quiet=True).run(resume=True)
+    state = StructuralTrainer(str(run_dir), quiet=True, cache_dir=cache).run(resume=True)
     assert not (run_dir / "STOP").exists()
     assert state.status in ("done", "converged")
     assert decisions(run_dir) == decisions(reference[0])
@@ -124,10 +125,15 @@ def test_budget_halts_then_resume_with_more_matches(
     reference: tuple[Path, StructuralTrainer], tmp_path: Path
 ) -> None:
     run_dir = tmp_path / "budget"
-    state = StructuralTrainer(str(run_dir), config(budget=Budget(episodes=20)), quiet=True).run()
+    cache = str(reference[0] / "cache")  # budgets count cached episodes too
+    state = StructuralTrainer(
+        str(run_dir), config(budget=Budget(episodes=20)), quiet=True, cache_dir=cache
+    ).run()
     assert state.status == "budget" and "episodes 20/20" in state.reason
     assert state.spend.episodes <= 20
-    resumed = StructuralTrainer(str(run_dir), config(budget=Budget(episodes=1000)), quiet=True)
+    resumed = StructuralTrainer(
+        str(run_dir), config(budget=Budget(episodes=1000)), quiet=True, cache_dir=cache
+    )
     final = resumed.run(resume=True)
     assert final.status in ("done", "converged")
     assert decisions(run_dir) == decisions(reference[0])

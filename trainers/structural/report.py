@@ -89,16 +89,24 @@ def plot_gate_scores(entries: list[LedgerEntry], path: Path, title: str = "") ->
     except ImportError:
         return None
     xs = [e.iteration for e in rows]
+    parent = [float(e.parent_mean or 0.0) for e in rows]
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.step(
-        xs, [e.parent_mean for e in rows], where="mid", color="0.4", label="parent (best so far)"
+    ax.plot(
+        xs,
+        parent,
+        color="0.45",
+        linestyle="--",
+        marker="s",
+        markersize=5,
+        label="parent (accepted so far)",
     )
     for decision, colour, marker in (("accept", "tab:green", "o"), ("reject", "tab:red", "x")):
-        pts = [(e.iteration, e.candidate_mean) for e in rows if e.decision == decision]
-        if pts:
+        px = [e.iteration for e in rows if e.decision == decision]
+        py = [float(e.candidate_mean or 0.0) for e in rows if e.decision == decision]
+        if px:
             ax.scatter(
-                [p[0] for p in pts],
-                [p[1] for p in pts],
+                px,
+                py,
                 color=colour,
                 marker=marker,
                 s=60,
