@@ -1,1 +1,144 @@
-"""Behavioral trainer: distil good memory decisions into a LoRA memory specialist."""
+"""Behavioral trainer: distil good memory decisions into a LoRA memory specialist.
+
+Pipeline: traces -> :mod:`selectors <.selectors>` (episode outcome, hindsight usage,
+LLM judge; composable) -> deterministic :mod:`postprocess <.dataset>` into chat SFT
+examples whose target is only the memory-op span -> :mod:`LoRA training <.train>` with
+the loss masked to that span -> an adapter that ``PeftModel.from_pretrained`` and
+``vllm serve --enable-lora`` load -> :mod:`two-model evaluation <.evaluate>`.
+
+Names are loaded on first use; torch/transformers/peft only when training, generating
+or building a tiny model.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from automem_sdk.trainers.behavioral.dataset import (
+        DatasetCounts,
+        DatasetResult,
+        PostprocessConfig,
+        SFTExample,
+        build_dataset,
+        build_examples,
+        canonical_target,
+        read_dataset,
+        write_dataset,
+    )
+    from automem_sdk.trainers.behavioral.errors import BehavioralError, InsufficientDataError
+    from automem_sdk.trainers.behavioral.evaluate import (
+        EvalReport,
+        evaluate_two_model,
+        report_table,
+    )
+    from automem_sdk.trainers.behavioral.export import check_adapter, vllm_serve_command
+    from automem_sdk.trainers.behavioral.hf_client import HFMemoryClient
+    from automem_sdk.trainers.behavioral.ledger import append_ledger, read_ledger
+    from automem_sdk.trainers.behavioral.selectors import (
+        AllTurnsSelector,
+        HindsightSelector,
+        JudgeSelector,
+        OutcomeSelector,
+        Selection,
+        Selector,
+        parse_selector,
+    )
+    from automem_sdk.trainers.behavioral.sft_data import (
+        CompletionCollator,
+        EncodedExample,
+        encode_examples,
+    )
+    from automem_sdk.trainers.behavioral.tiny import build_tiny_causal_lm
+    from automem_sdk.trainers.behavioral.traces import LoadedTrace, load_traces
+    from automem_sdk.trainers.behavioral.train import LoraSFT, TrainConfig, TrainResult, train_lora
+
+_LAZY: dict[str, str] = {
+    "DatasetCounts": "dataset",
+    "DatasetResult": "dataset",
+    "PostprocessConfig": "dataset",
+    "SFTExample": "dataset",
+    "build_dataset": "dataset",
+    "build_examples": "dataset",
+    "canonical_target": "dataset",
+    "read_dataset": "dataset",
+    "write_dataset": "dataset",
+    "BehavioralError": "errors",
+    "InsufficientDataError": "errors",
+    "EvalReport": "evaluate",
+    "evaluate_two_model": "evaluate",
+    "report_table": "evaluate",
+    "check_adapter": "export",
+    "vllm_serve_command": "export",
+    "HFMemoryClient": "hf_client",
+    "append_ledger": "ledger",
+    "read_ledger": "ledger",
+    "AllTurnsSelector": "selectors",
+    "HindsightSelector": "selectors",
+    "JudgeSelector": "selectors",
+    "OutcomeSelector": "selectors",
+    "Selection": "selectors",
+    "Selector": "selectors",
+    "parse_selector": "selectors",
+    "CompletionCollator": "sft_data",
+    "EncodedExample": "sft_data",
+    "encode_examples": "sft_data",
+    "build_tiny_causal_lm": "tiny",
+    "LoadedTrace": "traces",
+    "load_traces": "traces",
+    "LoraSFT": "train",
+    "TrainConfig": "train",
+    "TrainResult": "train",
+    "train_lora": "train",
+}
+
+__all__ = [
+    "AllTurnsSelector",
+    "BehavioralError",
+    "CompletionCollator",
+    "DatasetCounts",
+    "DatasetResult",
+    "EncodedExample",
+    "EvalReport",
+    "HFMemoryClient",
+    "HindsightSelector",
+    "InsufficientDataError",
+    "JudgeSelector",
+    "LoadedTrace",
+    "LoraSFT",
+    "OutcomeSelector",
+    "PostprocessConfig",
+    "SFTExample",
+    "Selection",
+    "Selector",
+    "TrainConfig",
+    "TrainResult",
+    "append_ledger",
+    "build_dataset",
+    "build_examples",
+    "build_tiny_causal_lm",
+    "canonical_target",
+    "check_adapter",
+    "encode_examples",
+    "evaluate_two_model",
+    "load_traces",
+    "parse_selector",
+    "read_dataset",
+    "read_ledger",
+    "report_table",
+    "train_lora",
+    "vllm_serve_command",
+    "write_dataset",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

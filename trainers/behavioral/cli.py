@@ -1,0 +1,281 @@
+"""``automem train behavioral dataset|fit|eval``.
+
+- ``dataset``: select memory turns from traces and write an SFT dataset + ledger entry.
+- ``fit``: LoRA-train a memory specialist on a dataset and export the adapter.
+- ``eval``: two-model evaluation, before vs after (in-process or vLLM-served adapter).
+
+Exposes :func:`add_parser`, called by ``automem_sdk.trainers.cli`` under ``train``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+__all__ = ["add_parser", "parse_seeds"]
+
+
+def add_parser(train_subparsers: Any) -> None:
+    """Add ``behavioral`` (with ``dataset``, ``fit``, ``eval``) under ``automem train``."""
+    p = train_subparsers.add_parser(
+        "behavioral",
+        help="distil good memory decisions from traces into a LoRA memory specialist",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = p.add_subparsers(dest="behavioral_cmd", metavar="STAGE", required=True)
+
+    d = sub.add_parser("dataset", help="traces -> selected turns -> SFT dataset (JSONL)")
+    d.add_argument("traces", nargs="+", help="trace files or directories (any fsspec URL)")
+    d.add_argument("--out", required=True, help="output directory URL (dataset + ledger)")
+    d.add_argument(
+        "--select",
+        default="outcome:0.25 | hindsight",
+        help="selector: all, outcome[:K], hindsight[:R], judge[:S], combined with & and | "
+        "(default: %(default)r)",
+    )
+    d.add_argument("--judge", help="LLM client spec for the judge selector (e.g. openai:MODEL)")
+    d.add_argument("--min-examples", type=int, default=32)
+    d.add_argument(
+        "--balance", default="1.0", help="LOG/PLAN cap ratio, or 'none' (default: %(default)s)"
+    )
+    d.add_argument("--no-dedupe", action="store_true")
+    d.add_argument("--keep-failed-ops", action="store_true")
+    d.add_argument("--name", default="dataset.jsonl")
+    d.set_defaults(func=_cmd_dataset)
+
+    f = sub.add_parser("fit", help="LoRA SFT of a memory specialist on a dataset")
+    f.add_argument("--dataset", required=True, help="dataset URL from 'dataset'")
+    f.add_argument("--base", required=True, help="base model folder or cached hub id")
+    f.add_argument("--out", required=True, help="local output directory")
+    f.add_argument("--name", default="memory-lora", help="adapter name for serving")
+    f.add_argument("--r", type=int, default=16)
+    f.add_argument("--alpha", type=int, default=32)
+    f.add_argument("--dropout", type=float, default=0.05)
+    f.add_argument("--target-modules", default="q_proj,k_proj,v_proj,o_proj")
+    f.add_argument("--lr", type=float, default=2e-4)
+    f.add_argument("--epochs", type=float, default=1.0)
+    f.add_argument("--max-steps", type=int, default=-1)
+    f.add_argument("--batch-size", type=int, default=4)
+    f.add_argument("--grad-accum", type=int, default=4)
+    f.add_argument("--max-length", type=int, default=2048)
+    f.add_argument("--bf16", action="store_true", help="bf16 weights + autocast (fp32 default)")
+    f.add_argument("--save-steps", type=int, default=50)
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--min-examples", type=int, default=1)
+    f.add_argument("--no-resume", action="store_true", help="ignore existing checkpoints")
+    f.add_argument("--merge", action="store_true", help="also write a merged model")
+    f.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    f.add_argument("--quiet", action="store_true")
+    f.set_defaults(func=_cmd_fit)
+
+    e = sub.add_parser("eval", help="two-model evaluation: before vs after")
+    e.add_argument("--env", required=True, help="toy/keydoor or a benchmarks env name")
+    e.add_argument("--seeds", default="0-4", help="e.g. 0-9 or 1,3,5 (default: %(default)s)")
+    e.add_argument(
+        "--task", default="explorer", help="task model: 'explorer' or an LLM client spec"
+    )
+    e.add_argument("--base", help="base model for in-process specialists")
+    e.add_argument("--adapter", help="adapter folder: after = base + adapter (in-process)")
+    e.add_argument("--before", help="LLM client spec of the 'before' specialist")
+    e.add_argument("--after", help="LLM client spec of the 'after' specialist (vllm:NAME@URL)")
+    e.add_argument("--scaffold", default=None, help="scaffold name or file (default: env's)")
+    e.add_argument("--max-steps", type=int, default=None)
+    e.add_argument("--max-new-tokens", type=int, default=128)
+    e.add_argument("--out", default=None, help="directory for traces and the report")
+    e.add_argument("--quiet", action="store_true")
+    e.set_defaults(func=_cmd_eval)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-4"`` -> ``[0, 1, 2, 3, 4]``; ``"1,3,7-8"`` -> ``[1, 3, 7, 8]``."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "-" in part:
+            lo, hi = part.split("-", 1)
+            seeds.extend(range(int(lo), int(hi) + 1))
+        else:
+            seeds.append(int(part))
+    return seeds
+
+
+def _print(obj: Any) -> None:
+    from rich.console import Console
+
+    Console().print(obj)
+
+
+def _cmd_dataset(args: argparse.Namespace) -> int:
+    from automem_sdk.trainers.behavioral.dataset import PostprocessConfig, build_dataset
+    from automem_sdk.trainers.behavioral.selectors import parse_selector
+    from rich.table import Table
+
+    judge = None
+    if args.judge:
+        from automem_sdk.llm import make_client
+
+        judge = make_client(args.judge)
+    selector = parse_selector(args.select, judge)
+    balance = None if str(args.balance).lower() == "none" else float(args.balance)
+    cfg = PostprocessConfig(
+        min_examples=args.min_examples,
+        balance=balance,
+        dedupe=not args.no_dedupe,
+        keep_failed_ops=args.keep_failed_ops,
+    )
+    result = build_dataset(args.traces, selector, args.out, cfg, name=args.name)
+    table = Table(title=f"dataset {result.path}")
+    table.add_column("count")
+    table.add_column("value", justify="right")
+    for k, v in result.counts.model_dump().items():
+        table.add_row(k, str(v))
+    table.add_row("selector", result.selector)
+    table.add_row("sha256", result.sha256[:16])
+    _print(table)
+    return 0
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from automem_sdk.trainers.behavioral.export import check_adapter, vllm_serve_command
+    from automem_sdk.trainers.behavioral.train import TrainConfig, train_lora
+    from rich.table import Table
+
+    cfg = TrainConfig(
+        base_model=args.base,
+        r=args.r,
+        lora_alpha=args.alpha,
+        lora_dropout=args.dropout,
+        target_modules=[m.strip() for m in args.target_modules.split(",") if m.strip()],
+        learning_rate=args.lr,
+        num_epochs=args.epochs,
+        max_steps=args.max_steps,
+        batch_size=args.batch_size,
+        grad_accum=args.grad_accum,
+        max_length=args.max_length,
+        dtype="bf16" if args.bf16 else "fp32",
+        save_steps=args.save_steps,
+        seed=args.seed,
+        min_examples=args.min_examples,
+        resume=not args.no_resume,
+        merge=args.merge,
+        adapter_name=args.name,
+        device=args.device,
+    )
+    result = train_lora(args.dataset, cfg, args.out, quiet=args.quiet)
+    table = Table(title=f"LoRA adapter {result.adapter_dir}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    rows: dict[str, Any] = {
+        "steps": result.steps,
+        "examples trained": result.encode.encoded,
+        "dropped (empty span)": result.encode.dropped_empty_span,
+        "dropped (misaligned)": result.encode.dropped_misaligned,
+        "truncated": result.encode.truncated,
+        "target loss before": result.loss_before,
+        "target loss after": result.loss_after,
+        "tokens/s": result.tokens_per_s,
+        "resumed from": result.resumed_from or "-",
+        "merged model": result.merged_dir or "-",
+    }
+    for k, v in rows.items():
+        table.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+    _print(table)
+    for problem in check_adapter(result.adapter_dir, max_lora_rank=max(16, cfg.r)):
+        _print(f"[yellow]warning:[/yellow] {problem}")
+    _print(
+        "serve it: "
+        + vllm_serve_command(args.base, result.adapter_dir, args.name, max_lora_rank=max(16, cfg.r))
+    )
+    return 0
+
+
+def _make_env(name: str) -> Any:
+    if name == "toy/keydoor":
+        from automem_sdk.trainers.behavioral.toy import KeyDoorEnv
+
+        return KeyDoorEnv()
+    import importlib
+
+    from automem_sdk.trainers.behavioral.errors import BehavioralError
+
+    try:
+        registry = importlib.import_module("automem_sdk.benchmarks.registry")
+    except ModuleNotFoundError as exc:
+        raise BehavioralError(
+            f"env {name!r} needs the benchmarks package (pip install 'automem-sdk[games]')"
+        ) from exc
+    return registry.make_env(name)
+
+
+def _make_task(spec: str, env_name: str) -> Any:
+    if spec != "explorer":
+        from automem_sdk.llm import make_client
+
+        return make_client(spec)
+    if env_name == "toy/keydoor":
+        from automem_sdk.trainers.behavioral.toy import KeyDoorExplorer
+
+        return KeyDoorExplorer(0)
+    import importlib
+
+    from automem_sdk.trainers.behavioral.errors import BehavioralError
+
+    try:
+        explorers: Any = importlib.import_module("automem_sdk.benchmarks.explorers")
+    except ModuleNotFoundError as exc:
+        raise BehavioralError(f"no keyless explorer for {env_name!r}") from exc
+    factory = getattr(explorers, "explorer_for", None)
+    if factory is None:
+        raise BehavioralError(f"no keyless explorer for {env_name!r}")
+    return factory(env_name)
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from automem_sdk.trainers.behavioral.errors import BehavioralError
+    from automem_sdk.trainers.behavioral.evaluate import evaluate_two_model, report_table
+
+    specialists: dict[str, Any] = {}
+    if args.before or args.after:
+        from automem_sdk.llm import make_client
+
+        if args.before:
+            specialists["before"] = make_client(args.before)
+        if args.after:
+            specialists["after"] = make_client(args.after)
+    elif args.base:
+        from automem_sdk.trainers.behavioral.hf_client import HFMemoryClient
+
+        specialists["before"] = HFMemoryClient(args.base, max_new_tokens=args.max_new_tokens)
+        if args.adapter:
+            specialists["after"] = HFMemoryClient(
+                args.base, args.adapter, max_new_tokens=args.max_new_tokens
+            )
+    if not specialists:
+        raise BehavioralError("give --base [--adapter] or --before/--after client specs")
+    scaffold = args.scaffold or _default_scaffold(args.env)
+    report = evaluate_two_model(
+        lambda: _make_env(args.env),
+        parse_seeds(args.seeds),
+        specialists,
+        lambda: _make_task(args.task, args.env),
+        scaffold=scaffold,
+        max_steps=args.max_steps,
+        out_dir=args.out,
+        quiet=args.quiet,
+    )
+    _print(report_table(report))
+    if args.out:
+        import fsspec
+
+        with fsspec.open(f"{args.out.rstrip('/')}/eval_report.json", "w") as fh:
+            fh.write(json.dumps(report.model_dump(), indent=2))
+    return 0
+
+
+def _default_scaffold(env: str) -> str:
+    family = env.split("/", 1)[0].lower()
+    return family if family in ("crafter", "minihack", "nethack") else "generic"

@@ -1,0 +1,198 @@
+"""Two-model evaluation: the memory specialist runs memory, the task model acts.
+
+Each *side* (e.g. ``before`` = the base model, ``after`` = base + adapter) plays the
+same seeds in ``two-model`` mode: the specialist runs LOG and the memory part of PLAN,
+and a fresh, unchanged task decider commits every action. Traces are written and
+diagnosed (:func:`automem_sdk.diagnostics.diagnose`), so the report shows progression
+together with redundant writes, unproductive actions and op validity per side.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from statistics import mean, stdev
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from automem_sdk.agent import MemoryAgent, run_episode
+from automem_sdk.diagnostics import diagnose
+from automem_sdk.env import Decider, TextEnv
+from automem_sdk.llm.base import LLMClient
+from automem_sdk.scaffold import Scaffold
+from automem_sdk.store import MemoryStore
+from automem_sdk.trace import read_trace
+
+__all__ = ["EpisodeEval", "EvalReport", "SideReport", "evaluate_two_model", "report_table"]
+
+DeciderLike = Decider | LLMClient | Callable[[str, str], str]
+
+#: Diagnostics shown per side (keys of :meth:`Diagnostics.summary` plus progression).
+REPORT_KEYS = (
+    "progression",
+    "redundant_writes",
+    "redundant_write_rate",
+    "writes_never_read",
+    "unproductive_rate",
+    "op_validity",
+    "fallback_actions",
+    "ops/step",
+)
+
+
+class EpisodeEval(BaseModel):
+    """One evaluated episode."""
+
+    seed: int
+    progression: float
+    steps: int
+    trace: str | None
+    diagnostics: dict[str, float]
+
+
+class SideReport(BaseModel):
+    """Every episode of one side and the means."""
+
+    label: str
+    model: str
+    episodes: list[EpisodeEval] = Field(default_factory=list)
+
+    def mean(self, key: str) -> float:
+        """Mean of ``key`` (``progression`` or a diagnostics key) over episodes."""
+        vals = [
+            e.progression if key == "progression" else e.diagnostics.get(key, 0.0)
+            for e in self.episodes
+        ]
+        return mean(vals) if vals else 0.0
+
+    def se(self, key: str) -> float:
+        """Standard error of ``key``."""
+        vals = [
+            e.progression if key == "progression" else e.diagnostics.get(key, 0.0)
+            for e in self.episodes
+        ]
+        return stdev(vals) / math.sqrt(len(vals)) if len(vals) > 1 else 0.0
+
+
+class EvalReport(BaseModel):
+    """All sides, same env and seeds."""
+
+    env: str
+    seeds: list[int]
+    sides: list[SideReport]
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """label -> key -> mean."""
+        return {s.label: {k: s.mean(k) for k in REPORT_KEYS} for s in self.sides}
+
+
+def _name(d: DeciderLike) -> str:
+    return str(getattr(d, "name", None) or getattr(d, "model", None) or type(d).__name__)
+
+
+def evaluate_two_model(
+    env_factory: Callable[[], TextEnv],
+    seeds: Sequence[int],
+    specialists: Mapping[str, DeciderLike],
+    task_factory: Callable[[], DeciderLike],
+    *,
+    scaffold: Scaffold | str = "generic",
+    max_steps: int | None = None,
+    out_dir: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+    quiet: bool = False,
+) -> EvalReport:
+    """Play ``seeds`` once per specialist in two-model mode and diagnose the traces.
+
+    Args:
+        env_factory: a fresh env per episode.
+        seeds: the episode seeds (the same for every side).
+        specialists: label -> memory model (an LLM client such as
+            ``OpenAICompatClient(url, model=ADAPTER_NAME)`` or :class:`HFMemoryClient`).
+        task_factory: a fresh, unchanged task decider per episode.
+        scaffold: the memory scaffold.
+        max_steps: step cap per episode.
+        out_dir: where traces (``LABEL/seedN.jsonl``) and memory stores go; a temporary
+            directory when None.
+        storage_options: fsspec options for ``out_dir``.
+        quiet: no progress bar.
+
+    Returns:
+        The report (render it with :func:`report_table`).
+    """
+    from rich.progress import Progress
+
+    tmp = None
+    if out_dir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="automem-eval-")
+        out_dir = tmp.name
+    root = out_dir.rstrip("/")
+    env_name = ""
+    sides: list[SideReport] = []
+    try:
+        with Progress(disable=quiet) as progress:
+            task = progress.add_task("two-model eval", total=len(seeds) * len(specialists))
+            for label, specialist in specialists.items():
+                side = SideReport(label=label, model=_name(specialist))
+                for seed in seeds:
+                    env = env_factory()
+                    env_name = env.name
+                    store = MemoryStore(f"{root}/{label}/memory-seed{seed}", storage_options)
+                    agent = MemoryAgent(
+                        store,
+                        scaffold,
+                        specialist,
+                        mode="two-model",
+                        task_decider=task_factory(),
+                    )
+                    trace_url = f"{root}/{label}/seed{seed}.jsonl"
+                    try:
+                        res = run_episode(
+                            env,
+                            agent,
+                            seed,
+                            max_steps=max_steps,
+                            trace=trace_url,
+                            storage_options=storage_options,
+                            header_extra={"eval_side": label},
+                        )
+                    finally:
+                        env.close()
+                    diag = diagnose(read_trace(trace_url, storage_options)).summary()
+                    side.episodes.append(
+                        EpisodeEval(
+                            seed=seed,
+                            progression=res.progression,
+                            steps=res.steps,
+                            trace=None if tmp is not None else trace_url,
+                            diagnostics=diag,
+                        )
+                    )
+                    progress.advance(task)
+                sides.append(side)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    return EvalReport(env=env_name, seeds=list(seeds), sides=sides)
+
+
+def report_table(report: EvalReport) -> Any:
+    """A rich table: one row per diagnostic, one column per side (mean ± SE)."""
+    from rich.table import Table
+
+    table = Table(title=f"two-model evaluation: {report.env} ({len(report.seeds)} seeds)")
+    table.add_column("metric")
+    for side in report.sides:
+        table.add_column(f"{side.label}\n{side.model}", justify="right")
+    if len(report.sides) == 2:
+        table.add_column("delta", justify="right")
+    for key in REPORT_KEYS:
+        row = [key]
+        for side in report.sides:
+            row.append(f"{side.mean(key):.3f} ± {side.se(key):.3f}")
+        if len(report.sides) == 2:
+            row.append(f"{report.sides[1].mean(key) - report.sides[0].mean(key):+.3f}")
+        table.add_row(*row)
+    return table

@@ -1,0 +1,583 @@
+"""Selectors: pick the memory turns worth imitating from logged traces.
+
+Every selector returns :class:`Selection` records (one per routine turn) that say *why*
+the turn was chosen. Selectors compose: ``a & b`` keeps turns both chose (``b`` only
+looks at what ``a`` chose, so an expensive judge runs on few turns), ``a | b`` keeps
+turns either chose; reasons from both sides are kept.
+
+- :class:`OutcomeSelector` — every memory turn of the best episodes (top ``k``% by
+  progression, per env).
+- :class:`HindsightSelector` — a write (write/append/create/upsert/replace/insert) to
+  file ``F`` at step ``t`` is credited when a later turn reads ``F`` (read, head, tail,
+  count, or a search with a hit in ``F``) before the next step with reward > 0 or a
+  progression increase; the turn holding the credited write is selected.
+- :class:`JudgeSelector` — an LLM (any core client) scores each memory turn; turns at
+  or above ``min_score`` are kept with the judge's reason.
+- :class:`AllTurnsSelector` — every memory turn (a baseline).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import yaml
+from automem_sdk.trainers.behavioral.errors import BehavioralError
+from automem_sdk.trainers.behavioral.traces import (
+    MEMORY_ROUTINES,
+    LoadedTrace,
+    TurnKey,
+    iter_events,
+    memory_ops,
+    turn_key,
+)
+from pydantic import BaseModel, Field
+
+from automem_sdk.codec import encode_ops
+from automem_sdk.errors import LLMError
+from automem_sdk.llm.base import LLMClient, Message
+from automem_sdk.trace import StepRecord, TurnRecord
+
+__all__ = [
+    "AllTurnsSelector",
+    "HindsightSelector",
+    "Intersection",
+    "JudgeSelector",
+    "OutcomeSelector",
+    "Selection",
+    "Selector",
+    "Union",
+    "memory_turns",
+    "parse_judgement",
+    "parse_selector",
+]
+
+_WRITES = frozenset({"write", "append", "create", "upsert", "replace", "insert"})
+_READS = frozenset({"read", "head", "tail", "count"})
+_ROUTINE_ORDER = {"log": 0, "plan": 1, "act": 2}
+
+
+class Selection(BaseModel):
+    """One selected routine turn and why it was chosen."""
+
+    trace: str
+    trace_sha256: str = ""
+    env: str = ""
+    step: int
+    routine: str
+    turn: int
+    selectors: list[str] = Field(default_factory=list)
+    reasons: list[str] = Field(default_factory=list)
+    score: float | None = None
+
+    @property
+    def key(self) -> TurnKey:
+        """The turn this selection points at."""
+        return (self.trace, self.step, self.routine, self.turn)
+
+    def merged(self, other: Selection) -> Selection:
+        """This selection with the selectors, reasons and score of ``other`` added."""
+        return self.model_copy(
+            update={
+                "selectors": _unique([*self.selectors, *other.selectors]),
+                "reasons": _unique([*self.reasons, *other.reasons]),
+                "score": other.score if other.score is not None else self.score,
+            }
+        )
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _sort_key(s: Selection) -> tuple[str, int, int, int]:
+    return (s.trace, s.step, _ROUTINE_ORDER.get(s.routine, 3), s.turn)
+
+
+def memory_turns(
+    traces: Sequence[LoadedTrace], candidates: set[TurnKey] | None = None
+) -> Iterator[tuple[LoadedTrace, TurnRecord]]:
+    """Every LOG/PLAN turn holding at least one memory op (optionally only ``candidates``)."""
+    for lt in traces:
+        for t in lt.trace.turns:
+            if t.routine not in MEMORY_ROUTINES:
+                continue
+            if candidates is not None and turn_key(lt.url, t) not in candidates:
+                continue
+            if memory_ops(t):
+                yield lt, t
+
+
+def _selection(lt: LoadedTrace, t: TurnRecord, selector: str, reasons: list[str]) -> Selection:
+    return Selection(
+        trace=lt.url,
+        trace_sha256=lt.sha256,
+        env=lt.env,
+        step=t.step,
+        routine=t.routine,
+        turn=t.turn,
+        selectors=[selector],
+        reasons=reasons,
+    )
+
+
+class Selector(ABC):
+    """Base class: ``select(traces)`` returns the chosen turns with reasons."""
+
+    name: str = "selector"
+
+    @abstractmethod
+    def select(
+        self, traces: Sequence[LoadedTrace], candidates: set[TurnKey] | None = None
+    ) -> list[Selection]:
+        """Choose turns.
+
+        Args:
+            traces: the loaded traces.
+            candidates: when given, only these turns may be chosen.
+
+        Returns:
+            Selections sorted by trace, step, routine and turn.
+        """
+
+    @abstractmethod
+    def describe(self) -> str:
+        """A short, stable description for ledgers (e.g. ``outcome(top=0.25)``)."""
+
+    def __and__(self, other: Selector) -> Intersection:
+        return Intersection(self, other)
+
+    def __or__(self, other: Selector) -> Union:
+        return Union(self, other)
+
+
+class AllTurnsSelector(Selector):
+    """Every memory turn (a baseline, and a way to build a dataset from all decisions)."""
+
+    name = "all"
+
+    def select(
+        self, traces: Sequence[LoadedTrace], candidates: set[TurnKey] | None = None
+    ) -> list[Selection]:
+        """Select every LOG/PLAN turn that holds a memory op."""
+        out = [
+            _selection(lt, t, self.name, ["memory turn"])
+            for lt, t in memory_turns(traces, candidates)
+        ]
+        return sorted(out, key=_sort_key)
+
+    def describe(self) -> str:
+        """``all``."""
+        return "all"
+
+
+class OutcomeSelector(Selector):
+    """Memory turns of the best episodes: the top ``top_frac`` of traces per env.
+
+    Episodes are ranked by progression, then total reward, then fewer steps; ties are
+    broken by URL so the choice is deterministic. At least one episode per env is kept.
+
+    Args:
+        top_frac: share of each env's episodes to keep, in (0, 1].
+        min_progression: when set, only episodes with progression strictly above it
+            qualify (so an env where every episode failed contributes nothing).
+    """
+
+    name = "outcome"
+
+    def __init__(self, top_frac: float = 0.25, min_progression: float | None = None) -> None:
+        if not 0.0 < top_frac <= 1.0:
+            raise BehavioralError(f"top_frac must be in (0, 1], got {top_frac}")
+        self.top_frac = top_frac
+        self.min_progression = min_progression
+
+    def describe(self) -> str:
+        """``outcome(top=K[,min_progression=P])``."""
+        extra = "" if self.min_progression is None else f",min_progression={self.min_progression}"
+        return f"outcome(top={self.top_frac}{extra})"
+
+    def ranked(self, traces: Sequence[LoadedTrace]) -> dict[str, list[tuple[LoadedTrace, int]]]:
+        """Per env, the chosen traces with their 1-based rank."""
+        by_env: dict[str, list[LoadedTrace]] = {}
+        for lt in traces:
+            by_env.setdefault(lt.env, []).append(lt)
+        chosen: dict[str, list[tuple[LoadedTrace, int]]] = {}
+        for env, group in sorted(by_env.items()):
+            group = sorted(group, key=lambda lt: (*_outcome_rank(lt), lt.url))
+            n_keep = max(1, math.ceil(self.top_frac * len(group)))
+            keep = [
+                (lt, i + 1)
+                for i, lt in enumerate(group[:n_keep])
+                if self.min_progression is None or lt.trace.progression > self.min_progression
+            ]
+            chosen[env] = keep
+        return chosen
+
+    def select(
+        self, traces: Sequence[LoadedTrace], candidates: set[TurnKey] | None = None
+    ) -> list[Selection]:
+        """Select every memory turn of the top episodes of each env."""
+        n_by_env: dict[str, int] = {}
+        for lt in traces:
+            n_by_env[lt.env] = n_by_env.get(lt.env, 0) + 1
+        out: list[Selection] = []
+        for env, kept in self.ranked(traces).items():
+            for lt, rank in kept:
+                reason = (
+                    f"episode progression {lt.trace.progression:.3f} ranks {rank}/{n_by_env[env]}"
+                    f" in {env} (top {self.top_frac:.0%})"
+                )
+                for _lt, t in memory_turns([lt], candidates):
+                    out.append(_selection(lt, t, self.name, [reason]))
+        return sorted(out, key=_sort_key)
+
+
+def _outcome_rank(lt: LoadedTrace) -> tuple[float, float, int]:
+    tr = lt.trace
+    reward = tr.footer.total_reward if tr.footer is not None else sum(s.reward for s in tr.steps)
+    steps = tr.footer.steps if tr.footer is not None else len(tr.steps)
+    return (-tr.progression, -reward, steps)
+
+
+@dataclass
+class _PendingWrite:
+    key: TurnKey
+    op: str
+    path: str
+    step: int
+    read_by: str | None = None
+    credit: list[str] = field(default_factory=list)
+
+
+def _primitive_results(results: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Op results with scaffold-declared custom ops expanded into their primitive steps."""
+    for r in results:
+        steps = r.get("data", {}).get("steps") if isinstance(r.get("data"), dict) else None
+        if isinstance(steps, list) and steps:
+            yield from _primitive_results([s for s in steps if isinstance(s, dict)])
+        else:
+            yield r
+
+
+def _touched_paths(r: dict[str, Any]) -> set[str]:
+    """Files a successful read-side result looked into (search: files with a hit)."""
+    if not r.get("ok"):
+        return set()
+    op = r.get("op")
+    if op in _READS and r.get("path"):
+        return {str(r["path"])}
+    if op == "search":
+        hits = r.get("data", {}).get("hits", []) if isinstance(r.get("data"), dict) else []
+        return {str(h["path"]) for h in hits if isinstance(h, dict) and h.get("path")}
+    return set()
+
+
+class HindsightSelector(Selector):
+    """Credit writes that were read back before progress was made.
+
+    A write to file ``F`` in a turn at step ``t`` is credited when a *later* turn reads
+    ``F`` (read/head/tail/count, or a search with a hit in ``F``) before the next step
+    with reward > 0 or a progression increase, and that progress happens. A write whose
+    content is overwritten (``write``) or deleted before being read is not credited; a
+    ``rename`` carries pending writes to the new name.
+
+    Args:
+        min_reward: a step with reward above this counts as progress.
+    """
+
+    name = "hindsight"
+
+    def __init__(self, min_reward: float = 0.0) -> None:
+        self.min_reward = min_reward
+
+    def describe(self) -> str:
+        """``hindsight(min_reward=R)``."""
+        return f"hindsight(min_reward={self.min_reward})"
+
+    def credited(self, lt: LoadedTrace) -> dict[TurnKey, list[str]]:
+        """For one trace, the turns holding credited writes and the reasons."""
+        pending: dict[str, list[_PendingWrite]] = {}
+        credited: dict[TurnKey, list[str]] = {}
+        best = 0.0
+        for ev in iter_events(lt.trace):
+            if isinstance(ev, StepRecord):
+                progressed, why = self._progress(ev, best)
+                if ev.progression is not None:
+                    best = max(best, ev.progression)
+                if not progressed:
+                    continue
+                for writes in pending.values():
+                    for w in writes:
+                        if w.read_by is not None:
+                            credited.setdefault(w.key, []).append(
+                                f"{w.op} {w.path} at step {w.step} was read ({w.read_by}) "
+                                f"before progress at step {ev.step} ({why})"
+                            )
+                pending = {}  # the window of every write made so far closes here
+                continue
+            key = turn_key(lt.url, ev)
+            for r in _primitive_results(ev.results):
+                op = str(r.get("op", ""))
+                for path in _touched_paths(r):
+                    for w in pending.get(path, []):
+                        if w.key != key and w.read_by is None:
+                            w.read_by = f"{op} at step {ev.step}"
+                if not r.get("ok") or ev.routine not in MEMORY_ROUTINES:
+                    continue
+                path = str(r.get("path") or "")
+                if not path:
+                    continue
+                if op == "delete":
+                    pending.pop(path, None)
+                elif op == "rename":
+                    dst = str(r.get("data", {}).get("dst") or "")
+                    moved = pending.pop(path, [])
+                    if dst and moved:
+                        pending[dst] = moved
+                elif op in _WRITES and r.get("changed"):
+                    if op == "write":
+                        pending.pop(path, None)  # earlier content is gone
+                    pending.setdefault(path, []).append(
+                        _PendingWrite(key=key, op=op, path=path, step=ev.step)
+                    )
+        return credited
+
+    def _progress(self, step: StepRecord, best: float) -> tuple[bool, str]:
+        if step.reward > self.min_reward:
+            return True, f"reward {step.reward:g}"
+        if step.progression is not None and step.progression > best:
+            return True, f"progression {best:g} -> {step.progression:g}"
+        return False, ""
+
+    def select(
+        self, traces: Sequence[LoadedTrace], candidates: set[TurnKey] | None = None
+    ) -> list[Selection]:
+        """Select the turns that hold credited writes."""
+        out: list[Selection] = []
+        for lt in traces:
+            credited = self.credited(lt)
+            if not credited:
+                continue
+            for t in lt.trace.turns:
+                key = turn_key(lt.url, t)
+                if key in credited and (candidates is None or key in candidates):
+                    out.append(_selection(lt, t, self.name, credited[key]))
+        return sorted(out, key=_sort_key)
+
+
+def _load_judge_prompt() -> dict[str, str]:
+    text = (
+        resources.files("automem_sdk.trainers.behavioral")
+        .joinpath("judge_prompt.yaml")
+        .read_text(encoding="utf-8")
+    )
+    data = yaml.safe_load(text)
+    return {"system": str(data["system"]), "user": str(data["user"])}
+
+
+_SCORE = re.compile(r"SCORE\s*[:=]\s*(-?\d+(?:\.\d+)?)", re.IGNORECASE)
+_REASON = re.compile(r"REASON\s*[:=]\s*(.+)", re.IGNORECASE)
+
+
+def parse_judgement(text: str) -> tuple[float, str] | None:
+    """Read ``SCORE: n`` / ``REASON: ...`` (or a JSON object with score/reason).
+
+    Returns:
+        ``(score, reason)``, or ``None`` when no score can be found.
+    """
+    stripped = text.strip()
+    start, end = stripped.find("{"), stripped.rfind("}")
+    if 0 <= start < end:
+        try:
+            obj = json.loads(stripped[start : end + 1])
+        except json.JSONDecodeError:
+            obj = None
+        if isinstance(obj, dict) and isinstance(obj.get("score"), int | float):
+            return float(obj["score"]), str(obj.get("reason", "")).strip()
+    m = _SCORE.search(stripped)
+    if m is None:
+        return None
+    r = _REASON.search(stripped)
+    return float(m.group(1)), (r.group(1).strip() if r else "")
+
+
+class JudgeSelector(Selector):
+    """An LLM judge scores each memory turn from 0 to 10; keep scores >= ``min_score``.
+
+    Args:
+        client: any core :class:`~automem_sdk.llm.base.LLMClient`.
+        min_score: the threshold.
+        max_calls: stop asking after this many calls (unjudged turns are not selected).
+        context_chars: how much of the turn's last prompt the judge sees (the tail).
+        prompt: ``{"system": ..., "user": ...}`` templates; default: the packaged
+            ``judge_prompt.yaml``.
+
+    Attributes:
+        stats: counts of calls, unparseable replies and failed calls of the last run.
+    """
+
+    name = "judge"
+
+    def __init__(
+        self,
+        client: LLMClient,
+        *,
+        min_score: float = 7.0,
+        max_calls: int | None = None,
+        context_chars: int = 3000,
+        prompt: dict[str, str] | None = None,
+    ) -> None:
+        self.client = client
+        self.min_score = min_score
+        self.max_calls = max_calls
+        self.context_chars = context_chars
+        self.prompt = prompt or _load_judge_prompt()
+        self.stats: dict[str, int] = {}
+
+    def describe(self) -> str:
+        """``judge(model=M,min_score=S)``."""
+        return f"judge(model={self.client.model},min_score={self.min_score})"
+
+    def messages_for(self, lt: LoadedTrace, t: TurnRecord) -> list[Message]:
+        """The judge's prompt for one turn."""
+        last_user = next((m.content for m in reversed(t.messages) if m.role == "user"), "")
+        context = last_user[-self.context_chars :]
+        results = "\n".join(str(r.get("text", "")) for r in t.results)[: self.context_chars]
+        fields = {
+            "env": lt.env,
+            "routine": t.routine.upper(),
+            "step": t.step,
+            "context": context,
+            "ops": encode_ops(memory_ops(t)),
+            "results": results,
+            "progression": f"{lt.trace.progression:.3f}",
+        }
+        return [
+            Message(role="system", content=self.prompt["system"].format(**fields)),
+            Message(role="user", content=self.prompt["user"].format(**fields)),
+        ]
+
+    def select(
+        self, traces: Sequence[LoadedTrace], candidates: set[TurnKey] | None = None
+    ) -> list[Selection]:
+        """Ask the judge about every (candidate) memory turn."""
+        self.stats = {"calls": 0, "unparsed": 0, "failed": 0, "kept": 0}
+        out: list[Selection] = []
+        for lt, t in memory_turns(traces, candidates):
+            if self.max_calls is not None and self.stats["calls"] >= self.max_calls:
+                break
+            self.stats["calls"] += 1
+            try:
+                reply = self.client.chat(self.messages_for(lt, t), temperature=0.0)
+            except LLMError:
+                self.stats["failed"] += 1
+                continue
+            judged = parse_judgement(reply.text)
+            if judged is None:
+                self.stats["unparsed"] += 1
+                continue
+            score, reason = judged
+            if score < self.min_score:
+                continue
+            self.stats["kept"] += 1
+            sel = _selection(lt, t, self.name, [f"judge score {score:g}: {reason}".rstrip(": ")])
+            out.append(sel.model_copy(update={"score": score}))
+        return sorted(out, key=_sort_key)
+
+
+class Intersection(Selector):
+    """Turns chosen by both selectors; ``right`` only sees what ``left`` chose."""
+
+    name = "and"
+
+    def __init__(self, left: Selector, right: Selector) -> None:
+        self.left = left
+        self.right = right
+
+    def describe(self) -> str:
+        """``(A & B)``."""
+        return f"({self.left.describe()} & {self.right.describe()})"
+
+    def select(
+        self, traces: Sequence[LoadedTrace], candidates: set[TurnKey] | None = None
+    ) -> list[Selection]:
+        """Run ``left``, then ``right`` on its choices; merge reasons."""
+        first = {s.key: s for s in self.left.select(traces, candidates)}
+        if not first:
+            return []
+        second = self.right.select(traces, set(first))
+        return sorted((first[s.key].merged(s) for s in second if s.key in first), key=_sort_key)
+
+
+class Union(Selector):
+    """Turns chosen by either selector (reasons of both kept)."""
+
+    name = "or"
+
+    def __init__(self, left: Selector, right: Selector) -> None:
+        self.left = left
+        self.right = right
+
+    def describe(self) -> str:
+        """``(A | B)``."""
+        return f"({self.left.describe()} | {self.right.describe()})"
+
+    def select(
+        self, traces: Sequence[LoadedTrace], candidates: set[TurnKey] | None = None
+    ) -> list[Selection]:
+        """Run both and merge."""
+        merged: dict[TurnKey, Selection] = {}
+        for s in [*self.left.select(traces, candidates), *self.right.select(traces, candidates)]:
+            merged[s.key] = merged[s.key].merged(s) if s.key in merged else s
+        return sorted(merged.values(), key=_sort_key)
+
+
+def _parse_term(term: str, judge: LLMClient | None) -> Selector:
+    name, _, arg = term.strip().partition(":")
+    name = name.strip().lower()
+    arg = arg.strip()
+    try:
+        if name == "all":
+            return AllTurnsSelector()
+        if name == "outcome":
+            return OutcomeSelector(float(arg)) if arg else OutcomeSelector()
+        if name == "hindsight":
+            return HindsightSelector(float(arg)) if arg else HindsightSelector()
+        if name == "judge":
+            if judge is None:
+                raise BehavioralError("the 'judge' selector needs a judge model (--judge SPEC)")
+            return JudgeSelector(judge, min_score=float(arg)) if arg else JudgeSelector(judge)
+    except ValueError as exc:
+        raise BehavioralError(f"bad selector argument in {term!r}: {exc}") from exc
+    raise BehavioralError(
+        f"unknown selector {name!r} in {term!r}; use all, outcome[:K], hindsight[:R], judge[:S]"
+    )
+
+
+def parse_selector(spec: str, judge: LLMClient | None = None) -> Selector:
+    """Build a selector from a string such as ``"outcome:0.25 & hindsight | judge:8"``.
+
+    ``&`` binds tighter than ``|``. Terms: ``all``, ``outcome[:TOP_FRAC]``,
+    ``hindsight[:MIN_REWARD]``, ``judge[:MIN_SCORE]`` (needs ``judge``).
+
+    Raises:
+        BehavioralError: an unknown term or a bad argument.
+    """
+    if not spec.strip():
+        raise BehavioralError("empty selector spec")
+    union: Selector | None = None
+    for alt in spec.split("|"):
+        inter: Selector | None = None
+        for term in alt.split("&"):
+            sel = _parse_term(term, judge)
+            inter = sel if inter is None else Intersection(inter, sel)
+        assert inter is not None
+        union = inter if union is None else Union(union, inter)
+    assert union is not None
+    return union

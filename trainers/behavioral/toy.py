@@ -1,0 +1,205 @@
+"""A tiny key-and-door corridor and a keyless explorer that uses memory.
+
+Enough to produce real traces with :func:`automem_sdk.agent.run_episode` in seconds, with
+no game installed and no model: the explorer walks east, notes the key when it passes
+it, finds the door locked, searches its notes for the key, walks back, picks it up and
+opens the door. When it did not note the key it has to wander, so memory matters and
+episodes differ in outcome. Some of its notes are noise (never read) and some repeat
+what is already stored, so selectors have something to tell apart.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from typing import Any
+
+from automem_sdk.env import RoutineRequest, StepResult
+from automem_sdk.llm.base import Completion
+
+__all__ = ["KeyDoorEnv", "KeyDoorExplorer"]
+
+_KEY_AT = re.compile(r"key at cell (\d+)")
+
+
+class KeyDoorEnv:
+    """A 1-D corridor: fetch the key, then open the door at the east end.
+
+    Progression is 0.5 once the key is picked up and 1.0 when the door opens (reward 1).
+
+    Args:
+        length: number of cells (the door is in the last one).
+        max_steps: the episode is truncated after this many steps.
+    """
+
+    name = "toy/keydoor"
+    actions = ["east", "west", "pickup", "open", "wait"]
+    instruction = "Find the key, then open the locked door at the east end of the corridor."
+
+    def __init__(self, length: int = 8, max_steps: int = 20) -> None:
+        self.length = length
+        self.max_steps = max_steps
+        self.pos = 0
+        self.key = 1
+        self.has_key = False
+        self.opened = False
+        self.t = 0
+
+    @property
+    def door(self) -> int:
+        """The door's cell."""
+        return self.length - 1
+
+    def reset(self, seed: int | None = None) -> tuple[str, dict[str, Any]]:
+        """New corridor; the key's cell depends on the seed."""
+        rng = random.Random(seed)
+        self.key = rng.randint(1, self.length - 3)
+        self.pos = 0
+        self.has_key = False
+        self.opened = False
+        self.t = 0
+        return self._obs(), self._info(0.0, True, False)
+
+    def _obs(self) -> str:
+        parts = [f"You are in a corridor at cell {self.pos} of {self.door}."]
+        if self.pos == self.key and not self.has_key:
+            parts.append("A key lies here.")
+        if self.pos == self.door and not self.opened:
+            parts.append("A locked door is here." if not self.has_key else "The door is here.")
+        if self.has_key:
+            parts.append("You carry a key.")
+        return " ".join(parts)
+
+    def _progression(self) -> float:
+        return 1.0 if self.opened else 0.5 if self.has_key else 0.0
+
+    def _info(self, prog: float, changed: bool, invalid: bool) -> dict[str, Any]:
+        return {
+            "progression": prog,
+            "changed": changed,
+            "invalid_action": invalid,
+            "pos": self.pos,
+            "key_here": self.pos == self.key and not self.has_key,
+            "door_here": self.pos == self.door,
+            "has_key": self.has_key,
+        }
+
+    def step(self, action: str) -> StepResult:
+        """Apply one named action."""
+        self.t += 1
+        before = (self.pos, self.has_key, self.opened)
+        invalid = action not in self.actions
+        reward = 0.0
+        if action == "east":
+            self.pos = min(self.door, self.pos + 1)
+        elif action == "west":
+            self.pos = max(0, self.pos - 1)
+        elif action == "pickup" and self.pos == self.key and not self.has_key:
+            self.has_key = True
+        elif action == "open" and self.pos == self.door and self.has_key:
+            self.opened = True
+            reward = 1.0
+        changed = (self.pos, self.has_key, self.opened) != before
+        return StepResult(
+            observation=self._obs(),
+            reward=reward,
+            terminated=self.opened,
+            truncated=not self.opened and self.t >= self.max_steps,
+            info=self._info(self._progression(), changed, invalid),
+        )
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class KeyDoorExplorer:
+    """A keyless memory-using policy for :class:`KeyDoorEnv`.
+
+    In unified mode it runs LOG and PLAN itself; as the task decider of a two-model
+    agent (``act`` turns) it only picks actions, reading the key's cell from the memory
+    context the specialist retrieved.
+
+    Args:
+        seed: seeds its random choices (reproducible traces).
+        p_note: chance of noting the key when passing it.
+        p_noise: chance of an extra note that is never read.
+        p_redundant: chance of noting the key again on a later visit.
+        p_wait: chance of an unproductive ``wait``.
+    """
+
+    def __init__(
+        self,
+        seed: int | None = 0,
+        *,
+        p_note: float = 0.7,
+        p_noise: float = 0.3,
+        p_redundant: float = 0.3,
+        p_wait: float = 0.05,
+    ) -> None:
+        self.name = "keydoor-explorer"
+        self.rng = random.Random(seed)
+        self.p_note = p_note
+        self.p_noise = p_noise
+        self.p_redundant = p_redundant
+        self.p_wait = p_wait
+        self.noted: set[int] = set()
+        self.door_seen = False
+        self.target: int | None = None
+        self.searched = False
+
+    def decide(self, request: RoutineRequest) -> Completion:
+        """One LOG or PLAN turn as op tokens."""
+        text = self._log(request) if request.routine == "log" else self._plan(request)
+        return Completion(text=text, model=self.name)
+
+    def _log(self, req: RoutineRequest) -> str:
+        if req.turn > 0:
+            return "<|DONE|>"
+        info = req.info
+        pos = int(info.get("pos", 0))
+        ops: list[str] = []
+        if info.get("key_here"):
+            first = pos not in self.noted
+            if (first and self.rng.random() < self.p_note) or (
+                not first and self.rng.random() < self.p_redundant
+            ):
+                ops.append(f"<|APPEND|>notes.md|key at cell {pos}<|END|>")
+                self.noted.add(pos)
+        elif self.rng.random() < self.p_noise:
+            ops.append(f"<|APPEND|>notes.md|cell {pos} looked empty<|END|>")
+        if info.get("door_here") and not self.door_seen:
+            ops.append(f"<|UPSERT|>plan.md|goal|find the key, door at cell {pos}<|END|>")
+        ops.append("<|DONE|>")
+        return "".join(ops)
+
+    def _plan(self, req: RoutineRequest) -> str:
+        info = req.info
+        pos = int(info.get("pos", 0))
+        if info.get("door_here"):
+            self.door_seen = True
+        if info.get("has_key"):
+            return "<|ACTION|>open<|END|>" if info.get("door_here") else "<|ACTION|>east<|END|>"
+        if info.get("key_here") and self.door_seen:
+            return "<|ACTION|>pickup<|END|>"
+        if self.door_seen and self.target is None:
+            if req.routine == "act":
+                # Task-model role (two-model mode): memory arrives as context only.
+                m = _KEY_AT.search(req.memory_context)
+                if m:
+                    self.target = int(m.group(1))
+            elif not self.searched and req.turn == 0:
+                self.searched = True
+                return "<|SEARCH|>notes.md|key<|END|>"
+            for r in req.last_results:
+                m = _KEY_AT.search(str(getattr(r, "text", "")))
+                if m:
+                    self.target = int(m.group(1))
+                    break
+        if self.rng.random() < self.p_wait:
+            return "<|ACTION|>wait<|END|>"
+        if not self.door_seen:
+            return "<|ACTION|>east<|END|>"
+        if self.target is not None:
+            step = "west" if self.target < pos else "east"
+            return f"<|ACTION|>{step}<|END|>"
+        return f"<|ACTION|>{'west' if self.rng.random() < 0.6 else 'east'}<|END|>"
