@@ -252,3 +252,24 @@ def test_make_client_local_backends(tiny_dir: Path, registry: ModelRegistry) -> 
         make_local_client(str(tiny_dir), backend="onnx")
     with pytest.raises(LLMError, match=r"needs a \.gguf"):
         make_local_client(str(tiny_dir), backend="llamacpp")
+
+
+def test_speed_benchmark_table_and_arguments() -> None:
+    import argparse
+
+    from automem_sdk.benchmarks.local_llm_speed import main, render
+
+    args = argparse.Namespace(max_tokens=8, runs=1, batch=2)
+    table = render(
+        {
+            "transformers": {"startup_s": 30.0, "threads": 2, "tok_s": 12.5, "status": "ok"},
+            "llamacpp": {"status": "skipped: not installed"},
+        },
+        args,
+    )
+    assert table.row_count == 2
+    cells = [list(col.cells) for col in table.columns]
+    assert cells[0] == ["transformers", "llamacpp"]
+    assert cells[3] == ["12.5", "-"]
+    with pytest.raises(SystemExit):
+        main(["--backends", "onnx"])
