@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from automem_sdk.env import RoutineRequest, StepResult
 from automem_sdk.llm.base import Completion
 
-__all__ = ["KeyDoorEnv", "KeyDoorExplorer"]
+__all__ = ["KeyDoorEnv", "KeyDoorExplorer", "make_toy_traces"]
 
 _KEY_AT = re.compile(r"key at cell (\d+)")
 
@@ -125,6 +126,7 @@ class KeyDoorExplorer:
         p_noise: chance of an extra note that is never read.
         p_redundant: chance of noting the key again on a later visit.
         p_wait: chance of an unproductive ``wait``.
+        p_peek: chance of looking at the last notes before acting.
     """
 
     def __init__(
@@ -135,6 +137,7 @@ class KeyDoorExplorer:
         p_noise: float = 0.3,
         p_redundant: float = 0.3,
         p_wait: float = 0.05,
+        p_peek: float = 0.25,
     ) -> None:
         self.name = "keydoor-explorer"
         self.rng = random.Random(seed)
@@ -142,6 +145,7 @@ class KeyDoorExplorer:
         self.p_noise = p_noise
         self.p_redundant = p_redundant
         self.p_wait = p_wait
+        self.p_peek = p_peek
         self.noted: set[int] = set()
         self.door_seen = False
         self.target: int | None = None
@@ -195,6 +199,8 @@ class KeyDoorExplorer:
                 if m:
                     self.target = int(m.group(1))
                     break
+        if req.routine == "plan" and req.turn == 0 and self.rng.random() < self.p_peek:
+            return "<|TAIL|>notes.md|3<|END|>"
         if self.rng.random() < self.p_wait:
             return "<|ACTION|>wait<|END|>"
         if not self.door_seen:
@@ -203,3 +209,48 @@ class KeyDoorExplorer:
             step = "west" if self.target < pos else "east"
             return f"<|ACTION|>{step}<|END|>"
         return f"<|ACTION|>{'west' if self.rng.random() < 0.6 else 'east'}<|END|>"
+
+
+def make_toy_traces(
+    out_dir: str,
+    seeds: Sequence[int],
+    *,
+    length: int = 8,
+    max_steps: int = 20,
+    scaffold: str = "generic",
+    storage_options: dict[str, Any] | None = None,
+) -> list[str]:
+    """Play :class:`KeyDoorEnv` with :class:`KeyDoorExplorer` and write one trace per seed.
+
+    Episodes run through :func:`automem_sdk.agent.run_episode` in unified mode, each
+    with its own memory store under ``out_dir/memory/``.
+
+    Args:
+        out_dir: directory URL; traces go to ``out_dir/traces/seedN.jsonl``.
+        seeds: episode seeds.
+        length: corridor length.
+        max_steps: step cap per episode.
+        scaffold: the memory scaffold.
+        storage_options: fsspec options.
+
+    Returns:
+        The trace URLs, in seed order.
+    """
+    from automem_sdk.agent import MemoryAgent, run_episode
+    from automem_sdk.store import MemoryStore
+
+    root = out_dir.rstrip("/")
+    urls: list[str] = []
+    for seed in seeds:
+        store = MemoryStore(f"{root}/memory/seed{seed}", storage_options)
+        agent = MemoryAgent(store, scaffold, KeyDoorExplorer(seed))
+        url = f"{root}/traces/seed{seed}.jsonl"
+        run_episode(
+            KeyDoorEnv(length, max_steps),
+            agent,
+            seed,
+            trace=url,
+            storage_options=storage_options,
+        )
+        urls.append(url)
+    return urls
