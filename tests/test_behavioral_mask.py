@@ -16,6 +16,7 @@ from automem_sdk.trainers.behavioral.dataset import (
     build_dataset,
     read_dataset,
 )
+from automem_sdk.trainers.behavioral.errors import BehavioralError
 from automem_sdk.trainers.behavioral.selectors import AllTurnsSelector
 from automem_sdk.trainers.behavioral.sft_data import (
     IGNORE_INDEX,
