@@ -1,1 +1,134 @@
-"""Adapters: LangChain, Anthropic memory tool, OpenAI-style tool calling."""
+"""Adapters: automem memory inside agents you already have.
+
+- LangChain (extra ``[langchain]``): :func:`memory_tools` (one ``StructuredTool`` per
+  op), :func:`with_memory` (wrap any chat model or agent Runnable: memory in front of
+  the input, the LOG routine after each step), :class:`MemoryMiddleware` (an
+  ``AgentMiddleware`` for ``create_agent``; needs ``langchain`` v1),
+  :class:`LangChainLLM` (a chat model as an automem LLM client) and
+  :class:`FakeToolChatModel` (a scripted chat model that accepts tools).
+- Anthropic (extra ``[anthropic]``): :class:`AutomemMemoryTool`, a backend for the
+  Messages API memory tool (``memory_20250818``) on any store, for
+  ``client.beta.messages.tool_runner``; :func:`automem_op_tools` (automem's ops as
+  runnable tools).
+- OpenAI-style tool calling (no extra): :class:`ToolDispatcher` runs the tool calls of
+  a chat-completions response (OpenAI, vLLM, llama.cpp, Ollama, ...) and answers with
+  tool messages; :func:`run_tool_loop`.
+- Keyless runs: :class:`FakeOpenAIAPI` and :class:`FakeAnthropicAPI`, scripted model
+  servers to plug into ``httpx.MockTransport`` / ``httpx2.MockTransport``.
+
+Every name is imported on first use, so ``import automem_sdk.adapters`` pulls in
+neither LangChain nor Anthropic.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from automem_sdk.errors import AutomemError
+
+if TYPE_CHECKING:
+    from automem_sdk.adapters.anthropic_memory import (
+        AsyncAutomemMemoryTool,
+        AutomemMemoryTool,
+        AutomemOpTool,
+        automem_op_tools,
+    )
+    from automem_sdk.adapters.context import memory_context
+    from automem_sdk.adapters.fakes import (
+        FakeAnthropicAPI,
+        FakeOpenAIAPI,
+        memory_call,
+        openai_tool_call,
+    )
+    from automem_sdk.adapters.langchain_fake import FakeToolChatModel
+    from automem_sdk.adapters.langchain_middleware import MemoryMiddleware
+    from automem_sdk.adapters.langchain_tools import memory_tools
+    from automem_sdk.adapters.langchain_wrapper import LangChainLLM, MemoryRunnable, with_memory
+    from automem_sdk.adapters.openai_tools import (
+        DispatchedCall,
+        ToolDispatcher,
+        run_tool_loop,
+        tool_calls_of,
+    )
+
+_LAZY: dict[str, str] = {
+    "AsyncAutomemMemoryTool": "automem_sdk.adapters.anthropic_memory",
+    "AutomemMemoryTool": "automem_sdk.adapters.anthropic_memory",
+    "AutomemOpTool": "automem_sdk.adapters.anthropic_memory",
+    "automem_op_tools": "automem_sdk.adapters.anthropic_memory",
+    "memory_context": "automem_sdk.adapters.context",
+    "FakeAnthropicAPI": "automem_sdk.adapters.fakes",
+    "FakeOpenAIAPI": "automem_sdk.adapters.fakes",
+    "memory_call": "automem_sdk.adapters.fakes",
+    "openai_tool_call": "automem_sdk.adapters.fakes",
+    "FakeToolChatModel": "automem_sdk.adapters.langchain_fake",
+    "MemoryMiddleware": "automem_sdk.adapters.langchain_middleware",
+    "memory_tools": "automem_sdk.adapters.langchain_tools",
+    "LangChainLLM": "automem_sdk.adapters.langchain_wrapper",
+    "MemoryRunnable": "automem_sdk.adapters.langchain_wrapper",
+    "with_memory": "automem_sdk.adapters.langchain_wrapper",
+    "DispatchedCall": "automem_sdk.adapters.openai_tools",
+    "ToolDispatcher": "automem_sdk.adapters.openai_tools",
+    "run_tool_loop": "automem_sdk.adapters.openai_tools",
+    "tool_calls_of": "automem_sdk.adapters.openai_tools",
+}
+
+#: The extra that provides each adapter module's dependency.
+EXTRAS: dict[str, str] = {
+    "automem_sdk.adapters.anthropic_memory": "anthropic",
+    "automem_sdk.adapters.langchain_fake": "langchain",
+    "automem_sdk.adapters.langchain_middleware": "langchain",
+    "automem_sdk.adapters.langchain_tools": "langchain",
+    "automem_sdk.adapters.langchain_wrapper": "langchain",
+}
+
+__all__ = [
+    "EXTRAS",
+    "AsyncAutomemMemoryTool",
+    "AutomemMemoryTool",
+    "AutomemOpTool",
+    "DispatchedCall",
+    "FakeAnthropicAPI",
+    "FakeOpenAIAPI",
+    "FakeToolChatModel",
+    "LangChainLLM",
+    "MemoryMiddleware",
+    "MemoryRunnable",
+    "MissingExtraError",
+    "ToolDispatcher",
+    "automem_op_tools",
+    "memory_call",
+    "memory_context",
+    "memory_tools",
+    "openai_tool_call",
+    "run_tool_loop",
+    "tool_calls_of",
+    "with_memory",
+]
+
+
+class MissingExtraError(AutomemError, ImportError):
+    """An adapter's optional dependency is not installed (the message names the extra)."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        extra = EXTRAS.get(module, "")
+        if name == "MemoryMiddleware" and exc.name and exc.name.split(".")[0] == "langchain":
+            hint = "pip install 'langchain>=1.0' (create_agent middleware)"
+        else:
+            hint = f"pip install 'automem-sdk[{extra}]'"
+        raise MissingExtraError(f"{name} needs {exc.name!r}: {hint}") from exc
+    value = getattr(mod, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

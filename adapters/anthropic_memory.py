@@ -1,0 +1,536 @@
+"""Anthropic: a backend for the Messages API memory tool on any MemoryStore.
+
+:class:`AutomemMemoryTool` subclasses the ``anthropic`` SDK's ``BetaAbstractMemoryTool``
+(tool type ``memory_20250818``; commands view, create, str_replace, insert, delete,
+rename; every path under ``/memories``), so it runs in
+``client.beta.messages.tool_runner(...)``. Compared with the SDK's local-filesystem
+example it adds any fsspec store (``file://``, ``s3://``, ``memory://``), the store's
+sandbox (``..``, ``%XX`` escapes, absolute paths and symlinks out of the root are
+refused), size limits and the journal (every change can be listed, diffed and rolled
+back). Result and error texts follow the wording the memory tool documents.
+
+:func:`automem_op_tools` exposes automem's own ops (``memory_search``, ``memory_upsert``,
+...) as runnable Anthropic tools for the same runner.
+
+Requires the ``[anthropic]`` extra.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from anthropic.lib.tools import (
+    BetaAbstractMemoryTool,
+    BetaAsyncAbstractMemoryTool,
+    BetaBuiltinFunctionTool,
+    ToolError,
+)
+from anthropic.types.beta import (
+    BetaMemoryTool20250818CreateCommand,
+    BetaMemoryTool20250818DeleteCommand,
+    BetaMemoryTool20250818InsertCommand,
+    BetaMemoryTool20250818RenameCommand,
+    BetaMemoryTool20250818StrReplaceCommand,
+    BetaMemoryTool20250818ViewCommand,
+)
+from pydantic import ValidationError
+
+from automem_sdk.errors import (
+    AutomemError,
+    MemoryConflictError,
+    MemoryNotFoundError,
+    MemoryPathError,
+)
+from automem_sdk.ops import execute_op
+from automem_sdk.scaffold import Scaffold, load_scaffold
+from automem_sdk.tools import MAX_TOOL_ARGUMENT_BYTES, anthropic_tool_schemas, op_from_tool_call
+
+if TYPE_CHECKING:
+    from anthropic.types.beta import BetaCacheControlEphemeralParam, BetaToolParam
+
+    from automem_sdk.store import MemoryStore
+
+__all__ = [
+    "MEMORY_ROOT",
+    "AsyncAutomemMemoryTool",
+    "AutomemMemoryTool",
+    "AutomemOpTool",
+    "automem_op_tools",
+]
+
+MEMORY_ROOT = "/memories"
+MAX_LINES = 999_999
+_NUM_WIDTH = len(str(MAX_LINES))
+
+_COMMANDS: dict[str, Any] = {
+    "view": BetaMemoryTool20250818ViewCommand,
+    "create": BetaMemoryTool20250818CreateCommand,
+    "str_replace": BetaMemoryTool20250818StrReplaceCommand,
+    "insert": BetaMemoryTool20250818InsertCommand,
+    "delete": BetaMemoryTool20250818DeleteCommand,
+    "rename": BetaMemoryTool20250818RenameCommand,
+}
+_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "view": {"path": str},
+    "create": {"path": str, "file_text": str},
+    "str_replace": {"path": str, "old_str": str, "new_str": str},
+    "insert": {"path": str, "insert_line": int, "insert_text": str},
+    "delete": {"path": str},
+    "rename": {"old_path": str, "new_path": str},
+}
+
+
+def _format_size(n: int) -> str:
+    """Sizes as the SDK's local example prints them (``0B``, ``512B``, ``1.5K``)."""
+    if n == 0:
+        return "0B"
+    units = ["B", "K", "M", "G"]
+    i = min((n.bit_length() - 1) // 10, len(units) - 1)
+    size = n / (1024**i)
+    return f"{int(size)}{units[i]}" if size == int(size) else f"{size:.1f}{units[i]}"
+
+
+def _escapes(rel: str) -> bool:
+    """Whether ``rel`` (the part after ``/memories/``), decoded, climbs out of the root."""
+    decoded = rel
+    for _ in range(3):  # %252e -> %2e -> .
+        decoded = unquote(decoded)
+    decoded = decoded.replace("\\", "/")
+    if decoded.startswith("/"):
+        return True
+    return posixpath.normpath("/r/" + decoded).split("/")[1:2] != ["r"] or ".." in decoded.split(
+        "/"
+    )
+
+
+class AutomemMemoryTool(BetaAbstractMemoryTool):
+    """The Anthropic memory tool (``memory_20250818``) backed by a :class:`MemoryStore`.
+
+    ``/memories/notes.md`` is the store's ``notes.md``; directories are path prefixes.
+
+    Args:
+        store: the memory store, or an fsspec URL for one.
+        storage_options: fsspec options when ``store`` is a URL.
+        max_input_bytes: a tool call whose JSON input is larger is refused.
+        cache_control: passed to the tool definition (prompt caching).
+
+    Example:
+        >>> import anthropic  # doctest: +SKIP
+        >>> runner = anthropic.Anthropic().beta.messages.tool_runner(  # doctest: +SKIP
+        ...     model="claude-sonnet-4-5", max_tokens=1024,
+        ...     tools=[AutomemMemoryTool("s3://bucket/agent-memory")],
+        ...     messages=[{"role": "user", "content": "Remember that I like tea."}])
+    """
+
+    def __init__(
+        self,
+        store: MemoryStore | str,
+        *,
+        storage_options: dict[str, Any] | None = None,
+        max_input_bytes: int = MAX_TOOL_ARGUMENT_BYTES,
+        cache_control: BetaCacheControlEphemeralParam | None = None,
+    ) -> None:
+        super().__init__(cache_control=cache_control)
+        if isinstance(store, str):
+            from automem_sdk.store import MemoryStore
+
+            store = MemoryStore(store, storage_options)
+        self.store = store
+        self.max_input_bytes = max_input_bytes
+
+    # ------------------------------------------------------------------ input
+    def call(self, input: object) -> str:
+        """Validate one tool call's input and run the command.
+
+        Raises:
+            ToolError: the input is malformed or the command failed (the runner sends
+                the text back to the model with ``is_error: true``).
+        """
+        if not isinstance(input, dict):
+            raise ToolError(f"Error: the memory tool input must be an object, got {input!r:.80}")
+        size = len(json.dumps(input, default=str).encode())
+        if size > self.max_input_bytes:
+            raise ToolError(
+                f"Error: the memory tool input is {size} bytes; the limit is "
+                f"{self.max_input_bytes} bytes"
+            )
+        command = input.get("command")
+        if command not in _COMMANDS:
+            raise ToolError(
+                f"Error: Unknown command {command!r}. Expected one of: {', '.join(_COMMANDS)}"
+            )
+        problems = []
+        for name, typ in _FIELDS[command].items():
+            value = input.get(name)
+            if value is None:
+                problems.append(f"missing '{name}'")
+            elif not isinstance(value, typ) or isinstance(value, bool):
+                problems.append(f"'{name}' must be {getattr(typ, '__name__', typ)}")
+        view_range = input.get("view_range")
+        if command == "view" and view_range is not None and not _is_range(view_range):
+            problems.append("'view_range' must be [start_line, end_line] (integers)")
+        if problems:
+            raise ToolError(f"Error: invalid {command} command: {'; '.join(problems)}")
+        try:
+            parsed = _COMMANDS[command].model_validate(input)
+        except ValidationError as exc:  # pragma: no cover - the checks above come first
+            raise ToolError(f"Error: invalid {command} command: {exc}") from exc
+        result = self.execute(parsed)
+        assert isinstance(result, str)
+        return result
+
+    # ------------------------------------------------------------------ paths
+    def _rel(self, path: str) -> str:
+        """The store path for a ``/memories/...`` path (``""`` for the root itself).
+
+        Raises:
+            ToolError: the path is outside ``/memories`` or invalid.
+        """
+        if path != MEMORY_ROOT and not path.startswith(MEMORY_ROOT + "/"):
+            raise ToolError(f"Error: Path must start with /memories, got: {path}")
+        rel = path[len(MEMORY_ROOT) :].lstrip("/")
+        if rel.endswith("/"):
+            rel = rel.rstrip("/")
+        if not rel:
+            return ""
+        if _escapes(rel):
+            raise ToolError(f"Error: Path {path} would escape /memories directory")
+        try:
+            return self.store.normalize(rel)
+        except MemoryPathError as exc:
+            if "symlink" in str(exc):
+                raise ToolError(f"Error: Path {path} would escape /memories directory") from exc
+            reason = str(exc).split(": ", 1)[-1]
+            raise ToolError(f"Error: Invalid path {path}: {reason}") from exc
+
+    def _under(self, rel: str) -> list[str]:
+        """Files under the directory ``rel`` (``""`` = all)."""
+        files = self.store.list()
+        if not rel:
+            return files
+        return [f for f in files if f.startswith(rel + "/")]
+
+    def _is_file(self, rel: str) -> bool:
+        return bool(rel) and self.store.exists(rel)
+
+    # --------------------------------------------------------------- commands
+    def view(self, command: BetaMemoryTool20250818ViewCommand) -> str:
+        """A directory listing (two levels deep) or a file with line numbers."""
+        rel = self._rel(command.path)
+        if self._is_file(rel):
+            return self._view_file(command, rel)
+        under = self._under(rel)
+        if rel and not under:
+            raise ToolError(f"The path {command.path} does not exist. Please provide a valid path.")
+        shown = command.path.rstrip("/") or MEMORY_ROOT
+        sizes: dict[str, int] = {}
+        total = 0
+        for f in under:
+            sub = f[len(rel) + 1 :] if rel else f
+            parts = sub.split("/")
+            if any(p.startswith(".") for p in parts):
+                continue
+            size = len(self.store.read(f).encode("utf-8"))
+            total += size
+            for depth in range(1, min(len(parts), 3)):
+                key = "/".join(parts[:depth]) + "/"
+                sizes[key] = sizes.get(key, 0) + size
+            if len(parts) <= 2:
+                sizes[sub] = size
+        header = (
+            f"Here're the files and directories up to 2 levels deep in {shown}, "
+            "excluding hidden items:"
+        )
+        lines = [f"{_format_size(total)}\t{shown}"]
+        lines += [f"{_format_size(sizes[k])}\t{shown}/{k}" for k in sorted(sizes)]
+        return header + "\n" + "\n".join(lines)
+
+    def _view_file(self, command: BetaMemoryTool20250818ViewCommand, rel: str) -> str:
+        lines = self._read(command.path, rel).split("\n")
+        if len(lines) > MAX_LINES:
+            raise ToolError(f"File {command.path} exceeds maximum line limit of 999,999 lines.")
+        start = 1
+        rng = command.view_range
+        if rng and len(rng) == 2:
+            first = max(1, rng[0]) - 1
+            last = len(lines) if rng[1] == -1 else rng[1]
+            lines = lines[first:last]
+            start = first + 1
+        numbered = [f"{str(i + start).rjust(_NUM_WIDTH)}\t{ln}" for i, ln in enumerate(lines)]
+        return f"Here's the content of {command.path} with line numbers:\n" + "\n".join(numbered)
+
+    def _read(self, shown: str, rel: str) -> str:
+        try:
+            return self.store.read(rel)
+        except MemoryNotFoundError as exc:
+            raise ToolError(
+                f"The path {shown} does not exist. Please provide a valid path."
+            ) from exc
+        except AutomemError as exc:
+            raise ToolError(f"Error: {exc}") from exc
+
+    def create(self, command: BetaMemoryTool20250818CreateCommand) -> str:
+        """Create a new file; an existing file is not overwritten."""
+        rel = self._rel(command.path)
+        if not rel or self._under(rel):
+            raise ToolError(f"Error: File {command.path} already exists")
+        try:
+            self.store.create(rel, command.file_text)
+        except MemoryConflictError as exc:
+            if self.store.exists(rel):
+                raise ToolError(f"Error: File {command.path} already exists") from exc
+            raise ToolError(f"Error: {exc}") from exc
+        except AutomemError as exc:
+            raise ToolError(f"Error: {exc}") from exc
+        return f"File created successfully at: {command.path}"
+
+    def _existing_file(self, path: str, *, hint: bool) -> tuple[str, str]:
+        rel = self._rel(path)
+        if not self._is_file(rel):
+            if rel == "" or self._under(rel):
+                raise ToolError(f"Error: The path {path} is not a file.")
+            suffix = ". Please provide a valid path." if hint else ""
+            raise ToolError(f"Error: The path {path} does not exist{suffix}")
+        return rel, self._read(path, rel)
+
+    def _write(self, rel: str, text: str) -> None:
+        try:
+            self.store.write(rel, text)
+        except AutomemError as exc:
+            raise ToolError(f"Error: {exc}") from exc
+
+    def str_replace(self, command: BetaMemoryTool20250818StrReplaceCommand) -> str:
+        """Replace one unique occurrence of ``old_str``; show the edited lines."""
+        rel, content = self._existing_file(command.path, hint=True)
+        old = command.old_str
+        count = content.count(old) if old else 0
+        if count == 0:
+            raise ToolError(
+                f"No replacement was performed, old_str `{old}` did not appear verbatim in "
+                f"{command.path}."
+            )
+        if count > 1:
+            found, pos = [], content.find(old)
+            while pos != -1:
+                found.append(str(content[:pos].count("\n") + 1))
+                pos = content.find(old, pos + 1)
+            raise ToolError(
+                f"No replacement was performed. Multiple occurrences of old_str `{old}` in "
+                f"lines: {', '.join(found)}. Please ensure it is unique"
+            )
+        at = content[: content.find(old)].count("\n")
+        new_content = content.replace(old, command.new_str, 1)
+        self._write(rel, new_content)
+        new_lines = new_content.split("\n")
+        lo, hi = max(0, at - 2), min(len(new_lines), at + 3)
+        snippet = [f"{str(n).rjust(_NUM_WIDTH)}\t{new_lines[n - 1]}" for n in range(lo + 1, hi + 1)]
+        return (
+            "The memory file has been edited. Here is the snippet showing the change "
+            "(with line numbers):\n" + "\n".join(snippet)
+        )
+
+    def insert(self, command: BetaMemoryTool20250818InsertCommand) -> str:
+        """Insert a line of text after line ``insert_line`` (0 = at the top)."""
+        rel, content = self._existing_file(command.path, hint=False)
+        lines = content.split("\n")
+        if lines[-1] == "":
+            lines.pop()
+        n = command.insert_line
+        if n < 0 or n > len(lines):
+            raise ToolError(
+                f"Error: Invalid `insert_line` parameter: {n}. It should be within the range "
+                f"of lines of the file: [0, {len(lines)}]"
+            )
+        lines.insert(n, command.insert_text.rstrip("\n"))
+        new_content = "\n".join(lines)
+        if not new_content.endswith("\n"):
+            new_content += "\n"
+        self._write(rel, new_content)
+        return f"The file {command.path} has been edited."
+
+    def delete(self, command: BetaMemoryTool20250818DeleteCommand) -> str:
+        """Delete a file or a whole directory."""
+        rel = self._rel(command.path)
+        if not rel:
+            raise ToolError("Error: Cannot delete the /memories directory itself")
+        targets = [rel] if self._is_file(rel) else self._under(rel)
+        if not targets:
+            raise ToolError(f"Error: The path {command.path} does not exist")
+        try:
+            for t in targets:
+                self.store.delete(t)
+        except AutomemError as exc:
+            raise ToolError(f"Error: {exc}") from exc
+        return f"Successfully deleted {command.path}"
+
+    def rename(self, command: BetaMemoryTool20250818RenameCommand) -> str:
+        """Rename or move a file or a directory."""
+        src = self._rel(command.old_path)
+        dst = self._rel(command.new_path)
+        if not src:
+            raise ToolError("Error: Cannot rename the /memories directory itself")
+        if not dst or self._is_file(dst) or self._under(dst):
+            raise ToolError(f"Error: The destination {command.new_path} already exists")
+        moves = (
+            [(src, dst)]
+            if self._is_file(src)
+            else [(f, dst + f[len(src) :]) for f in self._under(src)]
+        )
+        if not moves:
+            raise ToolError(f"Error: The path {command.old_path} does not exist")
+        if dst.startswith(src + "/"):
+            raise ToolError(f"Error: Cannot move {command.old_path} into itself")
+        try:
+            for s, d in moves:
+                self.store.rename(s, d)
+        except AutomemError as exc:
+            raise ToolError(f"Error: {exc}") from exc
+        return f"Successfully renamed {command.old_path} to {command.new_path}"
+
+    def clear_all_memory(self) -> str:
+        """Delete every memory file (the journal keeps them restorable)."""
+        for f in self.store.list():
+            self.store.delete(f)
+        return "All memory cleared"
+
+
+def _is_range(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    )
+
+
+class AsyncAutomemMemoryTool(BetaAsyncAbstractMemoryTool):
+    """The async variant of :class:`AutomemMemoryTool` (for ``AsyncAnthropic``).
+
+    Store calls run in a worker thread.
+
+    Args:
+        store: the memory store, or an fsspec URL for one.
+        storage_options: fsspec options when ``store`` is a URL.
+        max_input_bytes: a tool call whose JSON input is larger is refused.
+        cache_control: passed to the tool definition (prompt caching).
+    """
+
+    def __init__(
+        self,
+        store: MemoryStore | str,
+        *,
+        storage_options: dict[str, Any] | None = None,
+        max_input_bytes: int = MAX_TOOL_ARGUMENT_BYTES,
+        cache_control: BetaCacheControlEphemeralParam | None = None,
+    ) -> None:
+        super().__init__(cache_control=cache_control)
+        self.sync = AutomemMemoryTool(
+            store, storage_options=storage_options, max_input_bytes=max_input_bytes
+        )
+
+    async def call(self, input: object) -> str:
+        """Validate and run one command in a worker thread (see :meth:`AutomemMemoryTool.call`)."""
+        from anyio.to_thread import run_sync
+
+        return await run_sync(self.sync.call, input)
+
+    async def view(self, command: BetaMemoryTool20250818ViewCommand) -> str:
+        """See :meth:`AutomemMemoryTool.view`."""
+        return self.sync.view(command)
+
+    async def create(self, command: BetaMemoryTool20250818CreateCommand) -> str:
+        """See :meth:`AutomemMemoryTool.create`."""
+        return self.sync.create(command)
+
+    async def str_replace(self, command: BetaMemoryTool20250818StrReplaceCommand) -> str:
+        """See :meth:`AutomemMemoryTool.str_replace`."""
+        return self.sync.str_replace(command)
+
+    async def insert(self, command: BetaMemoryTool20250818InsertCommand) -> str:
+        """See :meth:`AutomemMemoryTool.insert`."""
+        return self.sync.insert(command)
+
+    async def delete(self, command: BetaMemoryTool20250818DeleteCommand) -> str:
+        """See :meth:`AutomemMemoryTool.delete`."""
+        return self.sync.delete(command)
+
+    async def rename(self, command: BetaMemoryTool20250818RenameCommand) -> str:
+        """See :meth:`AutomemMemoryTool.rename`."""
+        return self.sync.rename(command)
+
+    async def clear_all_memory(self) -> str:
+        """See :meth:`AutomemMemoryTool.clear_all_memory`."""
+        return self.sync.clear_all_memory()
+
+
+class AutomemOpTool(BetaBuiltinFunctionTool):
+    """One automem op (``memory_search``, ``memory_upsert``, ...) as a runnable Anthropic tool.
+
+    Args:
+        store: the memory store.
+        schema: the tool's ``{"name", "description", "input_schema"}``.
+        scaffold: resolves custom ops and the enabled vocabulary.
+    """
+
+    def __init__(
+        self, store: MemoryStore, schema: dict[str, Any], scaffold: Scaffold | None = None
+    ) -> None:
+        self.store = store
+        self.schema = schema
+        self.scaffold = scaffold
+
+    def to_dict(self) -> BetaToolParam:
+        """The tool definition sent to the API."""
+        return {
+            "name": self.schema["name"],
+            "description": self.schema["description"],
+            "input_schema": self.schema["input_schema"],
+        }
+
+    def call(self, input: object) -> str:
+        """Run the op.
+
+        Raises:
+            ToolError: the call was malformed or the op failed (the text says why).
+        """
+        args: Any = input if isinstance(input, dict) else json.dumps(input, default=str)
+        op = op_from_tool_call(self.schema["name"], args, self.scaffold)
+        result = execute_op(self.store, op, self.scaffold)
+        if not result.ok:
+            raise ToolError(result.text)
+        return result.text
+
+
+def automem_op_tools(
+    store: MemoryStore | str,
+    scaffold: Scaffold | str | None = None,
+    *,
+    storage_options: dict[str, Any] | None = None,
+    actions: Sequence[str] | None = None,
+    include_action: bool = False,
+) -> list[AutomemOpTool]:
+    """automem's ops as runnable Anthropic tools for ``tool_runner(tools=[...])``.
+
+    Args:
+        store: the memory store, or an fsspec URL for one.
+        scaffold: enabled ops and custom ops (``None`` = every primitive op).
+        storage_options: fsspec options when ``store`` is a URL.
+        actions: task actions for the ``action`` tool.
+        include_action: also return the ``action`` tool (its result only echoes the
+            action; your loop reads it from the tool call).
+
+    Returns:
+        One tool per enabled op.
+    """
+    if isinstance(store, str):
+        from automem_sdk.store import MemoryStore
+
+        store = MemoryStore(store, storage_options)
+    sc = load_scaffold(scaffold) if isinstance(scaffold, str) else scaffold
+    return [
+        AutomemOpTool(store, schema, sc)
+        for schema in anthropic_tool_schemas(sc, actions, include_action=include_action)
+    ]

@@ -1,0 +1,151 @@
+"""LangChain: memory ops as ``StructuredTool`` objects.
+
+One tool per op the scaffold enables (``memory_read``, ``memory_append``, ...; custom ops
+as ``memory_<name>``), each with an args schema derived from the op's pydantic model.
+Errors the model makes — wrong argument types, a missing file, a limit — come back as
+the tool's text with ``status="error"``; they never raise into the agent loop.
+
+Requires the ``[langchain]`` extra (``langchain-core``).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.tools import BaseTool, StructuredTool, ToolException
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from automem_sdk import ops as _ops
+from automem_sdk.ops import MEMORY_OP_NAMES, OpResult, execute_op
+from automem_sdk.scaffold import Scaffold, load_scaffold
+from automem_sdk.tools import op_from_tool_call, tool_name, tool_specs
+
+if TYPE_CHECKING:
+    from automem_sdk.store import MemoryStore
+
+__all__ = ["memory_tools", "op_args_model", "run_memory_tool"]
+
+
+@cache
+def op_args_model(op_name: str) -> type[BaseModel]:
+    """The arguments of a primitive op as a pydantic model (the op model minus ``op``).
+
+    Raises:
+        KeyError: ``op_name`` is not a primitive op.
+    """
+    if op_name not in MEMORY_OP_NAMES:
+        raise KeyError(f"unknown op {op_name!r}; known: {list(MEMORY_OP_NAMES)}")
+    model = next(
+        getattr(_ops, n)
+        for n in _ops.__all__
+        if n.endswith("Op")
+        and n != "MemoryOp"
+        and getattr(_ops, n).model_fields["op"].default == op_name
+    )
+    fields: dict[str, Any] = {
+        name: (info.annotation, info) for name, info in model.model_fields.items() if name != "op"
+    }
+    return create_model(  # type: ignore[no-any-return,call-overload]
+        f"Memory{op_name.capitalize()}Args",
+        __config__=ConfigDict(extra="forbid"),
+        __doc__=model.__doc__,
+        **fields,
+    )
+
+
+def _custom_args_model(name: str, params: list[str], description: str) -> type[BaseModel]:
+    fields: dict[str, Any] = {p: (str, Field(description=p)) for p in params}
+    return create_model(  # type: ignore[no-any-return,call-overload]
+        f"Memory{name.title().replace('_', '')}Args",
+        __config__=ConfigDict(extra="forbid"),
+        __doc__=description or f"custom op {name}",
+        **fields,
+    )
+
+
+def run_memory_tool(
+    store: MemoryStore,
+    name: str,
+    arguments: str | dict[str, Any] | None,
+    scaffold: Scaffold | None = None,
+) -> OpResult:
+    """Run one memory tool call (``memory_*``) against ``store``; never raises for bad calls."""
+    return execute_op(store, op_from_tool_call(name, arguments, scaffold), scaffold)
+
+
+def _validation_message(name: str) -> Any:
+    def render(exc: ValidationError) -> str:
+        problems = "; ".join(
+            f"{'.'.join(str(x) for x in e['loc']) or 'arguments'}: {e['msg']}" for e in exc.errors()
+        )
+        return f"PARSE ERROR: tool '{name}': {problems}"
+
+    return render
+
+
+def _make_tool(
+    store: MemoryStore,
+    name: str,
+    description: str,
+    args_model: type[BaseModel],
+    scaffold: Scaffold | None,
+) -> StructuredTool:
+    def run(**kwargs: Any) -> str:
+        args = {k: v for k, v in kwargs.items() if v is not None}
+        result = run_memory_tool(store, name, args, scaffold)
+        if not result.ok:
+            raise ToolException(result.text)
+        return result.text
+
+    return StructuredTool.from_function(
+        func=run,
+        name=name,
+        description=description,
+        args_schema=args_model,
+        infer_schema=False,
+        handle_tool_error=True,
+        handle_validation_error=_validation_message(name),
+    )
+
+
+def memory_tools(
+    store: MemoryStore | str,
+    scaffold: Scaffold | str | None = None,
+    *,
+    storage_options: dict[str, Any] | None = None,
+) -> list[BaseTool]:
+    """One LangChain tool per enabled memory op, bound to ``store``.
+
+    Args:
+        store: the memory store, or an fsspec URL for one.
+        scaffold: enabled ops and custom ops (a Scaffold, a built-in name or a path);
+            ``None`` enables every primitive op.
+        storage_options: fsspec options when ``store`` is a URL.
+
+    Returns:
+        ``StructuredTool`` objects named ``memory_<op>``; pass them to
+        ``model.bind_tools(...)``, ``create_agent(tools=...)`` or a ``ToolNode``.
+
+    Example:
+        >>> from automem_sdk import MemoryStore
+        >>> tools = memory_tools(MemoryStore("memory://lc-doc"), "generic")
+        >>> tools[0].name, tools[0].invoke({"path": "plan.md"})[:5]
+        ('memory_read', 'ERROR')
+    """
+    if isinstance(store, str):
+        from automem_sdk.store import MemoryStore
+
+        store = MemoryStore(store, storage_options)
+    sc = load_scaffold(scaffold) if isinstance(scaffold, str) else scaffold
+    specs = {s["name"]: s for s in tool_specs(sc, include_action=False)}
+    tools: list[BaseTool] = []
+    for op in MEMORY_OP_NAMES:
+        name = tool_name(op)
+        if name in specs:
+            tools.append(_make_tool(store, name, specs[name]["description"], op_args_model(op), sc))
+    for c in sc.custom_ops if sc is not None else []:
+        name = tool_name(c.name)
+        model = _custom_args_model(c.name, list(c.params), c.description)
+        tools.append(_make_tool(store, name, specs[name]["description"], model, sc))
+    return tools
