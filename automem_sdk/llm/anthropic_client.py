@@ -119,7 +119,7 @@ class AnthropicClient:
         self.retry = retry if retry is not None else RetryPolicy()
         if client is None:
             client = anthropic.Anthropic(api_key=api_key, max_retries=0, timeout=timeout)
-        else:
+        elif callable(getattr(client, "with_options", None)):
             client = client.with_options(max_retries=0)
         self._client = client
         self._accepted = _create_params(client)
