@@ -334,7 +334,7 @@ class LoraSFT:
             remove_unused_columns=False,
             dataloader_pin_memory=self.device != "cpu",
             include_num_input_tokens_seen="non_padding",
-            gradient_checkpointing=cfg.gradient_checkpointing,
+            **_checkpointing_arg(cfg.gradient_checkpointing),
         )
         trainer = Trainer(
             model=self.model,
@@ -472,6 +472,23 @@ def train_lora(
         },
     )
     return result
+
+
+def _checkpointing_arg(enabled: bool) -> dict[str, bool]:
+    """The activation-checkpointing flag under the name this transformers version uses."""
+    if not enabled:
+        return {}
+    import inspect
+
+    from transformers import TrainingArguments
+
+    params = inspect.signature(TrainingArguments.__init__).parameters
+    name = (
+        "activation_checkpointing"
+        if "activation_checkpointing" in params
+        else "gradient_checkpointing"
+    )
+    return {name: True}
 
 
 def _finite(x: float | None) -> float | None:
