@@ -28,24 +28,24 @@ from typing import TYPE_CHECKING, Any
 from automem_sdk.errors import AutomemError
 
 if TYPE_CHECKING:
-    from automem_sdk.adapters.anthropic_memory import (
+    from .anthropic_memory import (
         AsyncAutomemMemoryTool,
         AutomemMemoryTool,
         AutomemOpTool,
         automem_op_tools,
     )
-    from automem_sdk.adapters.context import memory_context
-    from automem_sdk.adapters.fakes import (
+    from .context import memory_context
+    from .fakes import (
         FakeAnthropicAPI,
         FakeOpenAIAPI,
         memory_call,
         openai_tool_call,
     )
-    from automem_sdk.adapters.langchain_fake import FakeToolChatModel
-    from automem_sdk.adapters.langchain_middleware import MemoryMiddleware
-    from automem_sdk.adapters.langchain_tools import memory_tools
-    from automem_sdk.adapters.langchain_wrapper import LangChainLLM, MemoryRunnable, with_memory
-    from automem_sdk.adapters.openai_tools import (
+    from .langchain_fake import FakeToolChatModel
+    from .langchain_middleware import MemoryMiddleware
+    from .langchain_tools import memory_tools
+    from .langchain_wrapper import LangChainLLM, MemoryRunnable, with_memory
+    from .openai_tools import (
         DispatchedCall,
         ToolDispatcher,
         run_tool_loop,

@@ -143,9 +143,7 @@ class FakeOpenAIAPI:
         else:
             i = len(self.requests) - 1
             turn = self.turns[i] if i < len(self.turns) else "(end of script)"
-        message: Body = (
-            {"content": turn} if isinstance(turn, str) else dict(turn)  # type: ignore[arg-type]
-        )
+        message: Body = {"content": turn} if isinstance(turn, str) else dict(turn)
         message.setdefault("content", None)
         message["role"] = "assistant"
         calls = []

@@ -22,10 +22,6 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from automem_sdk.adapters.context import memory_context, prompt
-from automem_sdk.adapters.langchain_tools import memory_tools, run_memory_tool
-from automem_sdk.adapters.langchain_wrapper import LangChainLLM, request_text, response_text
-from automem_sdk.adapters.openai_tools import is_memory_tool
 from langchain.agents.middleware import AgentMiddleware, AgentState, ModelRequest, ModelResponse
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import SystemMessage, ToolMessage
@@ -35,6 +31,11 @@ from automem_sdk.agent import MemoryAgent
 from automem_sdk.llm.base import Completion
 from automem_sdk.ops import OpResult
 from automem_sdk.scaffold import Scaffold, load_scaffold
+
+from .context import memory_context, prompt
+from .langchain_tools import memory_tools, run_memory_tool
+from .langchain_wrapper import LangChainLLM, request_text, response_text
+from .openai_tools import is_memory_tool
 
 if TYPE_CHECKING:
     from langgraph.prebuilt.tool_node import ToolCallRequest
@@ -65,7 +66,7 @@ def _with_context(system: SystemMessage | None, context: str) -> SystemMessage:
     return SystemMessage(content=[*content, {"type": "text", "text": context}])
 
 
-class MemoryMiddleware(AgentMiddleware):  # type: ignore[type-arg]
+class MemoryMiddleware(AgentMiddleware):
     """Memory for a ``create_agent`` agent (see the module docstring).
 
     Args:

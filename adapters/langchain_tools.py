@@ -46,7 +46,7 @@ def op_args_model(op_name: str) -> type[BaseModel]:
     fields: dict[str, Any] = {
         name: (info.annotation, info) for name, info in model.model_fields.items() if name != "op"
     }
-    return create_model(  # type: ignore[no-any-return,call-overload]
+    return create_model(
         f"Memory{op_name.capitalize()}Args",
         __config__=ConfigDict(extra="forbid"),
         __doc__=model.__doc__,
@@ -56,7 +56,7 @@ def op_args_model(op_name: str) -> type[BaseModel]:
 
 def _custom_args_model(name: str, params: list[str], description: str) -> type[BaseModel]:
     fields: dict[str, Any] = {p: (str, Field(description=p)) for p in params}
-    return create_model(  # type: ignore[no-any-return,call-overload]
+    return create_model(
         f"Memory{name.title().replace('_', '')}Args",
         __config__=ConfigDict(extra="forbid"),
         __doc__=description or f"custom op {name}",

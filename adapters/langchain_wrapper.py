@@ -24,7 +24,6 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from automem_sdk.adapters.context import memory_context, prompt
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import (
     AIMessage,
@@ -42,6 +41,8 @@ from automem_sdk.errors import LLMError
 from automem_sdk.llm.base import Completion, LLMClient, Message, Usage, as_messages
 from automem_sdk.ops import OpResult
 from automem_sdk.scaffold import Scaffold
+
+from .context import memory_context, prompt
 
 if TYPE_CHECKING:
     from automem_sdk.env import Decider

@@ -44,8 +44,8 @@ def fake_agent_model(messages: list[BaseMessage]) -> AIMessage:
     return AIMessage(content=f"You are going to {trip}." if trip else "I don't know.")
 
 
-def fake_memory_model(messages) -> str:  # +memory
-    seen = messages[-1].content.split("User: ", 1)[-1].split("\n", 1)[0]  # +memory
+def fake_memory(prompt: str) -> str:  # +memory
+    seen = prompt.split("User: ", 1)[-1].split("\n", 1)[0]  # +memory
     return f"<|APPEND|>notes.md|{seen}<|END|><|DONE|>" if "trip" in seen else "<|DONE|>"  # +memory
 
 
@@ -66,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     # Your existing agent, unchanged.
     agent = create_agent(model, tools=[get_weather], system_prompt="You are a travel assistant.")
 
-    memory_model = ScriptedClient(fake_memory_model) if args.fake else model  # +memory
-    agent = with_memory(agent, args.memory, llm=memory_model, trace=args.trace)  # +memory
+    mem = ScriptedClient(lambda m: fake_memory(m[-1].content)) if args.fake else model  # +memory
+    agent = with_memory(agent, args.memory, llm=mem, trace=args.trace)  # +memory
 
     for question in [
         "I'm planning a trip to Lisbon. What's the weather in Lisbon?",

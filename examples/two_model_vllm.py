@@ -81,12 +81,10 @@ def fake_vllm(memory_model: str) -> FakeOpenAIAPI:
         prompt = body["messages"][-1]["content"]
         if body["model"] == memory_model:  # the memory specialist
             if "LOG routine" in prompt:
-                code = re.search(r"door code is (\d+)", prompt)
-                return (
-                    f"<|UPSERT|>notes.md|door code|{code.group(1)}<|END|><|DONE|>"
-                    if code
-                    else "<|DONE|>"
-                )
+                seen = re.search(r"door code is (\d+)", prompt)
+                if seen is None:
+                    return "<|DONE|>"
+                return f"<|UPSERT|>notes.md|door code|{seen.group(1)}<|END|><|DONE|>"
             return "<|SEARCH|>notes.md|door code<|END|><|DONE|>"
         # the unchanged task model: it reads memory only from the prompt's context
         if "keypad" in prompt.split("Relevant memory:")[0]:
