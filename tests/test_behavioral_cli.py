@@ -118,6 +118,8 @@ def test_cli_fit_and_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
             "8",
             "--name",
             "keydoor-mem",
+            "--min-examples",
+            "4",
             "--quiet",
         ]
     )

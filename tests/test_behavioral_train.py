@@ -77,6 +77,7 @@ def trained(data: dict[str, Any]) -> dict[str, Any]:
         grad_accum=2,
         save_steps=4,
         max_length=1024,
+        min_examples=8,
     )
     out = data["root"] / "run"
     sft = LoraSFT(cfg, out, quiet=True)
@@ -164,6 +165,7 @@ def test_train_lora_qwen2_ledger_and_merged_model(data: dict[str, Any], tmp_path
         merge=True,
         adapter_name="keydoor-memory",
         eval_examples=4,
+        min_examples=1,
     )
     result = train_lora(data["dataset"].path, cfg, tmp_path / "out", quiet=True)
     assert result.steps == 2
@@ -203,6 +205,7 @@ def test_bf16_training_runs_on_cpu(data: dict[str, Any], tmp_path: Path) -> None
         grad_accum=1,
         learning_rate=1e-2,
         eval_examples=4,
+        min_examples=1,
     )
     sft = LoraSFT(cfg, tmp_path / "bf16", quiet=True)
     result = sft.fit(data["examples"][:8])
@@ -255,7 +258,9 @@ def test_two_model_eval_with_the_trained_specialist(data: dict[str, Any], traine
     console = Console(record=True, width=120)
     console.print(report_table(report))
     assert "redundant_writes" in console.export_text()
-    # The in-process client gives the same reply as the trained model it reloads.
-    reply = after.chat([{"role": "user", "content": "Step 0. LOG routine"}])
+    # The client that reloads the adapter generates what the in-memory trained model does.
+    msgs = [{"role": "user", "content": "Step 0. LOG routine"}]
+    reply = after.chat(msgs)
     assert reply.model == "memory-lora" and reply.usage.completion_tokens > 0
-    assert sft.config.adapter_name == "memory-lora"
+    in_memory = HFMemoryClient.from_loaded(sft.model, sft.tokenizer, "trained", max_new_tokens=12)
+    assert in_memory.chat(msgs).text == reply.text

@@ -63,7 +63,7 @@ def add_parser(train_subparsers: Any) -> None:
     f.add_argument("--bf16", action="store_true", help="bf16 weights + autocast (fp32 default)")
     f.add_argument("--save-steps", type=int, default=50)
     f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--min-examples", type=int, default=1)
+    f.add_argument("--min-examples", type=int, default=32)
     f.add_argument("--no-resume", action="store_true", help="ignore existing checkpoints")
     f.add_argument("--merge", action="store_true", help="also write a merged model")
     f.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")

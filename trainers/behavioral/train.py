@@ -97,7 +97,7 @@ class TrainConfig(BaseModel):
     save_total_limit: int = 2
     resume: bool = True
     gradient_checkpointing: bool = False
-    min_examples: int = 1
+    min_examples: int = 32
     eval_examples: int = 64
     adapter_name: str = "memory-lora"
     merge: bool = False
