@@ -15,13 +15,21 @@ from typing import Any
 
 __all__ = ["add_parser", "parse_seeds"]
 
+_DESCRIPTION = """Distil good memory decisions from traces into a LoRA memory specialist.
+
+stages:
+  dataset  select memory turns from traces; write an SFT dataset and a ledger entry
+  fit      LoRA-train a memory specialist on the dataset; export the adapter
+  eval     two-model evaluation, before vs after (in-process or vLLM-served adapter)
+"""
+
 
 def add_parser(train_subparsers: Any) -> None:
     """Add ``behavioral`` (with ``dataset``, ``fit``, ``eval``) under ``automem train``."""
     p = train_subparsers.add_parser(
         "behavioral",
         help="distil good memory decisions from traces into a LoRA memory specialist",
-        description=__doc__,
+        description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="behavioral_cmd", metavar="STAGE", required=True)

@@ -1,0 +1,66 @@
+"""Behavioral trainer package: public API, docstrings, light imports."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import subprocess
+import sys
+
+MODULES = (
+    "cli",
+    "dataset",
+    "errors",
+    "evaluate",
+    "export",
+    "hf_client",
+    "ledger",
+    "perf",
+    "selectors",
+    "sft_data",
+    "tiny",
+    "toy",
+    "traces",
+    "train",
+)
+
+
+def test_public_names_resolve_and_have_docstrings() -> None:
+    pkg = importlib.import_module("automem_sdk.trainers.behavioral")
+    missing = []
+    for name in pkg.__all__:
+        obj = getattr(pkg, name)
+        if (inspect.isclass(obj) or inspect.isfunction(obj)) and not inspect.getdoc(obj):
+            missing.append(name)
+    for mod in MODULES:
+        m = importlib.import_module(f"automem_sdk.trainers.behavioral.{mod}")
+        assert m.__doc__, mod
+        for name in m.__all__:
+            obj = getattr(m, name)
+            if (inspect.isclass(obj) or inspect.isfunction(obj)) and not inspect.getdoc(obj):
+                missing.append(f"{mod}.{name}")
+    assert missing == []
+
+
+def test_importing_every_module_stays_light() -> None:
+    code = (
+        "import sys, importlib\n"
+        f"for m in {MODULES!r}:\n"
+        "    importlib.import_module('automem_sdk.trainers.behavioral.' + m)\n"
+        "import automem_sdk.cli as c; c.build_parser()\n"
+        "heavy = [m for m in ('torch', 'transformers', 'peft', 'trl') if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == ""
+
+
+def test_errors_derive_from_automem_error() -> None:
+    from automem_sdk.trainers.behavioral.errors import BehavioralError, InsufficientDataError
+
+    from automem_sdk.errors import AutomemError
+
+    assert issubclass(BehavioralError, AutomemError)
+    assert issubclass(InsufficientDataError, BehavioralError)
