@@ -119,12 +119,12 @@ def __getattr__(name: str) -> Any:
     try:
         mod = importlib.import_module(module)
     except ModuleNotFoundError as exc:
-        extra = EXTRAS.get(module, "")
-        if name == "MemoryMiddleware" and exc.name and exc.name.split(".")[0] == "langchain":
+        missing = (exc.name or "?").split(".")[0]
+        if missing == "langchain":
             hint = "pip install 'langchain>=1.0' (create_agent middleware)"
         else:
-            hint = f"pip install 'automem-sdk[{extra}]'"
-        raise MissingExtraError(f"{name} needs {exc.name!r}: {hint}") from exc
+            hint = f"pip install 'automem-sdk[{EXTRAS.get(module, '')}]'"
+        raise MissingExtraError(f"{name} needs {missing!r}: {hint}") from exc
     value = getattr(mod, name)
     globals()[name] = value
     return value

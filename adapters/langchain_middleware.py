@@ -19,6 +19,7 @@ Requires the ``langchain`` package (v1), which brings ``create_agent``.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -108,6 +109,7 @@ class MemoryMiddleware(AgentMiddleware):
         self.inject = inject
         self.max_context_chars = max_context_chars
         self.routed: list[OpResult] = []
+        self._log_lock = threading.Lock()
         self.agent: MemoryAgent | None = None
         if llm is not None:
             client = LangChainLLM(llm) if isinstance(llm, Runnable) else llm
@@ -195,9 +197,10 @@ class MemoryMiddleware(AgentMiddleware):
             request=request_text({"messages": state["messages"]}),
             response=response_text({"messages": state["messages"]}),
         )
-        results = self.agent.log(observation, {})
-        self.agent.step_index += 1
-        return results
+        with self._log_lock:
+            results = self.agent.log(observation, {})
+            self.agent.step_index += 1
+            return results
 
     def after_agent(self, state: AgentState[Any], runtime: Runtime[Any]) -> dict[str, Any] | None:
         """Run LOG after the agent answered (no state change)."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -258,6 +259,7 @@ class MemoryRunnable(Runnable[Any, Any]):
 
             self.scaffold = load_scaffold(scaffold)
         self.last_results: list[OpResult] = []
+        self._log_lock = threading.Lock()  # batch() runs invoke() in threads
 
     def __repr__(self) -> str:
         return f"MemoryRunnable({self.bound!r}, store={self.store.url!r})"
@@ -302,9 +304,10 @@ class MemoryRunnable(Runnable[Any, Any]):
             return []
         answer = response_text(output)
         observation = prompt("log_observation", request=request_text(input), response=answer)
-        self.last_results = self.agent.log(observation, {})
-        self.agent.step_index += 1
-        return self.last_results
+        with self._log_lock:
+            self.last_results = self.agent.log(observation, {})
+            self.agent.step_index += 1
+            return self.last_results
 
     def start_trace(
         self, trace: str | TraceWriter, *, storage_options: dict[str, Any] | None = None

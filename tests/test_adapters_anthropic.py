@@ -310,3 +310,28 @@ def test_automem_ops_as_anthropic_tools_in_the_runner(memory_url: str) -> None:
     assert got[1][0] is True and "n: Input should be a valid integer" in got[1][1]
     assert got[2] == (False, "map.md:1: 3,4: fountain")
     assert store.read("map.md") == "3,4: fountain\n"
+
+
+def test_escapes_write_nothing_on_any_backend(
+    store_url: tuple[str, dict[str, Any] | None],
+) -> None:
+    import fsspec
+
+    url, options = store_url
+    store = MemoryStore(url, options)
+    fs, root = fsspec.core.url_to_fs(url, **(options or {}))
+    parent = root.rstrip("/").rsplit("/", 1)[0]
+    fs.invalidate_cache()
+    before = set(fs.find(parent))
+    tool = AutomemMemoryTool(store)
+    for path in [*ESCAPES, "/memories/../../x.md", "/x.md", "/memories/%2E%2E%2Fx.md"]:
+        for command in (
+            {"command": "create", "path": path, "file_text": "pwned"},
+            {"command": "rename", "old_path": "/memories/a.md", "new_path": path},
+            {"command": "delete", "path": path},
+        ):
+            with pytest.raises(anthropic.lib.tools.ToolError, match=r"escape|must start"):
+                tool.call(command)
+    fs.invalidate_cache()
+    assert set(fs.find(parent)) == before
+    assert store.version == 0
