@@ -68,10 +68,12 @@ def local_s3() -> tuple[str, dict[str, Any], Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--fake", action="store_true", help="scripted memory model, no API key")
+    parser.add_argument(
+        "--fake", action="store_true", help="offline: a local S3 server if no --memory"
+    )
     parser.add_argument("--memory", help="s3://bucket/prefix (default with --fake: local moto)")
     parser.add_argument("--endpoint-url", help="an S3-compatible endpoint (MinIO, moto, ...)")
-    parser.add_argument("--llm", default="scripted", help="memory model: a make_client spec")
+    parser.add_argument("--llm", help="memory model, a make_client spec (default: scripted)")
     args = parser.parse_args(argv)
 
     server = None
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         url, options, server = local_s3()
     if args.endpoint_url:
         options["client_kwargs"] = {"endpoint_url": args.endpoint_url}
-    llm = ScriptedClient(scripted_memory_model) if args.fake else make_client(args.llm)
+    llm = make_client(args.llm) if args.llm else ScriptedClient(scripted_memory_model)
     try:
         # Agent 1: an existing policy wrapped with memory that lives on S3.
         agent = wrap(my_agent, memory=url, storage_options=options, llm=llm,
