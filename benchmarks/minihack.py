@@ -21,7 +21,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from automem_sdk.benchmarks.nethack import game_seeds
 from automem_sdk.benchmarks.nle_text import (
     ActionSet,
@@ -276,6 +275,7 @@ class MiniHackTextEnv(NLETextEnv):
         self.task = short
         self.instruction = _instruction(short, action_set)
         self._won = False
+        self._success = int(getattr(env.StepStatus, "TASK_SUCCESSFUL", 2))
 
     def _seed_game(self, seed: int) -> None:
         core, disp, lgen = game_seeds(seed)
@@ -284,10 +284,8 @@ class MiniHackTextEnv(NLETextEnv):
             self._env.seed_levels(seed)
         self._won = False
 
-    def _progress(self, obs: dict[str, np.ndarray], raw_info: dict[str, Any]) -> dict[str, Any]:
-        status = raw_info.get("end_status")
-        success = getattr(self._env.StepStatus, "TASK_SUCCESSFUL", None)
-        if success is not None and status is not None and int(status) == int(success):
+    def _progress(self, stats: list[int], raw_info: dict[str, Any]) -> dict[str, Any]:
+        if raw_info.get("end_status") == self._success:
             self._won = True
         self._progression = 1.0 if self._won else 0.0
         return {

@@ -227,9 +227,9 @@ class NetHackTextEnv(NLETextEnv):
         self._reached = []
         self._levels = (-1, -1)
 
-    def _progress(self, obs: dict[str, np.ndarray], raw_info: dict[str, Any]) -> dict[str, Any]:
-        b = obs["blstats"]
-        levels = (int(b[12]), int(b[18]))
+    def _progress(self, stats: list[int], raw_info: dict[str, Any]) -> dict[str, Any]:
+        b = stats
+        levels = (b[12], b[18])
         if levels != self._levels:
             self._levels = levels
             for key in (f"Dlvl:{levels[0]}", f"Xp:{levels[1]}"):

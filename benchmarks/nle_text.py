@@ -79,6 +79,8 @@ _MAP_H, _MAP_W = 21, 79
 _MULTI_PAGE = re.compile(rb"--More--|\(end\)|\(\d+ of \d+\)")
 _MORE = b"--More--"
 _BL_TIME = 20  # blstats index of the game clock (NLE_BL_TIME)
+# NLE's StepStatus values (all tasks): -1 aborted, 0 running, 1 death, 2 task successful.
+_STATUS_NAMES = {-1: "ABORTED", 0: "RUNNING", 1: "DEATH", 2: "TASK_SUCCESSFUL"}
 
 
 class GameSetupError(AutomemError, RuntimeError):
@@ -340,6 +342,8 @@ def describe_glyphs(
     y: int,
     table: GlyphTable | None = None,
     ray_plans: dict[tuple[int, int, int, int], _RayPlan] | None = None,
+    memo: dict[str, Any] | None = None,
+    bbox: tuple[int, int, int, int] | None = None,
 ) -> str:
     """Language description of what the player at column ``x``, row ``y`` can see.
 
@@ -353,6 +357,9 @@ def describe_glyphs(
         y: player row.
         table: lookup tables (default: :func:`glyph_table`).
         ray_plans: a dict to cache the per-position ray cells in (speed only).
+        memo: a dict remembering the last description (speed only).
+        bbox: (x0, y0, x1, y1), a box holding every non-blank map cell: only it is
+            scanned for monsters, objects and features (speed only).
 
     Returns:
         The description, one item per line ("" when nothing is in view).
@@ -360,18 +367,22 @@ def describe_glyphs(
     t = table or glyph_table()
     h, w = glyphs.shape
     flat = glyphs.ravel()
-    pos = t.screen.take(flat).nonzero()[0]
     ids = t.name_ids
     words = t.offset_words
     # (distance*16 + direction, listing order, name id): screen things first, then rays.
     items: list[tuple[int, int, int]] = []
-    player = y * w + x
     base = (_MAP_H - y) * _OFF_W + _MAP_W - x
     seq = 0
-    for i, g in zip(pos.tolist(), flat.take(pos).tolist(), strict=True):
+    bx0, by0, bx1, by1 = bbox if bbox is not None else (0, 0, w - 1, h - 1)
+    box = glyphs[by0 : by1 + 1, bx0 : bx1 + 1]
+    bw = bx1 - bx0 + 1
+    bflat = box.ravel()
+    pos = t.screen.take(bflat).nonzero()[0]
+    player = (y - by0) * bw + x - bx0
+    for i, g in zip(pos.tolist(), bflat.take(pos).tolist(), strict=True):
         if i != player:
-            gy, gx = divmod(i, w)
-            items.append((words[base + gy * _OFF_W + gx], seq, ids[g]))
+            gy, gx = divmod(i, bw)
+            items.append((words[base + (gy + by0) * _OFF_W + gx + bx0], seq, ids[g]))
             seq += 1
     key = (x, y, h, w)
     plan = ray_plans.get(key) if ray_plans is not None else None
@@ -393,21 +404,42 @@ def describe_glyphs(
     if not items:
         return ""
     items.sort()
-    # Group by (name, distance) in listing order; count each direction.
-    groups: dict[tuple[int, int], dict[int, int]] = {}
+    if memo is not None:
+        key2 = tuple([(word, n_id) for word, _, n_id in items])
+        if memo.get("key") == key2:
+            return str(memo["text"])
+        memo["key"] = key2
+        memo["text"] = text = _group_lines(items, t)
+        return text
+    return _group_lines(items, t)
+
+
+def _group_lines(items: list[tuple[int, int, int]], t: GlyphTable) -> str:
+    """Description lines from sorted (offset word, order, name id) items."""
+    # Group by (name, distance) in listing order, keeping each direction's count.
+    groups: dict[tuple[int, int], list[int]] = {}
     for word, _, n_id in items:
-        counts = groups.setdefault((n_id, word >> 4), {})
-        r = word & 15
-        counts[r] = counts.get(r, 0) + 1
+        key = (n_id, word >> 4)
+        dirs = groups.get(key)
+        if dirs is None:
+            groups[key] = [word & 15]
+        else:
+            dirs.append(word & 15)
     lines: list[str] = []
-    names, plurals = t.names_unique, t.plurals
-    for (n_id, d), counts in groups.items():
+    names = t.names_unique
+    for (n_id, d), dirs in groups.items():
+        if len(dirs) == 1:
+            lines.append(f"{names[n_id]} {DISTANCES[d]} {DIRECTIONS16[dirs[0]]}")
+            continue
+        counts: dict[int, int] = {}
+        for r in dirs:
+            counts[r] = counts.get(r, 0) + 1
         single = [DIRECTIONS16[r] for r, c in counts.items() if c == 1]
         multi = [DIRECTIONS16[r] for r, c in counts.items() if c > 1]
         if single:
             lines.append(f"{names[n_id]} {DISTANCES[d]} {_join_directions(single)}")
         if multi:
-            lines.append(f"{plurals[n_id]} {DISTANCES[d]} {_join_directions(multi)}")
+            lines.append(f"{t.plurals[n_id]} {DISTANCES[d]} {_join_directions(multi)}")
     return "\n".join(lines)
 
 
@@ -511,8 +543,16 @@ def inventory_text(inv_letters: np.ndarray, inv_strs: np.ndarray) -> str:
     return "\n".join(lines)
 
 
-def _map_text(chars: np.ndarray, x: int, y: int) -> tuple[str, int, int, int, int]:
+def _map_text(
+    chars: np.ndarray, x: int, y: int, raw: bytes | None = None
+) -> tuple[str, int, int, int, int]:
     """The explored part of the map (bounding box of non-blank cells and the player).
+
+    Args:
+        chars: the (rows, columns) map characters.
+        x: player column.
+        y: player row.
+        raw: ``chars.tobytes()`` if already at hand.
 
     Returns:
         (text, x0, y0, x1, y1): the rows (trailing blanks stripped), the top-left and
@@ -527,13 +567,61 @@ def _map_text(chars: np.ndarray, x: int, y: int) -> tuple[str, int, int, int, in
         cols = seen.any(axis=0).nonzero()[0]
         y0, y1 = min(int(rows[0]), y), max(int(rows[-1]), y)
         x0, x1 = min(int(cols[0]), x), max(int(cols[-1]), x)
-    raw = chars[y0 : y1 + 1, x0 : x1 + 1].tobytes()
-    w = x1 - x0 + 1
-    text = b"\n".join([raw[i : i + w].rstrip() for i in range(0, len(raw), w)])
+    if raw is None:
+        raw = chars.tobytes()
+    w = int(chars.shape[1])
+    text = b"\n".join([raw[r * w + x0 : r * w + x1 + 1].rstrip() for r in range(y0, y1 + 1)])
     return text.decode("latin-1"), x0, y0, x1, y1
 
 
-@dataclass
+def _around(raw: bytes, h: int, w: int, x: int, y: int) -> str:
+    """The 3x3 map characters centred on (x, y), row by row (blank outside the map)."""
+    if 1 <= x < w - 1 and 1 <= y < h - 1:
+        i = (y - 1) * w + x - 1
+        return (raw[i : i + 3] + raw[i + w : i + w + 3] + raw[i + 2 * w : i + 2 * w + 3]).decode(
+            "latin-1"
+        )
+    out = []
+    for cy in (y - 1, y, y + 1):
+        for cx in (x - 1, x, x + 1):
+            out.append(chr(raw[cy * w + cx]) if 0 <= cx < w and 0 <= cy < h else " ")
+    return "".join(out)
+
+
+class _MapRows:
+    """Incremental :func:`_map_text`: only rows that changed are re-measured."""
+
+    def __init__(self) -> None:
+        self.rows: list[bytes] = []
+        self.ext: list[tuple[int, int] | None] = []
+
+    def render(self, raw: bytes, h: int, w: int, x: int, y: int) -> tuple[str, int, int, int, int]:
+        if len(self.rows) != h:
+            self.rows = [b""] * h
+            self.ext = [None] * h
+        rows, ext = self.rows, self.ext
+        for i in range(h):
+            row = raw[i * w : (i + 1) * w]
+            if row != rows[i]:
+                rows[i] = row
+                right = len(row.rstrip())
+                ext[i] = (right - len(row[:right].lstrip()), right - 1) if right else None
+        y0 = y1 = y
+        x0 = x1 = x
+        for i, e in enumerate(ext):
+            if e is not None:
+                if i < y0:
+                    y0 = i
+                y1 = i if i > y1 else y1
+                if e[0] < x0:
+                    x0 = e[0]
+                if e[1] > x1:
+                    x1 = e[1]
+        text = b"\n".join([r[x0 : x1 + 1].rstrip() for r in rows[y0 : y1 + 1]])
+        return text.decode("latin-1"), x0, y0, x1, y1
+
+
+@dataclass(slots=True)
 class RenderedObservation:
     """The text parts of one observation."""
 
@@ -547,6 +635,8 @@ class RenderedObservation:
     x: int
     y: int
     state_key: tuple[bytes, bytes, bytes] = (b"", b"", b"")
+    stats: list[int] = field(default_factory=list)
+    around: str = ""
 
     def text(self, note: str = "") -> str:
         """The full observation text shown to agents."""
@@ -572,6 +662,8 @@ class TextRenderer:
     def __init__(self) -> None:
         self.table = glyph_table()
         self._ray_plans: dict[tuple[int, int, int, int], _RayPlan] = {}
+        self._map_rows = _MapRows()
+        self._memo: dict[str, Any] = {}
         self._glyph_key = b""
         self._pos: tuple[int, int] = (-1, -1)
         self._description = ""
@@ -585,21 +677,27 @@ class TextRenderer:
     def render(self, obs: dict[str, np.ndarray], message: str | None = None) -> RenderedObservation:
         """Render one observation (``message`` overrides the terminal's message)."""
         blstats = obs["blstats"]
-        x, y = int(blstats[0]), int(blstats[1])
+        stats = blstats.tolist()
+        x, y = stats[0], stats[1]
+        chars = obs["chars"]
+        h, w = chars.shape
+        chars_key = chars.tobytes()
+        if chars_key != self._chars_key:
+            self._map = self._map_rows.render(chars_key, h, w, x, y)
+            self._chars_key = chars_key
         glyphs = obs["glyphs"]
         glyph_key = glyphs.tobytes()
         if glyph_key != self._glyph_key or self._pos != (x, y):
-            self._description = describe_glyphs(glyphs, x, y, self.table, self._ray_plans)
+            _, x0, y0, x1, y1 = self._map
+            self._description = describe_glyphs(
+                glyphs, x, y, self.table, self._ray_plans, self._memo, (x0, y0, x1, y1)
+            )
             self._glyph_key = glyph_key
             self._pos = (x, y)
-        chars = obs["chars"]
-        chars_key = chars.tobytes()
-        if chars_key != self._chars_key:
-            self._map = _map_text(chars, x, y)
-            self._chars_key = chars_key
-        inv_key = obs["inv_strs"].tobytes() + obs["inv_letters"].tobytes()
+        inv_strs = obs["inv_strs"]
+        inv_key = inv_strs.tobytes()
         if inv_key != self._inv_key:
-            self._inventory = inventory_text(obs["inv_letters"], obs["inv_strs"])
+            self._inventory = inventory_text(obs["inv_letters"], inv_strs)
             self._inv_key = inv_key
         bl_key = blstats.tobytes()
         if bl_key != self._bl_key:
@@ -607,21 +705,24 @@ class TextRenderer:
             self._bl_key = bl_key
         if message is None:
             misc = obs.get("misc")
-            waiting = misc is None or bool(misc[2])
+            waiting = misc is None or bool(misc.item(2))
             message = message_text(obs["tty_chars"], obs.get("message"), waiting)
         # State for "did the action change anything": map, stats except the clock, items.
         t = _BL_TIME * blstats.itemsize
+        text, x0, y0, x1, y1 = self._map
         return RenderedObservation(
             message=message,
             description=self._description,
-            map=self._map[0],
-            map_origin=(self._map[1], self._map[2]),
-            map_end=(self._map[3], self._map[4]),
+            map=text,
+            map_origin=(x0, y0),
+            map_end=(x1, y1),
             status=self._status,
             inventory=self._inventory,
             x=x,
             y=y,
             state_key=(glyph_key, bl_key[:t] + bl_key[t + blstats.itemsize :], inv_key),
+            stats=stats,
+            around=_around(chars_key, h, w, x, y),
         )
 
 
@@ -825,8 +926,8 @@ class NLETextEnv:
     def _seed_game(self, seed: int) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _progress(self, obs: dict[str, np.ndarray], raw_info: dict[str, Any]) -> dict[str, Any]:
-        """Game-specific info: must set ``progression`` (so far)."""
+    def _progress(self, stats: list[int], raw_info: dict[str, Any]) -> dict[str, Any]:
+        """Game-specific info from blstats (as a list): must set ``progression`` (so far)."""
         raise NotImplementedError  # pragma: no cover
 
     # -- internals ------------------------------------------------------------------
@@ -842,7 +943,7 @@ class NLETextEnv:
         misc = obs.get("misc")
         if (
             self._more_id is None
-            or (misc is not None and not misc[2])
+            or (misc is not None and not misc.item(2))
             or _MORE not in obs["tty_chars"].tobytes()
         ):
             return obs, None, reward, term, trunc, raw_info
@@ -871,8 +972,7 @@ class NLETextEnv:
         invalid: bool,
         action: str | None,
     ) -> dict[str, Any]:
-        b = obs["blstats"]
-        x, y = rendered.x, rendered.y
+        b = rendered.stats
         end_status = raw_info.get("end_status")
         info: dict[str, Any] = {
             "game": self.game,
@@ -882,31 +982,19 @@ class NLETextEnv:
             "action": action,
             "changed": changed,
             "invalid_action": invalid,
-            "x": x,
-            "y": y,
-            "dlvl": int(b[12]),  # NLE_BL_DEPTH
-            "xlvl": int(b[18]),  # NLE_BL_XP
-            "hp": int(b[10]),  # NLE_BL_HP
-            "turn": int(b[_BL_TIME]),
-            "around": _around(obs["chars"], x, y),
-            "map_origin": [rendered.map_origin[0], rendered.map_origin[1]],
+            "x": rendered.x,
+            "y": rendered.y,
+            "dlvl": b[12],  # NLE_BL_DEPTH
+            "xlvl": b[18],  # NLE_BL_XP
+            "hp": b[10],  # NLE_BL_HP
+            "turn": b[_BL_TIME],
+            "around": rendered.around,
+            "map_origin": list(rendered.map_origin),
             "message": rendered.message,
-            "end_status": getattr(end_status, "name", str(end_status)),
+            "end_status": _STATUS_NAMES.get(end_status, str(end_status)),
         }
-        info.update(self._progress(obs, raw_info))
+        info.update(self._progress(rendered.stats, raw_info))
         return info
-
-
-def _around(chars: np.ndarray, x: int, y: int) -> str:
-    """The 3x3 map characters centred on (x, y), row by row (blank outside the map)."""
-    h, w = chars.shape
-    if 1 <= x < w - 1 and 1 <= y < h - 1:
-        return chars[y - 1 : y + 2, x - 1 : x + 2].tobytes().decode("latin-1")
-    out = []
-    for cy in (y - 1, y, y + 1):
-        for cx in (x - 1, x, x + 1):
-            out.append(chr(int(chars[cy, cx])) if 0 <= cx < w and 0 <= cy < h else " ")
-    return "".join(out)
 
 
 def action_names_of(env_actions: tuple[Any, ...] | list[Any]) -> list[str]:
