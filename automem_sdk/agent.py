@@ -169,8 +169,8 @@ class MemoryAgent:
             raise ValueError(f"mode must be unified, two-model or observe, not {mode!r}")
         if decider is None:
             raise ValueError("MemoryAgent needs a decider (the memory model)")
-        if mode != "unified" and task_decider is None:
-            raise ValueError(f"mode {mode!r} needs a task_decider (the policy that acts)")
+        if mode == "two-model" and task_decider is None:
+            raise ValueError("mode 'two-model' needs a task_decider (the policy that acts)")
         self.store = store
         self.scaffold = load_scaffold(scaffold)
         self.decider = as_decider(decider)
@@ -245,14 +245,22 @@ class MemoryAgent:
         self.step_index += 1
         return action
 
-    def observe(self, observation: str, action: str, *, info: dict[str, Any] | None = None) -> None:
-        """Record a step whose action a foreign policy already chose (LOG only)."""
+    def observe(
+        self, observation: str, action: str, *, info: dict[str, Any] | None = None
+    ) -> list[OpResult]:
+        """Record a step whose action a foreign policy already chose (LOG only).
+
+        Returns:
+            The LOG routine's op results (empty with memory off).
+        """
         if not self._initialised:
             self._init_files()
+        results: list[OpResult] = []
         if self.memory == "on":
-            self.log(observation, info or {})
+            results = self.log(_clean_text(observation), info or {})
         self._last_action = action
         self.step_index += 1
+        return results
 
     def log(self, observation: str, info: dict[str, Any]) -> list[OpResult]:
         """Run the LOG routine; return its op results."""
@@ -277,6 +285,11 @@ class MemoryAgent:
         lim = self.scaffold.limits
         actions_txt = ", ".join(self.actions) if self.actions else "(any)"
         if self.mode == "observe":
+            if self.task_decider is None:
+                raise ValueError(
+                    "observe mode without a task_decider: the foreign policy acts, "
+                    "so call MemoryAgent.observe(observation, action) instead of step()"
+                )
             return self._act(observation, info, self._pinned())
         prompt = self.scaffold.render(
             "plan",

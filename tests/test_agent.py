@@ -250,3 +250,15 @@ def test_fuzz_10k_outputs_never_escape(memory_url: str) -> None:
             assert errors and all(e["text"].startswith(("ERROR", "PARSE ERROR")) for e in errors)
     assert sum(1 for t in turns if any(not r["ok"] for r in t.results)) > 1000
     assert sum(1 for t in turns if any(r["ok"] and r["changed"] for r in t.results)) > 100
+
+
+def test_observe_api_for_foreign_loops(memory_url: str) -> None:
+    store = MemoryStore(memory_url)
+    mem = FnDecider(lambda r: f"<|APPEND|>notes.md|{r.observation}<|END|><|DONE|>")
+    agent = MemoryAgent(store, "generic", mem, mode="observe")
+    agent.reset()
+    results = agent.observe("saw a key", "pick up")
+    assert [r.op for r in results] == ["append", "done"] and results[0].ok
+    assert store.read("notes.md") == "saw a key\n"
+    with pytest.raises(ValueError, match="observe"):
+        agent.step("x")
