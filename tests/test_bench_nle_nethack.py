@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("nle")
 
-from automem_sdk.benchmarks.nethack import (  # noqa: E402
+from automem_sdk.benchmarks.nethack import (
     NetHackTextEnv,
     game_seeds,
     load_progression_table,
@@ -15,7 +15,8 @@ from automem_sdk.benchmarks.nethack import (  # noqa: E402
     nethack_progression,
     seeded_challenge_class,
 )
-from automem_sdk.env import TextEnv  # noqa: E402
+
+from automem_sdk.env import TextEnv
 
 pytestmark = pytest.mark.games
 

@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("nle")
 
-from automem_sdk.benchmarks import nle_text as nt  # noqa: E402
+from automem_sdk.benchmarks import nle_text as nt
 
 pytestmark = pytest.mark.games
 
