@@ -173,6 +173,9 @@ class GlyphTable:
         offset_words: ``offset_words[(dy + 21) * 159 + dx + 79]`` is
             ``distance_index * 16 + direction_index`` (into DISTANCES, DIRECTIONS16) for
             a screen offset (dy grows south).
+        kinds: one movement class character per glyph (see ``cmap.kinds`` in the data
+            file): ``f`` floor, ``w`` wall, ``d`` doorway, ``D`` closed door, ``>``/``<``
+            stairs, ``x`` danger, ``m`` monster, ``b`` boulder, ``o`` object, `` `` unknown.
     """
 
     names: tuple[str, ...]
@@ -183,6 +186,7 @@ class GlyphTable:
     ray: list[bool] = field(repr=False)
     blocking: list[bool] = field(repr=False)
     offset_words: list[int] = field(repr=False)
+    kinds: str = field(default="", repr=False)
 
 
 _OFF_W = 2 * _MAP_W + 1
@@ -287,6 +291,7 @@ def glyph_table() -> GlyphTable:
         else:
             names[g], screen[g] = mname(g), True
     ray &= ~screen
+    kinds = _glyph_kinds(nh, n, cm["kinds"], names)
     uniq: dict[str, int] = {}
     ids = [uniq.setdefault(nm, len(uniq)) for nm in names]
     unique = tuple(uniq)
@@ -309,7 +314,36 @@ def glyph_table() -> GlyphTable:
         ray=ray.tolist(),
         blocking=(blocking & ray).tolist(),
         offset_words=offset_words,
+        kinds=kinds,
     )
+
+
+def _glyph_kinds(nh: Any, n: int, cmap_kinds: dict[str, Any], names: list[str]) -> str:
+    """The movement class of every glyph (see :class:`GlyphTable`)."""
+    by_cmap: dict[int, str] = {}
+    for kind, idxs in cmap_kinds.items():
+        if kind != "comment":
+            for i in idxs:
+                by_cmap[int(i)] = kind
+    out = []
+    for g in range(n):
+        if g >= nh.GLYPH_STATUE_OFF:
+            out.append("w")
+        elif g >= nh.GLYPH_WARNING_OFF:
+            out.append("m")
+        elif g >= nh.GLYPH_SWALLOW_OFF:
+            out.append("w")
+        elif g >= nh.GLYPH_EXPLODE_OFF:
+            out.append("f")
+        elif g >= nh.GLYPH_CMAP_OFF:
+            out.append(by_cmap.get(g - nh.GLYPH_CMAP_OFF, "f"))
+        elif g >= nh.GLYPH_OBJ_OFF:
+            out.append("b" if names[g] == "boulder" else "o")
+        elif g >= nh.GLYPH_BODY_OFF and g < nh.GLYPH_RIDDEN_OFF:
+            out.append("o")  # corpse
+        else:
+            out.append("m")
+    return "".join(out)
 
 
 _RayPlan = tuple[np.ndarray, list[tuple[int, int]], list[int]]
@@ -637,6 +671,7 @@ class RenderedObservation:
     state_key: tuple[bytes, bytes, bytes] = (b"", b"", b"")
     stats: list[int] = field(default_factory=list)
     around: str = ""
+    around_kinds: str = ""
 
     def text(self, note: str = "") -> str:
         """The full observation text shown to agents."""
@@ -723,7 +758,21 @@ class TextRenderer:
             state_key=(glyph_key, bl_key[:t] + bl_key[t + blstats.itemsize :], inv_key),
             stats=stats,
             around=_around(chars_key, h, w, x, y),
+            around_kinds=self._around_kinds(glyphs, x, y),
         )
+
+    def _around_kinds(self, glyphs: np.ndarray, x: int, y: int) -> str:
+        h, w = glyphs.shape
+        kinds = self.table.kinds
+        if 1 <= x < w - 1 and 1 <= y < h - 1:
+            return "".join(
+                [kinds[g] for g in glyphs[y - 1 : y + 2, x - 1 : x + 2].ravel().tolist()]
+            )
+        out = []
+        for cy in (y - 1, y, y + 1):
+            for cx in (x - 1, x, x + 1):
+                out.append(kinds[int(glyphs[cy, cx])] if 0 <= cx < w and 0 <= cy < h else " ")
+        return "".join(out)
 
 
 # --------------------------------------------------------------------------- actions
@@ -989,6 +1038,7 @@ class NLETextEnv:
             "hp": b[10],  # NLE_BL_HP
             "turn": b[_BL_TIME],
             "around": rendered.around,
+            "around_kinds": rendered.around_kinds,
             "map_origin": list(rendered.map_origin),
             "message": rendered.message,
             "end_status": _STATUS_NAMES.get(end_status, str(end_status)),
