@@ -310,6 +310,7 @@ class LoraSFT:
         loss_before = (
             self.target_loss(encoded, cfg.eval_examples) if cfg.eval_examples > 0 else None
         )
+        extra: dict[str, Any] = _checkpointing_arg(cfg.gradient_checkpointing)
         args = TrainingArguments(
             output_dir=str(ckpt_dir),
             per_device_train_batch_size=cfg.batch_size,
@@ -334,7 +335,7 @@ class LoraSFT:
             remove_unused_columns=False,
             dataloader_pin_memory=self.device != "cpu",
             include_num_input_tokens_seen="non_padding",
-            **_checkpointing_arg(cfg.gradient_checkpointing),
+            **extra,
         )
         trainer = Trainer(
             model=self.model,
