@@ -72,6 +72,8 @@ _AROUND = {
 _PASSABLE = set("fdD><mob")
 _DOORS = set("dD")
 _PROMPT = re.compile(r"\[[yn][a-z]*\]|\? \[|In what direction\?|What do you want to")
+_EAT_PROMPT = re.compile(r"What do you want to eat\? \[([A-Za-z])")
+_HUNGRY = re.compile(r"^Dlvl:.* (Hungry|Weak|Fainting|Fainted)\b", re.MULTILINE)
 _MAP_HEADER = re.compile(r"^map \(columns x=(\d+)\.\.(\d+), rows y=(\d+)\.\.(\d+);")
 _CELL = re.compile(r"^(?:(\d+):)?(\d+),(\d+):\s*(.*)$")
 _STAIRS = re.compile(r"^(?:(\d+):)?stairs:\s*(\d+),(\d+)\s*$")
@@ -277,8 +279,13 @@ class NLEExplorer:
         actions = request.actions
         moves = self._moves(request)
         message = str(info.get("message") or "")
+        eat = _EAT_PROMPT.search(message)
+        if eat and eat.group(1) in actions:
+            return eat.group(1)
         if "esc" in actions and _PROMPT.search(message):
             return "esc"
+        if "eat" in actions and _HUNGRY.search(request.observation) and _has_food(request):
+            return "eat"
         if not _has_position(info) or not moves:
             return self._rng.choice(actions) if actions else "wait"
         pos: Cell = (int(info["x"]), int(info["y"]))
@@ -297,6 +304,8 @@ class NLEExplorer:
             step = self._plan_path(pos, open_dirs, know, stairs, info.get("action"))
             if step is not None:
                 return step
+            if stairs is None and "search" in actions and self._rng.random() < 0.5:
+                return "search"  # level explored, no way down in sight: hidden passages?
         return self._wander(pos, open_dirs or moves, stairs)
 
     def _wander(self, pos: Cell, dirs: list[str], stairs: Cell | None) -> str:
@@ -357,6 +366,15 @@ class NLEExplorer:
         near = [c for c in frontier if cost(c) == best]
         keep = [c for c in near if first[c] == last]  # keep going the same way
         return first[self._rng.choice(sorted(keep or near))]
+
+
+def _has_food(request: RoutineRequest) -> bool:
+    """Whether the inventory part of the observation lists something to eat."""
+    from automem_sdk.benchmarks.nle_text import nle_text_data
+
+    inventory = request.observation.rsplit("\ninventory:\n", 1)[-1]
+    words = nle_text_data()["explorer"]["food_words"]
+    return any(w in inventory for w in words)
 
 
 def _has_position(info: dict[str, Any]) -> bool:
