@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import os
 import random
+import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from automem_sdk.benchmarks.nethack import game_seeds
-from automem_sdk.benchmarks.nle_text import (
+from .nethack import game_seeds
+from .nle_text import (
     ActionSet,
     GameSetupError,
     NLETextEnv,
@@ -151,9 +152,19 @@ def load_boxoban_levels(path: str) -> tuple[str, ...]:
     return tuple(lv for lv in levels if lv)
 
 
+def _import_minihack() -> Any:
+    """Import minihack (registers its envs) without its pkg_resources deprecation warning."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+        import minihack
+
+    return minihack
+
+
 @lru_cache(maxsize=1)
 def seeded_boxoban_class() -> type:
     """MiniHack's BoxoHack reading levels from a given folder with a seeded level draw."""
+    _import_minihack()
     from minihack import LevelGenerator, MiniHackNavigation
     from minihack.envs.boxohack import MOVE_ACTIONS, BoxoHack
 
@@ -253,7 +264,8 @@ class MiniHackTextEnv(NLETextEnv):
         max_steps: int = MINIHACK_MAX_STEPS,
     ) -> None:
         import gymnasium as gym
-        import minihack  # noqa: F401  (registers the envs)
+
+        _import_minihack()
 
         short = _short(task)
         kwargs = _balrog_kwargs(int(max_steps))

@@ -22,7 +22,8 @@ from importlib import resources
 from typing import Any
 
 import numpy as np
-from automem_sdk.benchmarks.nle_text import (
+
+from .nle_text import (
     ActionSet,
     NLETextEnv,
     action_names_of,

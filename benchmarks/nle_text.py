@@ -1041,7 +1041,11 @@ class NLETextEnv:
             "around_kinds": rendered.around_kinds,
             "map_origin": list(rendered.map_origin),
             "message": rendered.message,
-            "end_status": _STATUS_NAMES.get(end_status, str(end_status)),
+            "end_status": (
+                _STATUS_NAMES.get(int(end_status), str(end_status))
+                if end_status is not None
+                else "RUNNING"
+            ),
         }
         info.update(self._progress(rendered.stats, raw_info))
         return info

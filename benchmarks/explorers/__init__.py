@@ -7,6 +7,6 @@ measured offline: the same explorer with the agent's ``memory="off"`` does worse
 
 from __future__ import annotations
 
-from automem_sdk.benchmarks.explorers.nle_explorer import NLEExplorer
+from .nle_explorer import NLEExplorer
 
 __all__ = ["NLEExplorer"]

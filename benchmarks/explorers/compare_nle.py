@@ -50,19 +50,20 @@ def compare(
     Returns:
         ``{"on": [...], "off": [...], "steps_on": [...], "steps_off": [...], "wall_s": ...}``.
     """
-    from automem_sdk.benchmarks.explorers.nle_explorer import NLEExplorer
     from rich.progress import Progress
 
     from automem_sdk.agent import MemoryAgent, run_episode
     from automem_sdk.store import MemoryStore
 
+    from .nle_explorer import NLEExplorer
+
     if task == "nethack":
-        from automem_sdk.benchmarks.nethack import make_nethack
+        from ..nethack import make_nethack
 
         env: Any = make_nethack(**({"max_steps": max_steps} if max_steps else {}))
         scaffold = "nethack"
     else:
-        from automem_sdk.benchmarks.minihack import make_minihack
+        from ..minihack import make_minihack
 
         kwargs: dict[str, Any] = {"levels_dir": levels_dir}
         if max_steps:
