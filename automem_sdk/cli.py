@@ -19,7 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "automem_sdk.cli_trace",
     "automem_sdk.benchmarks.cli",
     "automem_sdk.trainers.cli",
-    "automem_sdk.pipeline",
+    "automem_sdk.trainers.pipeline",
 )
 
 

@@ -78,12 +78,12 @@ def test_memory_off_blocks_ops_and_skips_log(memory_url: str) -> None:
 
 def test_unknown_action_is_an_observation_then_fallback(memory_url: str, tmp_path) -> None:
     dec = FnDecider(lambda r: "<|ACTION|>fly<|END|>" if r.routine == "plan" else "<|DONE|>")
-    agent = MemoryAgent(MemoryStore(memory_url), "minihack", dec, actions=CorridorEnv.actions)
+    agent = MemoryAgent(MemoryStore(memory_url), "nethack", dec, actions=CorridorEnv.actions)
     trace = str(tmp_path / "t.jsonl")
     run_episode(CorridorEnv(), agent, seed=0, max_steps=2, trace=trace)
     assert "unknown action 'fly'" in dec.requests[2].messages[-1].content
     tr = read_trace(trace)
-    assert [s.action for s in tr.steps] == ["wait", "wait"]  # minihack's fallback action
+    assert [s.action for s in tr.steps] == ["wait", "wait"]  # nethack's fallback action
     # the fallback is reported to the model in the next step's prompt
     step1 = [m.content for r in dec.requests if r.step == 1 for m in r.messages]
     assert any("fallback action 'wait'" in m for m in step1)

@@ -1,0 +1,742 @@
+"""End to end: baseline -> structural trainer -> behavioral trainer -> final evaluation.
+
+``automem pipeline CONFIG.yaml`` (or :class:`Pipeline`) runs the four stages. Every
+stage writes its outputs under ``out`` (any fsspec URL: a local folder or ``s3://``)
+and reads the previous stage's outputs from there, so a stage can run on another
+machine. Each stage ends with a ``DONE.json`` marker; a rerun skips finished stages and
+resumes the one it was in (episodes already played are not played again, the
+structural trainer resumes its run directory).
+
+Layout under ``out``::
+
+    baseline/episodes/<env>/<seed>.json   baseline/traces/...   baseline/memory/...
+    structural/scaffold.yaml  structural/ledger.jsonl  structural/state.json
+    behavioral/dataset/...  behavioral/adapter/...  behavioral/eval.json
+    final/episodes/...  final/traces/...
+    report.md  report.json  progression.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from statistics import mean, stdev
+from typing import Any, Literal
+
+import fsspec
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from automem_sdk.diagnostics import diagnose
+from automem_sdk.errors import AutomemError
+from automem_sdk.scaffold import Scaffold
+from automem_sdk.trace import list_traces, read_trace
+
+__all__ = [
+    "STAGES",
+    "BehavioralStage",
+    "EpisodeRow",
+    "Pipeline",
+    "PipelineConfig",
+    "PipelineError",
+    "SeedSets",
+    "StructuralStage",
+    "load_pipeline_config",
+    "register",
+    "rollout",
+]
+
+STAGES: tuple[str, ...] = ("baseline", "structural", "behavioral", "final")
+Stage = Literal["baseline", "structural", "behavioral", "final"]
+
+
+class PipelineError(AutomemError):
+    """The pipeline configuration or a stage's inputs are invalid."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SeedSets(_Model):
+    """Disjoint seed sets: the structural trainer reflects and gates on its own seeds,
+    baseline and final evaluations use ``eval``."""
+
+    reflection: list[int] = Field(min_length=1)
+    gate: list[int] = Field(min_length=1)
+    eval: list[int] = Field(min_length=1)
+
+    @field_validator("gate")
+    @classmethod
+    def _disjoint(cls, v: list[int], info: Any) -> list[int]:
+        overlap = set(v) & set(info.data.get("reflection", []))
+        if overlap:
+            raise ValueError(f"gate and reflection seeds overlap: {sorted(overlap)}")
+        return v
+
+
+class StructuralStage(_Model):
+    """Settings of the structural stage."""
+
+    enabled: bool = True
+    iterations: int = Field(default=2, ge=0)
+    proposer: str = "heuristic"
+    rule: Literal["strict-mean", "no-regression", "bootstrap"] = "strict-mean"
+
+
+class BehavioralStage(_Model):
+    """Settings of the behavioral stage.
+
+    ``base_model`` is ``"tiny"`` (a tiny random causal LM built from a config: the
+    keyless path, which exercises the plumbing but learns little) or a local model folder
+    (e.g. SmolLM2 saved with ``save_pretrained``).
+    """
+
+    enabled: bool = True
+    base_model: str = "tiny"
+    selector: str = "outcome:0.5"
+    min_examples: int = Field(default=8, ge=1)
+    max_train_steps: int = Field(default=30, ge=1)
+    lora_r: int = Field(default=8, ge=1)
+    max_new_tokens: int = Field(default=48, ge=1)
+    eval_seeds: list[int] | None = None
+    eval_max_steps: int | None = Field(default=None, ge=1)
+
+
+class PipelineConfig(_Model):
+    """Everything a pipeline run needs (the YAML file's schema)."""
+
+    name: str = "pipeline"
+    out: str
+    storage_options: dict[str, Any] = Field(default_factory=dict)
+    envs: list[str] = Field(min_length=1)
+    scaffold: str = "minihack"
+    decider: str = "explorer"
+    max_steps: int | None = Field(default=None, ge=1)
+    seeds: SeedSets
+    workers: int = Field(default=1, ge=1)
+    executor: Literal["process", "ray"] = "process"
+    input_price_per_mtok: float = Field(default=0.0, ge=0)
+    output_price_per_mtok: float = Field(default=0.0, ge=0)
+    structural: StructuralStage = Field(default_factory=StructuralStage)
+    behavioral: BehavioralStage = Field(default_factory=BehavioralStage)
+
+    def fingerprint(self) -> str:
+        """Short hash of the config (names the local scratch directory)."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def load_pipeline_config(
+    path: str, storage_options: dict[str, Any] | None = None
+) -> PipelineConfig:
+    """Read a pipeline config (YAML or JSON) from a path or fsspec URL.
+
+    Raises:
+        PipelineError: unreadable or invalid.
+    """
+    try:
+        with fsspec.open(path, "r", **(storage_options or {})) as f:
+            data = yaml.safe_load(f.read())
+    except (OSError, yaml.YAMLError) as exc:
+        raise PipelineError(f"cannot read pipeline config {path}: {exc}") from exc
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValueError as exc:
+        raise PipelineError(f"invalid pipeline config {path}: {exc}") from exc
+
+
+class EpisodeRow(_Model):
+    """One evaluated episode as the pipeline records it."""
+
+    stage: str
+    env: str
+    seed: int
+    scaffold_id: str
+    progression: float
+    steps: int
+    tokens: int = 0
+    wall_s: float = 0.0
+    diagnostics: dict[str, float] = Field(default_factory=dict)
+    trace: str = ""
+
+
+def _slug(env: str) -> str:
+    return env.replace("/", "__")
+
+
+def rollout(job: dict[str, Any]) -> dict[str, Any]:
+    """Play one episode (memory and trace under fsspec URLs) and return its row as a dict.
+
+    A top-level function so process pools and Ray can ship it.
+    """
+    from automem_sdk.trainers.structural.envs import make_decider, make_env
+
+    from automem_sdk.agent import MemoryAgent, run_episode
+    from automem_sdk.store import MemoryStore
+
+    opts = job["storage_options"]
+    scaffold = Scaffold.from_yaml(job["scaffold_yaml"])
+    env = make_env(job["env"], job["max_steps"])
+    try:
+        agent = MemoryAgent(
+            MemoryStore(job["memory_url"], opts), scaffold, make_decider(job["decider"], job["env"])
+        )
+        res = run_episode(
+            env,
+            agent,
+            job["seed"],
+            max_steps=job["max_steps"],
+            trace=job["trace_url"],
+            storage_options=opts,
+            header_extra={"pipeline_stage": job["stage"]},
+        )
+    finally:
+        env.close()
+    diag = diagnose(read_trace(job["trace_url"], opts)).summary()
+    row = EpisodeRow(
+        stage=job["stage"],
+        env=job["env"],
+        seed=job["seed"],
+        scaffold_id=scaffold.id,
+        progression=res.progression,
+        steps=res.steps,
+        tokens=res.usage.total_tokens,
+        wall_s=res.wall_s,
+        diagnostics=diag,
+        trace=job["trace_url"],
+    )
+    return row.model_dump(mode="json")
+
+
+def _se(xs: Sequence[float]) -> float:
+    return stdev(xs) / math.sqrt(len(xs)) if len(xs) > 1 else 0.0
+
+
+class Pipeline:
+    """Runs the stages of a :class:`PipelineConfig` (see module docstring).
+
+    Args:
+        config: the configuration.
+        workdir: local scratch space (structural run dir, model files); default a folder
+            under the system temp dir named after the config's fingerprint, so a rerun
+            finds it again.
+        quiet: no progress output.
+    """
+
+    def __init__(
+        self, config: PipelineConfig, *, workdir: str | None = None, quiet: bool = False
+    ) -> None:
+        self.config = config
+        self.out = config.out.rstrip("/")
+        self.opts = config.storage_options
+        self.fs, self._root = fsspec.core.url_to_fs(self.out, **self.opts)
+        default = Path(tempfile.gettempdir()) / f"automem-pipeline-{config.fingerprint()}"
+        self.workdir = Path(workdir) if workdir else default
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.quiet = quiet
+        self.played = 0  # episodes actually played by this process (resume tests count it)
+
+    # ------------------------------------------------------------------ files
+    def url(self, *parts: str) -> str:
+        """The URL of ``parts`` under ``out``."""
+        return "/".join([self.out, *parts])
+
+    def _exists(self, *parts: str) -> bool:
+        return bool(self.fs.exists(f"{self._root}/{'/'.join(parts)}"))
+
+    def _write_text(self, text: str, *parts: str) -> None:
+        with fsspec.open(self.url(*parts), "w", **self.opts) as f:
+            f.write(text)
+
+    def _read_text(self, *parts: str) -> str:
+        with fsspec.open(self.url(*parts), "r", **self.opts) as f:
+            text: str = f.read()
+        return text
+
+    def done(self, stage: str) -> bool:
+        """Whether ``stage`` finished (its ``DONE.json`` exists)."""
+        return self._exists(stage, "DONE.json")
+
+    def _mark_done(self, stage: str, info: dict[str, Any]) -> None:
+        self._write_text(
+            json.dumps({"stage": stage, "finished": time.time(), **info}), stage, "DONE.json"
+        )
+
+    def _say(self, text: str) -> None:
+        if not self.quiet:
+            from rich.console import Console
+
+            Console().print(text)
+
+    # ------------------------------------------------------------------ run
+    def run(
+        self, *, stages: Sequence[str] = STAGES, stop_after: str | None = None
+    ) -> dict[str, Any]:
+        """Run every unfinished stage in order; return the summary.
+
+        Args:
+            stages: which stages to run (others must be finished or disabled).
+            stop_after: stop once this stage is done (for tests and step-by-step runs).
+        """
+        for stage in STAGES:
+            if stage not in stages:
+                continue
+            if self.done(stage):
+                self._say(f"[dim]{stage}: done, skipped[/]")
+            else:
+                self._say(f"[bold]{stage}[/]")
+                getattr(self, f"_stage_{stage}")()
+            if stage == stop_after:
+                break
+        return self.report()
+
+    # ------------------------------------------------------------------ episodes
+    def _episodes(self, stage: str, scaffold: Scaffold, seeds: Sequence[int]) -> list[EpisodeRow]:
+        cfg = self.config
+        jobs: list[dict[str, Any]] = []
+        rows: dict[tuple[str, int], EpisodeRow] = {}
+        for env in cfg.envs:
+            for seed in seeds:
+                parts = (stage, "episodes", _slug(env), f"{seed}.json")
+                if self._exists(*parts):
+                    row = EpisodeRow.model_validate_json(self._read_text(*parts))
+                    rows[(env, seed)] = row
+                    continue
+                jobs.append(
+                    {
+                        "stage": stage,
+                        "env": env,
+                        "seed": seed,
+                        "decider": cfg.decider,
+                        "max_steps": cfg.max_steps,
+                        "scaffold_yaml": scaffold.to_yaml(),
+                        "memory_url": self.url(stage, "memory", _slug(env), str(seed)),
+                        "trace_url": self.url(stage, "traces", _slug(env), f"{seed}.jsonl.gz"),
+                        "storage_options": self.opts,
+                    }
+                )
+        for result in self._map(rollout, jobs, label=f"{stage} episodes"):
+            row = EpisodeRow.model_validate(result)
+            # The episode JSON is the finished marker of that episode (written last).
+            self._write_text(
+                row.model_dump_json(indent=1), stage, "episodes", _slug(row.env), f"{row.seed}.json"
+            )
+            rows[(row.env, row.seed)] = row
+            self.played += 1
+        return [rows[(env, s)] for env in cfg.envs for s in seeds]
+
+    def _map(
+        self,
+        fn: Callable[[dict[str, Any]], dict[str, Any]],
+        jobs: list[dict[str, Any]],
+        *,
+        label: str,
+    ) -> list[dict[str, Any]]:
+        from rich.progress import Progress
+
+        if not jobs:
+            return []
+        out: list[dict[str, Any]] = []
+        with Progress(disable=self.quiet) as progress:
+            task = progress.add_task(label, total=len(jobs))
+            if self.config.executor == "ray":
+                for res in _ray_map(fn, jobs):
+                    out.append(res)
+                    progress.advance(task)
+            elif self.config.workers <= 1:
+                for job in jobs:
+                    out.append(fn(job))
+                    progress.advance(task)
+            else:
+                ctx = get_context("spawn")
+                with ProcessPoolExecutor(max_workers=self.config.workers, mp_context=ctx) as pool:
+                    for res in pool.map(fn, jobs):
+                        out.append(res)
+                        progress.advance(task)
+        return out
+
+    def _start_scaffold(self) -> Scaffold:
+        from automem_sdk.trainers.structural.envs import load_start_scaffold
+
+        scaffold: Scaffold = load_start_scaffold(self.config.scaffold)
+        return scaffold
+
+    def _best_scaffold(self) -> Scaffold:
+        if self._exists("structural", "scaffold.yaml"):
+            return Scaffold.from_yaml(self._read_text("structural", "scaffold.yaml"))
+        return self._start_scaffold()
+
+    # ------------------------------------------------------------------ stages
+    def _stage_baseline(self) -> None:
+        sc = self._start_scaffold()
+        self._write_text(sc.to_yaml(), "baseline", "scaffold.yaml")
+        rows = self._episodes("baseline", sc, self.config.seeds.eval)
+        self._mark_done("baseline", {"episodes": len(rows), "scaffold_id": sc.id})
+
+    def _stage_structural(self) -> None:
+        cfg = self.config
+        start = Scaffold.from_yaml(self._read_text("baseline", "scaffold.yaml"))
+        if not cfg.structural.enabled:
+            self._write_text(start.to_yaml(), "structural", "scaffold.yaml")
+            self._mark_done("structural", {"skipped": True, "scaffold_id": start.id})
+            return
+        from automem_sdk.trainers.structural import AgentConfig, StructuralConfig, StructuralTrainer
+
+        start_path = self.workdir / "start-scaffold.yaml"
+        start_path.write_text(start.to_yaml(), encoding="utf-8")
+        scfg = StructuralConfig(
+            envs=cfg.envs,
+            scaffold=str(start_path),
+            reflection_seeds=cfg.seeds.reflection,
+            gate_seeds=cfg.seeds.gate,
+            iterations=cfg.structural.iterations,
+            proposer=cfg.structural.proposer,
+            rule=cfg.structural.rule,
+            agent=AgentConfig(decider=cfg.decider, max_steps=cfg.max_steps),
+        )
+        run_dir = self.workdir / "structural"
+        resume = (run_dir / "state.json").exists()
+        trainer = StructuralTrainer(str(run_dir), None if resume else scfg)
+        state = trainer.run(resume=resume)
+        best = _accepted_head(run_dir, start)
+        for name in ("ledger.jsonl", "state.json", "config.json"):
+            if (run_dir / name).exists():
+                self._write_text((run_dir / name).read_text(encoding="utf-8"), "structural", name)
+        self._write_text(best.to_yaml(), "structural", "scaffold.yaml")
+        self._mark_done(
+            "structural",
+            {
+                "scaffold_id": best.id,
+                "status": str(getattr(state, "status", "")),
+                "start_id": start.id,
+            },
+        )
+
+    def _stage_behavioral(self) -> None:
+        cfg = self.config.behavioral
+        scaffold = Scaffold.from_yaml(self._read_text("structural", "scaffold.yaml"))
+        if not cfg.enabled:
+            self._mark_done("behavioral", {"skipped": True})
+            return
+        from automem_sdk.trainers.behavioral import (
+            HFMemoryClient,
+            PostprocessConfig,
+            TrainConfig,
+            build_dataset,
+            evaluate_two_model,
+            parse_selector,
+            read_dataset,
+            train_lora,
+        )
+        from automem_sdk.trainers.structural.envs import make_decider, make_env
+
+        traces = list_traces(self.url("baseline", "traces"), self.opts)
+        if not traces:
+            raise PipelineError("behavioral stage: the baseline stage left no traces")
+        data_url = self.url("behavioral", "dataset")
+        if not self._exists("behavioral", "dataset", "dataset.jsonl"):
+            build_dataset(
+                traces,
+                parse_selector(cfg.selector, None),
+                data_url,
+                PostprocessConfig(min_examples=cfg.min_examples),
+                storage_options=self.opts,
+            )
+        local_data = self.workdir / "dataset.jsonl"
+        local_data.write_text(
+            self._read_text("behavioral", "dataset", "dataset.jsonl"), encoding="utf-8"
+        )
+        base = cfg.base_model
+        if base == "tiny":
+            from automem_sdk.trainers.behavioral import build_tiny_causal_lm
+
+            corpus = [m["content"] for ex in read_dataset(str(local_data)) for m in ex.prompt]
+            corpus += [ex.target for ex in read_dataset(str(local_data))]
+            base = build_tiny_causal_lm(self.workdir / "tiny-base", corpus[:2000])
+        tcfg = TrainConfig(
+            base_model=base,
+            r=cfg.lora_r,
+            max_steps=cfg.max_train_steps,
+            min_examples=cfg.min_examples,
+        )
+        result = train_lora(str(local_data), tcfg, str(self.workdir / "lora"), quiet=self.quiet)
+        adapter = Path(result.adapter_dir)
+        for f in adapter.rglob("*"):
+            if f.is_file():
+                with fsspec.open(
+                    self.url("behavioral", "adapter", str(f.relative_to(adapter))),
+                    "wb",
+                    **self.opts,
+                ) as out:
+                    out.write(f.read_bytes())
+        seeds = cfg.eval_seeds or self.config.seeds.eval
+        reports = []
+        for env_name in self.config.envs:
+            report = evaluate_two_model(
+                lambda n=env_name: make_env(n, cfg.eval_max_steps or self.config.max_steps),
+                seeds,
+                {
+                    "base": HFMemoryClient(base, max_new_tokens=cfg.max_new_tokens, device="cpu"),
+                    "lora": HFMemoryClient(
+                        base, str(adapter), max_new_tokens=cfg.max_new_tokens, device="cpu"
+                    ),
+                },
+                lambda n=env_name: make_decider(self.config.decider, n),
+                scaffold=scaffold,
+                max_steps=cfg.eval_max_steps or self.config.max_steps,
+                out_dir=self.url("behavioral", "eval", _slug(env_name)),
+                storage_options=self.opts,
+                quiet=self.quiet,
+            )
+            reports.append(report.model_dump(mode="json"))
+        self._write_text(
+            json.dumps(
+                {
+                    "train": {
+                        "steps": result.steps,
+                        "loss_before": result.loss_before,
+                        "loss_after": result.loss_after,
+                        "tokens_per_s": result.tokens_per_s,
+                    },
+                    "reports": reports,
+                },
+                indent=1,
+            ),
+            "behavioral",
+            "eval.json",
+        )
+        self._mark_done("behavioral", {"adapter": self.url("behavioral", "adapter")})
+
+    def _stage_final(self) -> None:
+        sc = self._best_scaffold()
+        rows = self._episodes("final", sc, self.config.seeds.eval)
+        self._mark_done("final", {"episodes": len(rows), "scaffold_id": sc.id})
+
+    # ------------------------------------------------------------------ report
+    def _rows(self, stage: str) -> list[EpisodeRow]:
+        rows = []
+        for env in self.config.envs:
+            for seed in self.config.seeds.eval:
+                parts = (stage, "episodes", _slug(env), f"{seed}.json")
+                if self._exists(*parts):
+                    rows.append(EpisodeRow.model_validate_json(self._read_text(*parts)))
+        return rows
+
+    def report(self) -> dict[str, Any]:
+        """Build (and write) the summary: per env and stage, mean ± SE and diagnostics."""
+        cfg = self.config
+        price_in, price_out = cfg.input_price_per_mtok, cfg.output_price_per_mtok
+        table: list[dict[str, Any]] = []
+        for stage in ("baseline", "final"):
+            rows = self._rows(stage)
+            for env in cfg.envs:
+                sel = [r for r in rows if r.env == env]
+                if not sel:
+                    continue
+                prog = [r.progression for r in sel]
+                steps = sum(r.steps for r in sel) or 1
+                tokens = sum(r.tokens for r in sel)
+                table.append(
+                    {
+                        "stage": "structural" if stage == "final" else "baseline",
+                        "env": env,
+                        "n": len(sel),
+                        "progression": mean(prog),
+                        "se": _se(prog),
+                        "redundant_writes": mean(
+                            r.diagnostics.get("redundant_writes", 0.0) for r in sel
+                        ),
+                        "unproductive_rate": mean(
+                            r.diagnostics.get("unproductive_rate", 0.0) for r in sel
+                        ),
+                        "tokens/step": mean(r.diagnostics.get("tokens/step", 0.0) for r in sel),
+                        "usd": tokens * (price_in + price_out) / 2e6,
+                        "scaffold": sel[0].scaffold_id,
+                        "steps/episode": steps / len(sel),
+                    }
+                )
+        if self._exists("behavioral", "eval.json"):
+            data = json.loads(self._read_text("behavioral", "eval.json"))
+            for rep in data.get("reports", []):
+                for side in rep.get("sides", []):
+                    eps = side.get("episodes", [])
+                    if not eps:
+                        continue
+                    prog = [e["progression"] for e in eps]
+
+                    def avg(key: str, eps: list[dict[str, Any]] = eps) -> float:
+                        return float(mean(e["diagnostics"].get(key, 0.0) for e in eps))
+
+                    table.append(
+                        {
+                            "stage": f"behavioral:{side['label']}",
+                            "env": rep.get("env", ""),
+                            "n": len(eps),
+                            "progression": mean(prog),
+                            "se": _se(prog),
+                            "redundant_writes": avg("redundant_writes"),
+                            "unproductive_rate": avg("unproductive_rate"),
+                            "tokens/step": avg("tokens/step"),
+                            "usd": 0.0,
+                            "scaffold": "",
+                            "op_validity": avg("op_validity"),
+                        }
+                    )
+        summary = {
+            "name": cfg.name,
+            "stages": {s: self.done(s) for s in STAGES},
+            "rows": table,
+        }
+        if table:
+            self._write_text(json.dumps(summary, indent=1), "report.json")
+            self._write_text(_markdown(table), "report.md")
+            self._plot(table)
+        if not self.quiet and table:
+            _print_table(table)
+        return summary
+
+    def _plot(self, table: list[dict[str, Any]]) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        envs = list(dict.fromkeys(r["env"] for r in table))
+        stages = list(dict.fromkeys(r["stage"] for r in table))
+        fig, ax = plt.subplots(figsize=(max(5, 1.8 * len(envs) * len(stages) / 2), 3.5))
+        width = 0.8 / max(1, len(stages))
+        for i, stage in enumerate(stages):
+            xs, ys, es = [], [], []
+            for j, env in enumerate(envs):
+                row = next((r for r in table if r["env"] == env and r["stage"] == stage), None)
+                if row is not None:
+                    xs.append(j + i * width)
+                    ys.append(row["progression"])
+                    es.append(row["se"])
+            ax.bar(xs, ys, width, yerr=es, label=stage, capsize=3)
+        ax.set_xticks([j + width * (len(stages) - 1) / 2 for j in range(len(envs))])
+        ax.set_xticklabels([e.split("/")[-1] for e in envs])
+        ax.set_ylabel("progression (mean ± SE)")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "p.png")
+            fig.savefig(path, dpi=110)
+            plt.close(fig)
+            with (
+                open(path, "rb") as f,
+                fsspec.open(self.url("progression.png"), "wb", **self.opts) as out,
+            ):
+                out.write(f.read())
+
+
+def _accepted_head(run_dir: Path, start: Scaffold) -> Scaffold:
+    """The accepted scaffold of a structural run (``best.yaml``; the start one if absent)."""
+    best = run_dir / "best.yaml"
+    return Scaffold.from_yaml(best.read_text(encoding="utf-8")) if best.exists() else start
+
+
+_COLUMNS = (
+    "stage",
+    "env",
+    "n",
+    "progression",
+    "se",
+    "op_validity",
+    "redundant_writes",
+    "unproductive_rate",
+    "tokens/step",
+    "usd",
+)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.3f}"
+    return "" if v is None else str(v)
+
+
+def _markdown(table: list[dict[str, Any]]) -> str:
+    lines = ["| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * len(_COLUMNS)]
+    for r in table:
+        lines.append("| " + " | ".join(_fmt(r.get(c)) for c in _COLUMNS) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _print_table(table: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="pipeline summary (progression mean ± SE per env and stage)")
+    for c in _COLUMNS:
+        t.add_column(c, justify="left" if c in ("stage", "env") else "right")
+    for r in table:
+        t.add_row(*(_fmt(r.get(c)) for c in _COLUMNS))
+    Console().print(t)
+
+
+def _ray_map(
+    fn: Callable[[dict[str, Any]], dict[str, Any]], jobs: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    try:
+        import ray
+    except ImportError as exc:
+        raise PipelineError(
+            "executor 'ray' needs the [ray] extra: pip install 'automem-sdk[ray]'"
+        ) from exc
+    if not ray.is_initialized():
+        ray.init(
+            address=os.environ.get("RAY_ADDRESS"), ignore_reinit_error=True, log_to_driver=False
+        )
+    remote = ray.remote(fn)
+    results: list[dict[str, Any]] = ray.get([remote.remote(job) for job in jobs])
+    return results
+
+
+# ---------------------------------------------------------------------- CLI
+def register(sub: Any) -> None:
+    """Add ``automem pipeline CONFIG``."""
+    p = sub.add_parser("pipeline", help="baseline -> structural -> behavioral -> final, resumable")
+    p.add_argument("config", help="pipeline YAML (path or fsspec URL)")
+    p.add_argument("--out", help="override the config's out URL")
+    p.add_argument("--stage", choices=STAGES, action="append", help="run only these stages")
+    p.add_argument("--workdir", help="local scratch directory")
+    p.add_argument("--executor", choices=("process", "ray"), help="override the executor")
+    p.add_argument("--report", action="store_true", help="only print the report")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_main)
+
+
+def _main(args: argparse.Namespace) -> int:
+    cfg = load_pipeline_config(args.config)
+    updates: dict[str, Any] = {}
+    if args.out:
+        updates["out"] = args.out
+    if args.executor:
+        updates["executor"] = args.executor
+    if updates:
+        cfg = cfg.model_copy(update=updates)
+    pipe = Pipeline(cfg, workdir=args.workdir, quiet=args.quiet)
+    if args.report:
+        pipe.report()
+        return 0
+    pipe.run(stages=args.stage or STAGES)
+    return 0
+
+
+def clean_workdir(config: PipelineConfig) -> None:
+    """Remove the local scratch directory of ``config`` (after a finished run)."""
+    shutil.rmtree(
+        Path(tempfile.gettempdir()) / f"automem-pipeline-{config.fingerprint()}", ignore_errors=True
+    )
