@@ -246,7 +246,7 @@ class MiniHackTextEnv(NLETextEnv):
     """One MiniHack task as a :class:`~automem_sdk.env.TextEnv`.
 
     ``info`` carries ``won`` and ``progression`` (1.0 once won), plus position
-    ``x``/``y``, ``around`` (the 3x3 map characters centred on the player), ``changed``,
+    ``x``/``y``, ``around_kinds`` (movement classes of the 3x3 cells centred on the player), ``changed``,
     ``invalid_action`` and the rest of the shared fields.
 
     Args:

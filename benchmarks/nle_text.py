@@ -295,6 +295,7 @@ def glyph_table() -> GlyphTable:
     uniq: dict[str, int] = {}
     ids = [uniq.setdefault(nm, len(uniq)) for nm in names]
     unique = tuple(uniq)
+    assert len(unique) < 4096, "describe_glyphs packs name ids in 12 bits"
     dist_pos = {d: i for i, d in enumerate(DISTANCES)}
     offset_words = [0] * ((2 * _MAP_H + 1) * _OFF_W)
     for sy in range(-_MAP_H, _MAP_H + 1):
@@ -403,8 +404,9 @@ def describe_glyphs(
     flat = glyphs.ravel()
     ids = t.name_ids
     words = t.offset_words
-    # (distance*16 + direction, listing order, name id): screen things first, then rays.
-    items: list[tuple[int, int, int]] = []
+    # One int per thing: (distance*16 + direction) << 24 | listing order << 12 | name id,
+    # so that sorting orders by distance, direction, then screen/ray order.
+    items: list[int] = []
     base = (_MAP_H - y) * _OFF_W + _MAP_W - x
     seq = 0
     bx0, by0, bx1, by1 = bbox if bbox is not None else (0, 0, w - 1, h - 1)
@@ -413,10 +415,11 @@ def describe_glyphs(
     bflat = box.ravel()
     pos = t.screen.take(bflat).nonzero()[0]
     player = (y - by0) * bw + x - bx0
+    base += by0 * _OFF_W + bx0
     for i, g in zip(pos.tolist(), bflat.take(pos).tolist(), strict=True):
         if i != player:
             gy, gx = divmod(i, bw)
-            items.append((words[base + (gy + by0) * _OFF_W + gx + bx0], seq, ids[g]))
+            items.append((words[base + gy * _OFF_W + gx] << 24) | (seq << 12) | ids[g])
             seq += 1
     key = (x, y, h, w)
     plan = ray_plans.get(key) if ray_plans is not None else None
@@ -431,7 +434,7 @@ def describe_glyphs(
         for j in range(start, end):
             g = vals[j]
             if ray[g]:
-                items.append((ray_words[j], seq, ids[g]))
+                items.append((ray_words[j] << 24) | (seq << 12) | ids[g])
                 seq += 1
                 if blocking[g]:
                     break
@@ -439,7 +442,7 @@ def describe_glyphs(
         return ""
     items.sort()
     if memo is not None:
-        key2 = tuple([(word, n_id) for word, _, n_id in items])
+        key2 = tuple(items)
         if memo.get("key") == key2:
             return str(memo["text"])
         memo["key"] = key2
@@ -448,12 +451,13 @@ def describe_glyphs(
     return _group_lines(items, t)
 
 
-def _group_lines(items: list[tuple[int, int, int]], t: GlyphTable) -> str:
-    """Description lines from sorted (offset word, order, name id) items."""
-    # Group by (name, distance) in listing order, keeping each direction's count.
-    groups: dict[tuple[int, int], list[int]] = {}
-    for word, _, n_id in items:
-        key = (n_id, word >> 4)
+def _group_lines(items: list[int], t: GlyphTable) -> str:
+    """Description lines from sorted packed items (see :func:`describe_glyphs`)."""
+    # Group by (name, distance) in listing order; directions come sorted.
+    groups: dict[int, list[int]] = {}
+    for v in items:
+        word = v >> 24
+        key = ((v & 0xFFF) << 3) | (word >> 4)
         dirs = groups.get(key)
         if dirs is None:
             groups[key] = [word & 15]
@@ -461,9 +465,14 @@ def _group_lines(items: list[tuple[int, int, int]], t: GlyphTable) -> str:
             dirs.append(word & 15)
     lines: list[str] = []
     names = t.names_unique
-    for (n_id, d), dirs in groups.items():
+    for key, dirs in groups.items():
+        n_id, d = key >> 3, key & 7
         if len(dirs) == 1:
             lines.append(f"{names[n_id]} {DISTANCES[d]} {DIRECTIONS16[dirs[0]]}")
+            continue
+        if len(set(dirs)) == len(dirs):
+            joined = _join_directions([DIRECTIONS16[r] for r in dirs])
+            lines.append(f"{names[n_id]} {DISTANCES[d]} {joined}")
             continue
         counts: dict[int, int] = {}
         for r in dirs:
@@ -608,20 +617,6 @@ def _map_text(
     return text.decode("latin-1"), x0, y0, x1, y1
 
 
-def _around(raw: bytes, h: int, w: int, x: int, y: int) -> str:
-    """The 3x3 map characters centred on (x, y), row by row (blank outside the map)."""
-    if 1 <= x < w - 1 and 1 <= y < h - 1:
-        i = (y - 1) * w + x - 1
-        return (raw[i : i + 3] + raw[i + w : i + w + 3] + raw[i + 2 * w : i + 2 * w + 3]).decode(
-            "latin-1"
-        )
-    out = []
-    for cy in (y - 1, y, y + 1):
-        for cx in (x - 1, x, x + 1):
-            out.append(chr(raw[cy * w + cx]) if 0 <= cx < w and 0 <= cy < h else " ")
-    return "".join(out)
-
-
 class _MapRows:
     """Incremental :func:`_map_text`: only rows that changed are re-measured."""
 
@@ -670,7 +665,6 @@ class RenderedObservation:
     y: int
     state_key: tuple[bytes, bytes, bytes] = (b"", b"", b"")
     stats: list[int] = field(default_factory=list)
-    around: str = ""
     around_kinds: str = ""
 
     def text(self, note: str = "") -> str:
@@ -757,7 +751,6 @@ class TextRenderer:
             y=y,
             state_key=(glyph_key, bl_key[:t] + bl_key[t + blstats.itemsize :], inv_key),
             stats=stats,
-            around=_around(chars_key, h, w, x, y),
             around_kinds=self._around_kinds(glyphs, x, y),
         )
 
@@ -1037,7 +1030,6 @@ class NLETextEnv:
             "xlvl": b[18],  # NLE_BL_XP
             "hp": b[10],  # NLE_BL_HP
             "turn": b[_BL_TIME],
-            "around": rendered.around,
             "around_kinds": rendered.around_kinds,
             "map_origin": list(rendered.map_origin),
             "message": rendered.message,

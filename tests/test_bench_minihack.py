@@ -111,7 +111,7 @@ def test_win_detection_mazewalk() -> None:
     try:
         for seed in range(60):
             _, info = env.reset(seed=seed)
-            near = [d for i, d in dirs.items() if info["around"][i] == ">"]
+            near = [d for i, d in dirs.items() if info["around_kinds"][i] == ">"]
             if near:
                 res = env.step(near[0])
                 assert res.terminated
@@ -186,8 +186,8 @@ def test_changed_flag_on_walls() -> None:
     dirs = {1: "north", 3: "west", 5: "east", 7: "south"}
     try:
         _, info = env.reset(seed=0)
-        wall = next(d for i, d in dirs.items() if info["around"][i] in "-|")
-        free = next(d for i, d in dirs.items() if info["around"][i] == ".")
+        wall = next(d for i, d in dirs.items() if info["around_kinds"][i] == "w")
+        free = next(d for i, d in dirs.items() if info["around_kinds"][i] == "f")
         assert env.step(wall).info["changed"] is False  # bumping into a wall
         seen = [env.step(free).info["changed"] for _ in range(12)]
         assert seen[0] is True  # the first step moves

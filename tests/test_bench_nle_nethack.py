@@ -116,7 +116,7 @@ def test_text_env_protocol_and_observation(env: NetHackTextEnv) -> None:
         assert part in obs
     assert "Dlvl:1" in obs and "@" in obs
     assert info["dlvl"] == 1 and info["xlvl"] >= 1 and info["progression"] == 0.0
-    assert info["around"][4] == "@" and len(info["around"]) == 9
+    assert info["around_kinds"][4] == "m" and len(info["around_kinds"]) == 9  # "m": you
     assert isinstance(env.action_id("north"), int)
     assert env.raw_env.actions[env.action_id("north")] == env.raw_env.actions[env.action_id("k")]
 

@@ -107,20 +107,95 @@ def test_rays_stop_at_the_first_wall() -> None:
     assert text == "wall very near east"
 
 
+def _reference_description(g: np.ndarray, x: int, y: int) -> str:
+    """A slow, literal version of the language wrapper's algorithm."""
+    t = nt.glyph_table()
+    h, w = g.shape
+    found: list[tuple[str, str, str]] = []
+    for gy in range(h):  # things anywhere on screen, row by row
+        for gx in range(w):
+            if t.screen[g[gy, gx]] and (gx, gy) != (x, y):
+                found.append((t.names[g[gy, gx]], *nt.position_words(gx - x, y - gy)))
+    for ux, uy in [(1, 0), (1, 1), (0, 1), (-1, 1), (-1, 0), (-1, -1), (0, -1), (1, -1)]:
+        for k in range(1, 10):  # walls and the like along 8 rays, up to the first wall
+            cx, cy = x + ux * k, y + uy * k
+            if not (0 <= cx < w and 0 <= cy < h):
+                break
+            if t.ray[g[cy, cx]]:
+                found.append((t.names[g[cy, cx]], *nt.position_words(cx - x, y - cy)))
+                if t.blocking[g[cy, cx]]:
+                    break
+    found.sort(key=lambda e: (nt.DISTANCES.index(e[1]), nt.DIRECTIONS16.index(e[2])))
+    groups: dict[tuple[str, str], list[str]] = {}
+    for name, dist, direction in found:
+        groups.setdefault((name, dist), []).append(direction)
+    lines = []
+    for (name, dist), dirs in groups.items():
+        order = list(dict.fromkeys(dirs))
+        single = [d for d in order if dirs.count(d) == 1]
+        multi = [d for d in order if dirs.count(d) > 1]
+        for noun, ds in ((name, single), (nt.pluralize(name), multi)):
+            if ds:
+                joined = (
+                    ds[0]
+                    if len(ds) == 1
+                    else f"{ds[0]} and {ds[1]}"
+                    if len(ds) == 2
+                    else ", ".join(ds[:-1]) + ", and " + ds[-1]
+                )
+                lines.append(f"{noun} {dist} {joined}")
+    return "\n".join(lines)
+
+
 def test_describe_matches_a_slow_reference_on_random_maps() -> None:
     rng = np.random.default_rng(0)
-    pool = [_cmap(0), _cmap(1), _cmap(12), _cmap(19), _cmap(24), _monster("jackal")]
-    for _ in range(20):
-        g = rng.choice(pool, size=(21, 79), p=[0.3, 0.1, 0.05, 0.5, 0.02, 0.03]).astype(np.int16)
+    pool = [
+        _cmap(0),
+        _cmap(1),
+        _cmap(12),
+        _cmap(15),
+        _cmap(19),
+        _cmap(24),
+        _cmap(31),
+        _cmap(52),
+        _monster("jackal"),
+        _monster("newt"),
+        _object("boulder"),
+        _object("dagger"),
+    ]
+    p = [0.25, 0.1, 0.04, 0.02, 0.4, 0.01, 0.02, 0.02, 0.04, 0.03, 0.04, 0.03]
+    renderer = nt.TextRenderer()
+    for _ in range(40):
+        g = rng.choice(pool, size=(21, 79), p=p).astype(np.int16)
         x, y = int(rng.integers(79)), int(rng.integers(21))
         g[y, x] = _monster("human")
-        fast = nt.describe_glyphs(g, x, y, None, {}, {}, None)
-        assert fast == nt.describe_glyphs(g, x, y)
-        # a box covering all non-stone cells gives the same answer as scanning all
-        nz = np.argwhere(g != _cmap(0))
-        box = (int(nz[:, 1].min()), int(nz[:, 0].min()), int(nz[:, 1].max()), int(nz[:, 0].max()))
-        if box[0] <= x <= box[2] and box[1] <= y <= box[3]:
-            assert nt.describe_glyphs(g, x, y, bbox=box) == fast
+        ref = _reference_description(g, x, y)
+        assert nt.describe_glyphs(g, x, y) == ref
+        assert nt.describe_glyphs(g, x, y, None, {}, {}, None) == ref
+        # a box around all non-blank cells (here: the whole map) gives the same
+        assert nt.describe_glyphs(g, x, y, bbox=(0, 0, 78, 20)) == ref
+    # the renderer (caches, explored box) agrees on a small explored area too
+    g = np.full((21, 79), _cmap(0), dtype=np.int16)
+    g[3:9, 10:30] = rng.choice(pool[1:], size=(6, 20), p=np.array(p[1:]) / sum(p[1:]))
+    g[5, 15] = _monster("human")
+    chars = np.where(g == _cmap(0), 32, 46).astype(np.uint8)
+    obs = _fake_obs(g, chars, 15, 5)
+    assert renderer.render(obs).description == _reference_description(g, 15, 5)
+
+
+def _fake_obs(g: np.ndarray, chars: np.ndarray, x: int, y: int) -> dict[str, np.ndarray]:
+    b = np.zeros(27, dtype=np.int64)
+    b[0], b[1], b[12], b[18] = x, y, 1, 1
+    return {
+        "glyphs": g,
+        "chars": chars,
+        "blstats": b,
+        "tty_chars": np.full((24, 80), 32, dtype=np.uint8),
+        "message": np.zeros(256, dtype=np.uint8),
+        "inv_letters": np.zeros(55, dtype=np.uint8),
+        "inv_strs": np.zeros((55, 80), dtype=np.uint8),
+        "misc": np.zeros(3, dtype=np.int32),
+    }
 
 
 def test_status_text_reads_blstats() -> None:
