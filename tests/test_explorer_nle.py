@@ -132,6 +132,21 @@ def test_nethack_lines_are_keyed_by_level() -> None:
     assert ops[0] == UpsertOp(path="map.md", key="3:11,6", value="visited exits=n,e,s,w")
 
 
+def test_a_large_nethack_map_is_compacted_to_the_current_level() -> None:
+    from automem_sdk.ops import WriteOp
+
+    ex = NLEExplorer(seed=0, max_map_chars=200)
+    old = "".join(f"1:{x},3: visited exits=e,w\n" for x in range(20))
+    known = old + "2:stairs: 5,5\n2:11,5: visited exits=s\n"
+    ops = _ops(ex, _req("log", 1, results=_read(known), game="nethack", dlvl=2))
+    assert isinstance(ops[0], WriteOp) and ops[1] == DoneOp()
+    lines = ops[0].content.splitlines()
+    assert lines == ["2:stairs: 5,5", "2:11,5: visited exits=s", "2:11,6: visited exits=n,e,s,w"]
+    # below the threshold, upserts as usual
+    ops = _ops(NLEExplorer(seed=0), _req("log", 1, results=_read(known), game="nethack", dlvl=2))
+    assert isinstance(ops[0], UpsertOp)
+
+
 def test_plan_reads_memory_then_follows_it() -> None:
     ex = NLEExplorer(seed=0)
     assert _ops(ex, _req("plan", 0)) == [ReadOp(path="map.md")]

@@ -32,7 +32,7 @@ from typing import Any
 from automem_sdk.codec import encode_op
 from automem_sdk.env import RoutineRequest
 from automem_sdk.llm.base import Completion
-from automem_sdk.ops import ActionOp, DoneOp, ReadOp, UpsertOp
+from automem_sdk.ops import ActionOp, DoneOp, ReadOp, UpsertOp, WriteOp
 
 __all__ = ["DIRECTIONS", "MapKnowledge", "NLEExplorer", "parse_map", "stairs_in_view"]
 
@@ -174,12 +174,21 @@ class NLEExplorer:
         seed: seed for tie-breaking and the random walk (decisions are deterministic
             given the seed and the inputs).
         map_file: the memory file holding the map (the built-in scaffolds' ``map.md``).
+        max_map_chars: when the map grows past this, LOG rewrites it keeping only the
+            current dungeon level (NetHack; the scaffolds cap map.md at 32-64 KiB).
     """
 
-    def __init__(self, memory: bool = True, seed: int = 0, map_file: str = "map.md") -> None:
+    def __init__(
+        self,
+        memory: bool = True,
+        seed: int = 0,
+        map_file: str = "map.md",
+        max_map_chars: int = 24_000,
+    ) -> None:
         self.memory = memory
         self.seed = seed
         self.map_file = map_file
+        self.max_map_chars = max_map_chars
         self.name = f"nle-explorer{'' if memory else '-nomem'}"
         self._rng = random.Random(seed)
 
@@ -207,6 +216,12 @@ class NLEExplorer:
         level = _level(info)
         know = parse_map(read, level)
         updates = self._updates(request, know, level)
+        if level is not None and len(read) > self.max_map_chars:
+            # Forget the other levels: rewrite the map with this level's lines only.
+            lines = {k: v for k, v in know.lines.items() if k.startswith(f"{level}:")}
+            lines.update(updates)
+            content = "".join(f"{k}: {v}\n" for k, v in lines.items())
+            return _ops(WriteOp(path=self.map_file, content=content), DoneOp())
         return _ops(*(UpsertOp(path=self.map_file, key=k, value=v) for k, v in updates), DoneOp())
 
     def _plan(self, request: RoutineRequest) -> str:
