@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "automem_sdk.cli_memory",
     "automem_sdk.cli_trace",
     "automem_sdk.benchmarks.cli",
+    "automem_sdk.benchmarks.demo",
     "automem_sdk.trainers.cli",
     "automem_sdk.trainers.pipeline",
 )
