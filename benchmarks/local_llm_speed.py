@@ -214,17 +214,17 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> Table:
         title=f"SmolLM2-135M-Instruct generation speed (greedy, max_tokens={args.max_tokens}, "
         f"median of {args.runs})"
     )
+    table.add_column("path", no_wrap=True)
     for col in (
-        "path",
         "startup s",
         "threads",
-        "tok/s (1 stream)",
-        f"tok/s (batch {args.batch})",
-        "PLAN call s (no prefix cache)",
-        "PLAN call s (prefix reused)",
-        "status",
+        "tok/s 1 stream",
+        f"tok/s batch {args.batch}",
+        "PLAN call s",
+        "PLAN call s, prefix reused",
     ):
-        table.add_column(col)
+        table.add_column(col, justify="right")
+    table.add_column("status")
     for name, r in results.items():
         table.add_row(
             name,
@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown backend(s): {unknown}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 120)
     results = run_speed(args, console)
     console.print(render(results, args))
     if args.json:
