@@ -283,7 +283,7 @@ class MiniHackTextEnv(NLETextEnv):
         default = data["default_action"] if data["default_action"] in names else names[0]
         action_set = ActionSet(env.actions, names, default, data["descriptions"])
         super().__init__(env, action_set, max_steps=max_steps, game="minihack")
-        self.name = short
+        self.name = f"minihack/{short}"
         self.task = short
         self.instruction = _instruction(short, action_set)
         self._won = False

@@ -73,7 +73,8 @@ def test_every_task_runs_an_episode(task: str) -> None:
     env = make_minihack(task, max_steps=8)
     try:
         assert isinstance(env, TextEnv)
-        assert env.name == task and env.actions and env.instruction
+        assert env.name == f"minihack/{task}" and env.task == task
+        assert env.actions and env.instruction
         assert {"north", "east", "south", "west"} <= set(env.actions)
         obs, info = env.reset(seed=1)
         assert "map (" in obs and "language observation:" in obs
