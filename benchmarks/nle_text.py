@@ -3,11 +3,13 @@
 An NLE observation (glyphs, chars, blstats, tty_chars, inventory arrays) becomes text in
 five parts: the game message, a language description of the surroundings (in the style
 of BALROG's language wrapper: ``staircase down far east``, ``wall adjacent north``,
-``jackals near west and southwest``), a cropped ASCII map with its coordinates, a status
-line read from blstats, and the inventory. The description is computed with numpy from
-lookup tables built once per process: every glyph on screen that is a monster, object or
-dungeon feature (stairs, fountains, closed doors, ...) is listed; walls, doorways, traps and
-unexplored darkness are listed along eight rays from the player, up to the first wall.
+``jackals near west and southwest``), the explored part of the ASCII map with its
+coordinates, a status line read from blstats, and the inventory. The description uses
+lookup tables built once per process (names, roles and distance/direction words of every
+glyph and offset) and a numpy scan of the explored area: every monster, object and
+dungeon feature (stairs, fountains, closed doors, ...) on screen is listed; walls,
+doorways, traps and unexplored darkness are listed along eight rays from the player, up
+to the first wall. Parts that did not change since the last step are reused.
 
 :class:`NLETextEnv` is the shared :class:`~automem_sdk.env.TextEnv` machinery of
 :mod:`~automem_sdk.benchmarks.nethack` and :mod:`~automem_sdk.benchmarks.minihack`:
@@ -295,7 +297,8 @@ def glyph_table() -> GlyphTable:
     uniq: dict[str, int] = {}
     ids = [uniq.setdefault(nm, len(uniq)) for nm in names]
     unique = tuple(uniq)
-    assert len(unique) < 4096, "describe_glyphs packs name ids in 12 bits"
+    if len(unique) >= 4096:  # describe_glyphs packs name ids in 12 bits
+        raise RuntimeError(f"{len(unique)} glyph names do not fit in 12 bits")
     dist_pos = {d: i for i, d in enumerate(DISTANCES)}
     offset_words = [0] * ((2 * _MAP_H + 1) * _OFF_W)
     for sy in range(-_MAP_H, _MAP_H + 1):
