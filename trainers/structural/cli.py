@@ -9,8 +9,8 @@ __all__ = ["add_parser", "build_config", "run_command"]
 
 _EPILOG = """\
 examples:
-  automem train structural --env minihack/MazeWalk-9x9 --scaffold minihack \\
-      --reflection-seeds 0-3 --gate-seeds 100-111 --iterations 5 --run-dir runs/s1
+  automem train structural --env minihack/MazeWalk-9x9 --scaffold cramped-minihack \\
+      --reflection-seeds 0-7 --gate-seeds 100-111 --iterations 5 --run-dir runs/s1
   automem train structural --run-dir runs/s1 --resume        # after a kill or STOP
   automem train structural --run-dir runs/s1 --report        # chain, table and plot
   automem train structural --env toy/maze-6 --scaffold cramped-map \\
@@ -39,7 +39,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--scaffold",
         default="generic",
-        help="starting scaffold: built-in name, packaged demo name or YAML/JSON path",
+        help=(
+            "starting scaffold: built-in name, YAML/JSON path, or a deliberately poor demo "
+            "scaffold (cramped-map, cramped-minihack)"
+        ),
     )
     seeds = p.add_argument_group("seeds")
     seeds.add_argument("--reflection-seeds", help="seeds the proposer sees, e.g. 0-3")

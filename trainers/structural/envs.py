@@ -21,7 +21,7 @@ from automem_sdk.scaffold import Scaffold, load_scaffold
 __all__ = ["DEMO_SCAFFOLDS", "load_start_scaffold", "make_decider", "make_env"]
 
 #: Scaffolds shipped with the trainer for demos and tests (deliberately poor ones).
-DEMO_SCAFFOLDS: tuple[str, ...] = ("cramped-map",)
+DEMO_SCAFFOLDS: tuple[str, ...] = ("cramped-map", "cramped-minihack")
 
 _TOY = re.compile(r"^toy/maze-(\d+)$")
 
@@ -30,8 +30,9 @@ def make_env(name: str, max_steps: int | None = None) -> TextEnv:
     """Build the env called ``name``.
 
     Args:
-        name: ``toy/maze-N`` or a benchmarks registry name (``minihack/MazeWalk-9x9``, …).
-        max_steps: step cap for the toy maze (the runner caps other envs).
+        name: ``toy/maze-N`` or a benchmarks registry name (``minihack/MazeWalk-9x9``,
+            ``nethack``, ``crafter``).
+        max_steps: the env's step limit (None = its default).
 
     Raises:
         StructuralError: unknown name, or the games extra is not installed.
@@ -41,28 +42,31 @@ def make_env(name: str, max_steps: int | None = None) -> TextEnv:
         from automem_sdk.trainers.structural.toy import ToyMazeEnv
 
         return ToyMazeEnv(int(m.group(1)), max_steps=max_steps or 80)
+    registry = _registry(name)
     try:
-        registry = importlib.import_module("automem_sdk.benchmarks.registry")
+        env: TextEnv = registry.make_env(name, max_steps=max_steps)
+    except KeyError as exc:
+        raise StructuralError(f"cannot make env {name!r}: {exc}") from exc
+    return env
+
+
+def _registry(name: str) -> Any:
+    try:
+        return importlib.import_module("automem_sdk.benchmarks.registry")
     except ModuleNotFoundError as exc:
         raise StructuralError(
             f"env {name!r} needs the benchmarks package and the games extra "
             f"(pip install 'automem-sdk[games]'): {exc}"
         ) from exc
-    try:
-        env: TextEnv = registry.make_env(name)
-    except AutomemError:
-        raise
-    except (KeyError, ValueError) as exc:
-        raise StructuralError(f"cannot make env {name!r}: {exc}") from exc
-    return env
 
 
-def make_decider(spec: str, env_name: str) -> Decider | LLMClient:
+def make_decider(spec: str, env_name: str, seed: int = 0) -> Decider | LLMClient:
     """Build a fresh decider for one episode.
 
     Args:
         spec: ``"explorer"`` (the env's keyless explorer) or an LLM client spec.
         env_name: the env the decider will play.
+        seed: tie-breaking seed for keyless explorers (decisions stay deterministic).
 
     Raises:
         StructuralError: no keyless explorer exists for ``env_name``.
@@ -75,23 +79,12 @@ def make_decider(spec: str, env_name: str) -> Decider | LLMClient:
         from automem_sdk.trainers.structural.toy import MapExplorer
 
         return MapExplorer()
+    registry = _registry(env_name)
     try:
-        explorers: Any = importlib.import_module("automem_sdk.benchmarks.explorers")
-    except ModuleNotFoundError as exc:
-        raise StructuralError(
-            f"no keyless explorer for {env_name!r}: the benchmarks explorers are not installed"
-        ) from exc
-    factory = getattr(explorers, "explorer_for", None)
-    if factory is not None:
-        decider: Decider = factory(env_name)
-        return decider
-    family = env_name.split("/", 1)[0].lower()
-    cls_name = {"crafter": "CrafterExplorer", "minihack": "NLEExplorer", "nethack": "NLEExplorer"}
-    cls = getattr(explorers, cls_name.get(family, ""), None)
-    if cls is None:
-        raise StructuralError(f"no keyless explorer for env {env_name!r}")
-    built: Decider = cls()
-    return built
+        decider: Decider = registry.make_explorer(env_name, memory=True, seed=seed)
+    except (AutomemError, AttributeError, KeyError) as exc:
+        raise StructuralError(f"no keyless explorer for env {env_name!r}: {exc}") from exc
+    return decider
 
 
 def load_start_scaffold(spec: str) -> Scaffold:

@@ -117,10 +117,10 @@ class EpisodeEvaluator:
                 agent = MemoryAgent(
                     store,
                     scaffold,
-                    make_decider(cfg.decider, env),
+                    make_decider(cfg.decider, env, seed),
                     mode=cfg.mode,
                     task_decider=(
-                        make_decider(cfg.task_decider, env) if cfg.task_decider else None
+                        make_decider(cfg.task_decider, env, seed) if cfg.task_decider else None
                     ),
                     memory=cfg.memory,
                 )
