@@ -259,3 +259,21 @@ def test_nethack_episode_with_the_explorer() -> None:
         assert lines and all(ln.startswith("1:") for ln in lines)
     finally:
         env.close()
+
+
+@pytest.mark.games
+def test_compare_command_runs_both_modes(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("minihack")
+    import argparse
+
+    from automem_sdk.benchmarks.explorers import compare_nle
+
+    res = compare_nle.compare("MazeWalk-9x9", [0, 1], max_steps=30, quiet=True)
+    assert len(res["on"]) == len(res["off"]) == 2
+    assert all(v in (0.0, 1.0) for v in res["on"] + res["off"])
+    parser = argparse.ArgumentParser()
+    compare_nle.register(parser.add_subparsers())
+    args = parser.parse_args(["explorer-compare", "--task", "MazeWalk-9x9", "--seeds", "2"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "on - off (paired)" in out and "MazeWalk-9x9" in out

@@ -21,7 +21,7 @@ import time
 import uuid
 from typing import Any
 
-__all__ = ["compare", "main"]
+__all__ = ["compare", "main", "register"]
 
 
 def _mean_se(values: list[float]) -> tuple[float, float]:
@@ -92,19 +92,28 @@ def compare(
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point (see the module docstring)."""
-    from rich.console import Console
-    from rich.table import Table
-
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", default="MazeWalk-15x15", help="MiniHack task or 'nethack'")
-    p.add_argument("--seeds", type=int, default=20, help="number of seeds (0..N-1)")
+    p.add_argument("--seeds", type=int, default=20, help="number of seeds (first-seed..)")
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--levels-dir", default=None, help="Boxoban levels folder")
     p.add_argument("--quiet", action="store_true")
-    args = p.parse_args(argv)
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``explorer-compare`` subcommand to an argparse subparsers object."""
+    p = subparsers.add_parser(
+        "explorer-compare", help="NLE explorer with vs without memory over many seeds"
+    )
+    _add_arguments(p)
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     res = compare(
         args.task,
@@ -114,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         quiet=args.quiet,
     )
     table = Table(title=f"NLE explorer on {args.task}: {len(seeds)} seeds")
-    for col in ("memory", "progression (mean ± SE)", "episodes won", "steps (mean)"):
+    for col in ("memory", "progression (mean ± SE)", "progression = 1", "steps (mean)"):
         table.add_column(col)
     for mode in ("on", "off"):
         m, se = _mean_se(res[mode])
@@ -128,9 +137,17 @@ def main(argv: list[str] | None = None) -> int:
     diff = [a - b for a, b in zip(res["on"], res["off"], strict=True)]
     dm, dse = _mean_se(diff)
     table.add_row("on - off (paired)", f"{dm:+.3f} ± {dse:.3f}", "", "")
-    Console().print(table)
-    Console().print(f"wall time {res['wall_s']:.1f} s")
+    console = Console()
+    console.print(table)
+    console.print(f"wall time {res['wall_s']:.1f} s")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point (see the module docstring)."""
+    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    _add_arguments(p)
+    return _run(p.parse_args(argv))
 
 
 if __name__ == "__main__":
