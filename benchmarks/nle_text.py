@@ -699,6 +699,7 @@ class TextRenderer:
         self._glyph_key = b""
         self._pos: tuple[int, int] = (-1, -1)
         self._description = ""
+        self._kinds = ""
         self._chars_key = b""
         self._map: tuple[str, int, int, int, int] = ("", 0, 0, 0, 0)
         self._inv_key = b""
@@ -724,6 +725,7 @@ class TextRenderer:
             self._description = describe_glyphs(
                 glyphs, x, y, self.table, self._ray_plans, self._memo, (x0, y0, x1, y1)
             )
+            self._kinds = self._around_kinds(glyphs, x, y)
             self._glyph_key = glyph_key
             self._pos = (x, y)
         inv_strs = obs["inv_strs"]
@@ -754,7 +756,7 @@ class TextRenderer:
             y=y,
             state_key=(glyph_key, bl_key[:t] + bl_key[t + blstats.itemsize :], inv_key),
             stats=stats,
-            around_kinds=self._around_kinds(glyphs, x, y),
+            around_kinds=self._kinds,
         )
 
     def _around_kinds(self, glyphs: np.ndarray, x: int, y: int) -> str:
