@@ -246,3 +246,26 @@ def test_action_set_resolves_names_aliases_and_invalid() -> None:
     assert nh.ACTIONS[aset.ids["north"]] == nh.CompassDirection.N
     with pytest.raises(nt.GameSetupError):
         nt.ActionSet(nh.ACTIONS, ["no such action"], "wait")
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "automem_sdk.benchmarks.nle_text",
+        "automem_sdk.benchmarks.nethack",
+        "automem_sdk.benchmarks.minihack",
+        "automem_sdk.benchmarks.explorers",
+        "automem_sdk.benchmarks.explorers.nle_explorer",
+        "automem_sdk.benchmarks.explorers.compare_nle",
+    ],
+)
+def test_public_api_is_importable_and_documented(module: str) -> None:
+    import importlib
+    import inspect
+
+    m = importlib.import_module(module)
+    assert m.__doc__
+    for name in m.__all__:
+        obj = getattr(m, name)
+        if inspect.isclass(obj) or inspect.isfunction(obj):
+            assert inspect.getdoc(obj), f"{module}.{name} has no docstring"
