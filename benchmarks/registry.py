@@ -58,11 +58,9 @@ def make_env(
         nethack: TextEnv = make_nethack(**kw)
         return nethack
     if name == "crafter":
-        try:
-            crafter_env = importlib.import_module("automem_sdk.benchmarks.crafter_env")
-        except ModuleNotFoundError as exc:
-            raise KeyError(f"env {name!r} is not available in this build: {exc}") from exc
-        env: TextEnv = crafter_env.make_crafter(**kw)
+        from automem_sdk.benchmarks.crafter_text import make_crafter
+
+        env: TextEnv = make_crafter(**kw)
         return env
     raise KeyError(f"unknown env {name!r}; use crafter, nethack or minihack/<Task>")
 
@@ -73,12 +71,13 @@ def make_explorer(env_name: str, *, memory: bool = True, seed: int = 0) -> Decid
     Raises:
         AutomemError: no explorer exists for that env.
     """
-    explorers = importlib.import_module("automem_sdk.benchmarks.explorers")
     if env_name == "crafter":
-        cls = getattr(explorers, "CrafterExplorer", None)
-        if cls is None:
-            raise AutomemError("no keyless explorer for crafter in this build")
-        crafter: Decider = cls(memory=memory, seed=seed)
+        try:
+            mod = importlib.import_module("automem_sdk.benchmarks.explorers.crafter_memory")
+        except ModuleNotFoundError as exc:
+            raise AutomemError(f"no keyless explorer for crafter in this build: {exc}") from exc
+        crafter: Decider = mod.CrafterExplorer(memory=memory, seed=seed)
         return crafter
-    nle: Decider = explorers.NLEExplorer(memory=memory, seed=seed)
-    return nle
+    from automem_sdk.benchmarks.explorers.nle_explorer import NLEExplorer
+
+    return NLEExplorer(memory=memory, seed=seed)
