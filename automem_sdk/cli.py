@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "automem_sdk.cli_trace",
     "automem_sdk.benchmarks.cli",
     "automem_sdk.benchmarks.demo",
+    "automem_sdk.benchmarks.explorers.compare_nle",
     "automem_sdk.trainers.cli",
     "automem_sdk.trainers.pipeline",
 )

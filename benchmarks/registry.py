@@ -80,4 +80,5 @@ def make_explorer(env_name: str, *, memory: bool = True, seed: int = 0) -> Decid
         return crafter
     from automem_sdk.benchmarks.explorers.nle_explorer import NLEExplorer
 
-    return NLEExplorer(memory=memory, seed=seed)
+    nle: Decider = NLEExplorer(memory=memory, seed=seed)
+    return nle
