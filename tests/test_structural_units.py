@@ -211,16 +211,36 @@ def test_heuristic_rules_act_on_evidence_in_order() -> None:
     assert cands[4].scaffold.limits.max_log_ops == 2
     for c in cands:
         assert c.scaffold.parent == parent.id and validate_candidate(c.scaffold, parent) == []
-    # A candidate already tried from this parent is skipped; the next rule gets its turn.
-    tried = Attempt(
-        iteration=1,
-        parent=parent.id,
-        candidate=cands[0].scaffold.id,
-        decision="reject",
-        reason="mean 0 <= parent 0",
+    # A candidate already tried from this parent is skipped: raise_caps offers the next
+    # size, then the next rule gets its turn.
+    prop = HeuristicProposer()
+    history: list[Attempt] = []
+    seen = []
+    for i in range(4):
+        got = prop.propose(parent, r.model_copy(update={"history": history}))
+        seen.append(got.changelog[0])
+        history.append(
+            Attempt(
+                iteration=i + 1,
+                parent=parent.id,
+                candidate=got.scaffold.id,
+                decision="reject",
+                reason="mean 0 <= parent 0",
+            )
+        )
+    assert [n.split(" (")[0] for n in seen] == [
+        "raise_caps: map.md 256->1024",
+        "raise_caps: map.md 256->4096",
+        "raise_caps: map.md 256->16384",
+        "enable_ops: upsert",
+    ]
+    # Tried from another parent does not count.
+    other = Attempt(
+        iteration=9, parent="other", candidate=cands[0].scaffold.id, decision="reject", reason="-"
     )
-    r2 = r.model_copy(update={"history": [tried]})
-    assert HeuristicProposer().propose(parent, r2).changelog[0].startswith("enable_ops")
+    assert prop.propose(parent, r.model_copy(update={"history": [other]})).scaffold.id == (
+        cands[0].scaffold.id
+    )
     with pytest.raises(NoProposal):
         HeuristicProposer().propose(parent, Reflection(scaffold_id=parent.id))
     with pytest.raises(ValueError):

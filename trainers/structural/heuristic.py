@@ -5,7 +5,9 @@ Each rule looks for one kind of evidence and proposes one targeted change:
 ==================  ==================================================  =====================
 rule                evidence                                            change
 ==================  ==================================================  =====================
-raise_caps          writes refused over a file's ``max_bytes``          cap x4 (store limit)
+raise_caps          writes refused over a file's ``max_bytes``          cap x4 (x16, x64 once
+                                                                        the smaller raise was
+                                                                        tried)
 enable_ops          ops refused because the scaffold disables them      enable them
 upsert_keyed        appends that repeat a ``key:`` line                 enable UPSERT, keyed
 result_chars        op results truncated before the model saw them      ``result_chars`` x2
@@ -19,7 +21,8 @@ tighten             prompts far below the context budget, LOG ops       budget a
 
 Rules run in that order; the first whose candidate is valid and not tried before from
 the same parent is proposed, so a rejected change is not proposed again and the next
-rule gets its turn.
+rule gets its turn. ``raise_caps`` is a ladder: once a raise was tried from a parent, the
+next, larger one is offered.
 """
 
 from __future__ import annotations
@@ -37,28 +40,38 @@ from automem_sdk.store import StoreLimits
 __all__ = ["RULES", "HeuristicProposer"]
 
 Change = tuple[dict[str, object], str]
-Rule = Callable[[Scaffold, Reflection], Change | None]
+Rule = Callable[[Scaffold, Reflection], Change | list[Change] | None]
 
 
 def _files(parent: Scaffold, updates: dict[str, dict[str, object]]) -> list[FileSpec]:
     return [f.model_copy(update=updates[f.name]) if f.name in updates else f for f in parent.files]
 
 
-def raise_caps(parent: Scaffold, r: Reflection) -> Change | None:
-    """Raise the cap of files whose writes were refused for size."""
+def raise_caps(parent: Scaffold, r: Reflection) -> list[Change] | None:
+    """Raise the cap of files whose writes were refused for size: x4, else x16, else x64."""
     limit = StoreLimits().max_file_bytes
-    updates: dict[str, dict[str, object]] = {}
-    notes = []
-    for f in parent.files:
-        st = r.files.get(f.name)
-        if st is None or st.cap_rejections == 0 or f.max_bytes >= limit:
-            continue
-        new = min(limit, f.max_bytes * 4)
-        updates[f.name] = {"max_bytes": new}
-        notes.append(f"{f.name} {f.max_bytes}->{new} ({st.cap_rejections} writes refused over cap)")
-    if not updates:
+    hit = [
+        (f, st)
+        for f in parent.files
+        if (st := r.files.get(f.name)) is not None and st.cap_rejections > 0 and f.max_bytes < limit
+    ]
+    if not hit:
         return None
-    return {"files": _files(parent, updates)}, "raise_caps: " + "; ".join(notes)
+    out: list[Change] = []
+    seen: set[tuple[int, ...]] = set()
+    for factor in (4, 16, 64):
+        new = {f.name: min(limit, f.max_bytes * factor) for f, _ in hit}
+        key = tuple(new.values())
+        if key in seen:
+            continue
+        seen.add(key)
+        notes = [
+            f"{f.name} {f.max_bytes}->{new[f.name]} ({st.cap_rejections} writes refused over cap)"
+            for f, st in hit
+        ]
+        updates: dict[str, dict[str, object]] = {n: {"max_bytes": b} for n, b in new.items()}
+        out.append(({"files": _files(parent, updates)}, "raise_caps: " + "; ".join(notes)))
+    return out
 
 
 def enable_ops(parent: Scaffold, r: Reflection) -> Change | None:
@@ -231,19 +244,20 @@ class HeuristicProposer:
         tried = {a.candidate for a in reflection.history if a.parent == parent.id}
         out: list[Proposal] = []
         for _name, rule in self.rules:
-            change = rule(parent, reflection)
-            if change is None:
+            found = rule(parent, reflection)
+            if found is None:
                 continue
-            changes, note = change
-            try:
-                cand = parent.child(note, **changes)
-            except ValueError:
-                continue
-            if cand.id in tried or cand.id == parent.id:
-                continue
-            if validate_candidate(cand, parent, actions=self.actions):
-                continue
-            out.append(Proposal(scaffold=cand, changelog=[note], proposer=self.name))
+            for changes, note in found if isinstance(found, list) else [found]:
+                try:
+                    cand = parent.child(note, **changes)
+                except ValueError:
+                    continue
+                if cand.id in tried or cand.id == parent.id:
+                    continue
+                if validate_candidate(cand, parent, actions=self.actions):
+                    continue
+                out.append(Proposal(scaffold=cand, changelog=[note], proposer=self.name))
+                break  # one candidate per rule: the next size only after this one was tried
         return out
 
     def propose(
