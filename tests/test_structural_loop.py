@@ -260,3 +260,30 @@ def test_process_pool_gives_the_same_scores(tmp_path: Path) -> None:
     par = evaluate_many(ev, EvalCache(tmp_path / "b"), sc, units, workers=2)
     strip = {"wall_s"}
     assert [s.model_dump(exclude=strip) for s in seq] == [s.model_dump(exclude=strip) for s in par]
+
+
+def test_missing_proposer_key_fails_before_the_run_dir_is_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    rc = cli_main(
+        [
+            "train",
+            "structural",
+            "--env",
+            ENV,
+            "--scaffold",
+            "cramped-map",
+            "--reflection-seeds",
+            "0-2",
+            "--gate-seeds",
+            "10-12",
+            "--proposer",
+            "anthropic:claude-test",
+            "--run-dir",
+            str(tmp_path / "r"),
+            "--quiet",
+        ]
+    )
+    assert rc == 1 and "needs an API key" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

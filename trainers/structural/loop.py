@@ -265,10 +265,17 @@ class StructuralTrainer:
         elif self.config is None:
             raise StructuralError("a new run needs a config")
         else:
+            if self.dir.exists():
+                raise RunDirError(
+                    f"{self.dir.root} already holds a structural run: pass --resume to "
+                    "continue it, or choose another --run-dir"
+                )
+            _ = self.proposer  # a missing API key fails before the run directory is made
             state = self._start()
         if state.status in ("done", "converged"):
             self._say(f"run already finished ({state.status}); nothing to do")
             return state
+        _ = self.proposer  # fail fast (e.g. a missing API key) before any episode is played
         try:
             while state.iteration <= self.cfg.iterations:
                 self.dir.write_state(state)
