@@ -100,6 +100,11 @@ class BehavioralStage(_Model):
     ``base_model`` is ``"tiny"`` (a tiny random causal LM built from a config: the
     keyless path, which exercises the plumbing but learns little) or a local model folder
     (e.g. SmolLM2 saved with ``save_pretrained``).
+
+    ``base_endpoint`` / ``lora_endpoint``: LLM client specs (e.g.
+    ``vllm:Qwen/Qwen2.5-0.5B-Instruct@http://gpu:8000/v1`` and
+    ``vllm:memory-lora@http://gpu:8000/v1``) to evaluate through a server instead of
+    in-process; serve the uploaded adapter with the printed ``vllm serve`` command.
     """
 
     enabled: bool = True
@@ -111,6 +116,8 @@ class BehavioralStage(_Model):
     max_new_tokens: int = Field(default=48, ge=1)
     eval_seeds: list[int] | None = None
     eval_max_steps: int | None = Field(default=None, ge=1)
+    base_endpoint: str | None = None
+    lora_endpoint: str | None = None
 
 
 class PipelineConfig(_Model):
@@ -430,7 +437,6 @@ class Pipeline:
             self._mark_done("behavioral", {"skipped": True})
             return
         from automem_sdk.trainers.behavioral import (
-            HFMemoryClient,
             PostprocessConfig,
             TrainConfig,
             build_dataset,
@@ -481,17 +487,13 @@ class Pipeline:
                 ) as out:
                     out.write(f.read_bytes())
         seeds = cfg.eval_seeds or self.config.seeds.eval
+        specialists = self._specialists(base, str(adapter))
         reports = []
         for env_name in self.config.envs:
             report = evaluate_two_model(
                 lambda n=env_name: make_env(n, cfg.eval_max_steps or self.config.max_steps),
                 seeds,
-                {
-                    "base": HFMemoryClient(base, max_new_tokens=cfg.max_new_tokens, device="cpu"),
-                    "lora": HFMemoryClient(
-                        base, str(adapter), max_new_tokens=cfg.max_new_tokens, device="cpu"
-                    ),
-                },
+                specialists,
                 lambda n=env_name: make_decider(self.config.decider, n),
                 scaffold=scaffold,
                 max_steps=cfg.eval_max_steps or self.config.max_steps,
@@ -517,6 +519,24 @@ class Pipeline:
             "eval.json",
         )
         self._mark_done("behavioral", {"adapter": self.url("behavioral", "adapter")})
+
+    def _specialists(self, base: str, adapter: str) -> dict[str, Any]:
+        """The two memory models compared: base vs base + LoRA (in-process or served)."""
+        from automem_sdk.trainers.behavioral import HFMemoryClient, vllm_serve_command
+
+        cfg = self.config.behavioral
+        if cfg.base_endpoint or cfg.lora_endpoint:
+            from automem_sdk.llm import make_client
+
+            self._say("serve the adapter with: " + vllm_serve_command(base, adapter, "memory-lora"))
+            return {
+                "base": make_client(cfg.base_endpoint or cfg.lora_endpoint or ""),
+                "lora": make_client(cfg.lora_endpoint or cfg.base_endpoint or ""),
+            }
+        return {
+            "base": HFMemoryClient(base, max_new_tokens=cfg.max_new_tokens, device="cpu"),
+            "lora": HFMemoryClient(base, adapter, max_new_tokens=cfg.max_new_tokens, device="cpu"),
+        }
 
     def _stage_final(self) -> None:
         sc = self._best_scaffold()
