@@ -1,0 +1,504 @@
+"""Benchmark runner: many (agent, env, seed) episodes, in parallel, resumable.
+
+Layout of an output folder ``OUT``::
+
+    OUT/episodes/<agent>/<env>/<seed>.json     one EpisodeSummary per finished episode
+    OUT/traces/<agent>/<env>/<seed>.jsonl.gz   the episode's trace (core trace format)
+    OUT/memory/<agent>/<env>/<seed>/           the episode's memory store (default)
+    OUT/runs/<run_id>.jsonl                    one line per episode a run started
+
+An episode JSON is written atomically (temporary file, then rename) once the episode is
+over: it is the "finished" marker. A rerun skips every episode that has one and plays
+the others from scratch (their memory folder is emptied first), so a killed run goes on
+where it stopped and no episode is counted twice.
+
+Agents (``--agent``): ``random`` (uniform over the env's actions, seeded; memory off),
+``explorer`` (the keyless explorer of :func:`~automem_sdk.benchmarks.registry.make_explorer`,
+memory on), ``explorer-nomem`` (the same explorer with the agent's memory off: the fair
+baseline), ``explorer-trunc`` (memory on with tiny :class:`~automem_sdk.store.StoreLimits`)
+and ``llm`` (a model from :func:`automem_sdk.llm.make_client`, ``--llm SPEC``).
+
+Executors: ``process`` (a local process pool, ``--workers``) or ``ray`` (episodes spread
+over a Ray cluster; ``RAY_ADDRESS`` picks the cluster, else a local one starts; needs
+the ``[ray]`` extra).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from functools import lru_cache
+from multiprocessing import get_context
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from automem_sdk.errors import AutomemError
+from automem_sdk.llm.base import Completion
+
+if TYPE_CHECKING:
+    from automem_sdk.env import RoutineRequest, TextEnv
+
+__all__ = [
+    "BENCH_AGENTS",
+    "TRUNC_LIMITS",
+    "BenchConfig",
+    "BenchError",
+    "EpisodeJob",
+    "EpisodeSummary",
+    "RandomDecider",
+    "default_scaffold",
+    "episode_path",
+    "load_episodes",
+    "parse_seeds",
+    "plan_jobs",
+    "run_benchmark",
+    "run_job",
+    "trace_path",
+]
+
+#: Agent names the runner knows.
+BENCH_AGENTS: tuple[str, ...] = ("random", "explorer", "explorer-nomem", "explorer-trunc", "llm")
+#: Store limits of the ``explorer-trunc`` agent (memory that cannot hold a map).
+TRUNC_LIMITS: dict[str, int] = {"max_file_bytes": 512, "max_store_bytes": 2048}
+
+
+class BenchError(AutomemError):
+    """A benchmark cannot run as configured (bad seeds, agent, or a mismatched OUT)."""
+
+
+class BenchConfig(BaseModel):
+    """What :func:`run_benchmark` plays.
+
+    Attributes:
+        out: output folder (local path).
+        envs: env names or groups (``crafter``, ``minihack``, ``nethack``, ``all``,
+            ``minihack/<Task>``).
+        agents: agent names from :data:`BENCH_AGENTS`.
+        seeds: episode seeds.
+        max_steps: step cap per episode (None = each env's own limit).
+        levels_dir: boxoban-levels folder for the Boxoban tasks.
+        scaffold: scaffold name or path (None = the env family's built-in one).
+        llm: model spec for the ``llm`` agent (``automem_sdk.llm.make_client``).
+        memory_url: fsspec URL under which per-episode memory stores live
+            (None = ``OUT/memory``).
+        workers: parallel episodes (process executor).
+        executor: ``process`` or ``ray``.
+        quiet: no progress bar.
+    """
+
+    out: str
+    envs: list[str] = Field(default_factory=lambda: ["minihack/MazeWalk-9x9"])
+    agents: list[str] = Field(default_factory=lambda: ["explorer"])
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    max_steps: int | None = None
+    levels_dir: str | None = None
+    scaffold: str | None = None
+    llm: str | None = None
+    memory_url: str | None = None
+    workers: int = Field(default=1, ge=1)
+    executor: Literal["process", "ray"] = "process"
+    quiet: bool = False
+
+    @field_validator("agents")
+    @classmethod
+    def _known_agents(cls, v: list[str]) -> list[str]:
+        bad = [a for a in v if a not in BENCH_AGENTS]
+        if bad:
+            raise ValueError(f"unknown agent(s) {bad}; choose from {', '.join(BENCH_AGENTS)}")
+        return v
+
+    def env_list(self) -> list[str]:
+        """The envs with groups expanded, in order, without duplicates."""
+        from automem_sdk.benchmarks.registry import env_names
+
+        out: list[str] = []
+        for e in self.envs:
+            out.extend(env_names(e))
+        return list(dict.fromkeys(out))
+
+
+class EpisodeJob(BaseModel):
+    """One episode to play (picklable, sent to workers)."""
+
+    agent: str
+    env: str
+    seed: int
+    out: str
+    run_id: str
+    max_steps: int | None = None
+    levels_dir: str | None = None
+    scaffold: str
+    llm: str | None = None
+    memory_url: str
+    trace_url: str
+
+
+class EpisodeSummary(BaseModel):
+    """The record of one finished episode (``OUT/episodes/<agent>/<env>/<seed>.json``)."""
+
+    agent: str
+    env: str
+    task: str
+    seed: int
+    progression: float
+    steps: int
+    total_reward: float
+    achievements: list[str] = Field(default_factory=list)
+    n_ops: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    wall_s: float = 0.0
+    scaffold: str = ""
+    max_steps: int | None = None
+    memory_url: str = ""
+    trace: str = ""
+    run_id: str = ""
+    pid: int = 0
+    finished: float = 0.0
+    diagnostics: dict[str, float] = Field(default_factory=dict)
+
+
+def parse_seeds(spec: str | None, episodes: int | None) -> list[int]:
+    """Seeds from ``--seeds`` (``0-19``, ``1,5,9``, ``0-4,10``) or ``--episodes N`` (0..N-1).
+
+    Raises:
+        BenchError: neither or a malformed spec.
+    """
+    if spec:
+        seeds: list[int] = []
+        for part in spec.split(","):
+            part = part.strip()
+            m = re.fullmatch(r"(\d+)\s*-\s*(\d+)", part)
+            if m:
+                lo, hi = int(m.group(1)), int(m.group(2))
+                if hi < lo:
+                    raise BenchError(f"bad seed range {part!r}")
+                seeds.extend(range(lo, hi + 1))
+            elif part.isdigit():
+                seeds.append(int(part))
+            else:
+                raise BenchError(f"bad seeds {spec!r}; use e.g. 0-19 or 1,5,9")
+        return list(dict.fromkeys(seeds))
+    if episodes is not None:
+        if episodes < 1:
+            raise BenchError("--episodes must be at least 1")
+        return list(range(episodes))
+    raise BenchError("give --seeds or --episodes")
+
+
+def default_scaffold(env: str) -> str:
+    """The built-in scaffold of an env's family (crafter, minihack, nethack)."""
+    family = env.partition("/")[0]
+    return family if family in ("crafter", "minihack", "nethack") else "generic"
+
+
+def episode_path(out: str | Path, agent: str, env: str, seed: int) -> Path:
+    """Where the episode JSON of (agent, env, seed) lives."""
+    return Path(out) / "episodes" / agent / env / f"{seed}.json"
+
+
+def trace_path(out: str | Path, agent: str, env: str, seed: int) -> Path:
+    """Where the trace of (agent, env, seed) lives."""
+    return Path(out) / "traces" / agent / env / f"{seed}.jsonl.gz"
+
+
+def _memory_url(base: str, agent: str, env: str, seed: int) -> str:
+    return f"{base.rstrip('/')}/{agent}/{env}/{seed}"
+
+
+def plan_jobs(config: BenchConfig, run_id: str) -> tuple[list[EpisodeJob], list[Path]]:
+    """Split the configured episodes into those to play and those already finished.
+
+    Returns:
+        (jobs to run, JSON paths of finished episodes).
+
+    Raises:
+        BenchError: an existing episode was played with another step cap or scaffold
+            (use a new ``out``).
+    """
+    out = Path(config.out).resolve()
+    mem_base = config.memory_url or (out / "memory").as_uri()
+    todo: list[EpisodeJob] = []
+    done: list[Path] = []
+    for agent in config.agents:
+        for env in config.env_list():
+            scaffold = config.scaffold or default_scaffold(env)
+            for seed in config.seeds:
+                p = episode_path(out, agent, env, seed)
+                if p.exists():
+                    prev = EpisodeSummary.model_validate_json(p.read_text(encoding="utf-8"))
+                    if prev.max_steps != config.max_steps or prev.scaffold != scaffold:
+                        raise BenchError(
+                            f"{p} was played with max_steps={prev.max_steps}, "
+                            f"scaffold={prev.scaffold!r}; this run asks max_steps="
+                            f"{config.max_steps}, scaffold={scaffold!r}: use another --out"
+                        )
+                    done.append(p)
+                    continue
+                todo.append(
+                    EpisodeJob(
+                        agent=agent,
+                        env=env,
+                        seed=seed,
+                        out=str(out),
+                        run_id=run_id,
+                        max_steps=config.max_steps,
+                        levels_dir=config.levels_dir,
+                        scaffold=scaffold,
+                        llm=config.llm,
+                        memory_url=_memory_url(mem_base, agent, env, seed),
+                        trace_url=str(trace_path(out, agent, env, seed)),
+                    )
+                )
+    return todo, done
+
+
+# --------------------------------------------------------------------------- agents
+class RandomDecider:
+    """Chooses an action uniformly from ``request.actions`` with a seeded RNG.
+
+    Args:
+        seed: RNG seed (the episode seed, for reproducible runs).
+    """
+
+    def __init__(self, seed: int = 0) -> None:
+        self.name = "random"
+        self._rng = random.Random(seed)
+
+    def decide(self, request: RoutineRequest) -> Completion:
+        """``<|DONE|>`` in LOG; a uniformly random action otherwise."""
+        from automem_sdk.codec import encode_op
+        from automem_sdk.ops import ActionOp
+
+        if request.routine == "log" or not request.actions:
+            return Completion(text="<|DONE|>", model=self.name)
+        action = self._rng.choice(request.actions)
+        return Completion(text=encode_op(ActionOp(name=action)), model=self.name)
+
+
+@lru_cache(maxsize=4)
+def _cached_env(name: str, max_steps: int | None, levels_dir: str | None) -> TextEnv:
+    """One env per (name, cap, levels) per process: episodes reset it with their seed."""
+    from automem_sdk.benchmarks.registry import make_env
+
+    return make_env(name, max_steps=max_steps, levels_dir=levels_dir)
+
+
+def _make_agent(job: EpisodeJob) -> Any:
+    from automem_sdk.agent import MemoryAgent
+    from automem_sdk.store import MemoryStore, StoreLimits
+
+    limits = StoreLimits(**TRUNC_LIMITS) if job.agent == "explorer-trunc" else None
+    store = MemoryStore(job.memory_url, limits=limits)
+    if job.agent == "random":
+        return MemoryAgent(store, job.scaffold, RandomDecider(job.seed), memory="off")
+    if job.agent == "llm":
+        if not job.llm:
+            raise BenchError("agent 'llm' needs --llm SPEC (e.g. openai:gpt-4o-mini)")
+        from automem_sdk.llm import make_client
+
+        return MemoryAgent(store, job.scaffold, make_client(job.llm))
+    from automem_sdk.benchmarks.registry import make_explorer
+
+    explorer = make_explorer(job.env, memory=True, seed=job.seed)
+    memory: Literal["on", "off"] = "off" if job.agent == "explorer-nomem" else "on"
+    return MemoryAgent(store, job.scaffold, explorer, memory=memory)
+
+
+def _clear_memory(url: str) -> None:
+    """Empty a memory folder left by a killed run (episodes start from empty memory)."""
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(url)
+    if fs.exists(root):
+        fs.rm(root, recursive=True)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _log_start(job: EpisodeJob) -> None:
+    runs = Path(job.out) / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(
+        {"agent": job.agent, "env": job.env, "seed": job.seed, "pid": os.getpid(), "t": time.time()}
+    )
+    with open(runs / f"{job.run_id}.jsonl", "a", encoding="utf-8") as f:
+        f.write(line + "\n")
+
+
+def run_job(job: EpisodeJob) -> EpisodeSummary:
+    """Play one episode, write its trace and (atomically, last) its episode JSON."""
+    from automem_sdk.agent import run_episode
+    from automem_sdk.diagnostics import diagnose
+    from automem_sdk.trace import read_trace
+
+    _log_start(job)
+    _clear_memory(job.memory_url)
+    Path(job.trace_url).parent.mkdir(parents=True, exist_ok=True)
+    env = _cached_env(job.env, job.max_steps, job.levels_dir)
+    agent = _make_agent(job)
+    res = run_episode(
+        env,
+        agent,
+        job.seed,
+        max_steps=job.max_steps,
+        trace=job.trace_url,
+        header_extra={"agent": job.agent, "bench_run_id": job.run_id},
+    )
+    diag = diagnose(read_trace(job.trace_url)).summary()
+    summary = EpisodeSummary(
+        agent=job.agent,
+        env=job.env,
+        task=job.env.partition("/")[2] or job.env,
+        seed=job.seed,
+        progression=res.progression,
+        steps=res.steps,
+        total_reward=res.total_reward,
+        achievements=res.achievements,
+        n_ops=res.n_ops,
+        prompt_tokens=res.usage.prompt_tokens,
+        completion_tokens=res.usage.completion_tokens,
+        wall_s=res.wall_s,
+        scaffold=job.scaffold,
+        max_steps=job.max_steps,
+        memory_url=job.memory_url,
+        trace=job.trace_url,
+        run_id=job.run_id,
+        pid=os.getpid(),
+        finished=time.time(),
+        diagnostics=diag,
+    )
+    _atomic_write(
+        episode_path(job.out, job.agent, job.env, job.seed), summary.model_dump_json(indent=1)
+    )
+    return summary
+
+
+def _run_job_dict(job: dict[str, Any]) -> dict[str, Any]:
+    return run_job(EpisodeJob.model_validate(job)).model_dump()
+
+
+# ------------------------------------------------------------------------ executors
+def _process_map(jobs: list[EpisodeJob], workers: int) -> Iterator[EpisodeSummary]:
+    if workers <= 1:
+        for j in jobs:
+            yield run_job(j)
+        return
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        pending: set[Future[EpisodeSummary]] = {pool.submit(run_job, j) for j in jobs}
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in finished:
+                yield f.result()
+
+
+def _ray_map(jobs: list[EpisodeJob], workers: int) -> Iterator[EpisodeSummary]:
+    try:
+        import ray
+    except ImportError as exc:
+        raise BenchError(
+            "--executor ray needs Ray: pip install 'automem-sdk[ray]' (or use --executor process)"
+        ) from exc
+    if not ray.is_initialized():
+        address = os.environ.get("RAY_ADDRESS")
+        kw: dict[str, Any] = {"ignore_reinit_error": True, "log_to_driver": False}
+        if address:
+            kw["address"] = address
+        else:
+            kw.update(num_cpus=max(1, workers), include_dashboard=False)
+        ray.init(**kw)
+    remote = ray.remote(num_cpus=1)(_run_job_dict)
+    pending = [remote.remote(j.model_dump()) for j in jobs]
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1)
+        for ref in ready:
+            yield EpisodeSummary.model_validate(ray.get(ref))
+
+
+def load_episodes(out: str | Path) -> list[EpisodeSummary]:
+    """Every finished episode JSON under ``OUT/episodes``, sorted by agent, env, seed."""
+    root = Path(out) / "episodes"
+    rows = [
+        EpisodeSummary.model_validate_json(p.read_text(encoding="utf-8"))
+        for p in root.rglob("*.json")
+        if not p.name.startswith(".")
+    ]
+    return sorted(rows, key=lambda r: (r.agent, r.env, r.seed))
+
+
+def run_benchmark(
+    config: BenchConfig, *, on_episode: Callable[[EpisodeSummary], None] | None = None
+) -> list[EpisodeSummary]:
+    """Play every configured episode not yet finished; return all of them.
+
+    Args:
+        config: what to play and where to write it.
+        on_episode: called with each episode summary as it finishes.
+
+    Returns:
+        The summaries of every configured episode (finished earlier or now), sorted by
+        agent, env and seed.
+
+    Raises:
+        BenchError: bad configuration, or a mismatched existing ``out``.
+    """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    if not config.seeds:
+        raise BenchError("no seeds to play")
+    if "llm" in config.agents and not config.llm:
+        raise BenchError("agent 'llm' needs --llm SPEC (e.g. openai:gpt-4o-mini)")
+    run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    out = Path(config.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    jobs, done = plan_jobs(config, run_id)
+    results = [EpisodeSummary.model_validate_json(p.read_text(encoding="utf-8")) for p in done]
+    runner = _ray_map if config.executor == "ray" else _process_map
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("mean progression {task.fields[mean]:.3f}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, disable=config.quiet) as bar:
+        total = len(jobs) + len(done)
+        prog = [r.progression for r in results]
+        task = bar.add_task(
+            "episodes",
+            total=total,
+            completed=len(done),
+            mean=sum(prog) / len(prog) if prog else 0.0,
+        )
+        if jobs:
+            for summary in runner(jobs, config.workers):
+                results.append(summary)
+                prog.append(summary.progression)
+                bar.update(task, advance=1, mean=sum(prog) / len(prog))
+                if on_episode is not None:
+                    on_episode(summary)
+    return sorted(results, key=lambda r: (r.agent, r.env, r.seed))
