@@ -287,3 +287,18 @@ def test_missing_proposer_key_fails_before_the_run_dir_is_made(
     )
     assert rc == 1 and "needs an API key" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_more_iterations_on_resume_continue_a_finished_run(
+    reference: tuple[Path, StructuralTrainer], tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "short"
+    cache = str(reference[0] / "cache")
+    state = StructuralTrainer(str(run_dir), config(iterations=1), quiet=True, cache_dir=cache).run()
+    assert state.status == "done" and len(RunDir(run_dir).read_ledger()) == 1
+    again = StructuralTrainer(str(run_dir), quiet=True, cache_dir=cache).run(resume=True)
+    assert again.status == "done" and len(RunDir(run_dir).read_ledger()) == 1
+    more = StructuralTrainer(str(run_dir), config(iterations=4), quiet=True, cache_dir=cache)
+    assert more.run(resume=True).status == RunDir(reference[0]).read_state().status
+    assert decisions(run_dir) == decisions(reference[0])
+    assert RunDir(run_dir).read_config().iterations == 4

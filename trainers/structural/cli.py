@@ -33,7 +33,14 @@ def add_parser(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--run-dir", required=True, help="the run directory")
-    p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help=(
+            "continue the run in --run-dir with its saved settings (budget options and "
+            "--iterations given here replace the saved ones)"
+        ),
+    )
     p.add_argument("--report", action="store_true", help="print the report of --run-dir and exit")
     p.add_argument("--env", action="append", dest="envs", help="env name (repeatable)")
     p.add_argument(
@@ -54,7 +61,9 @@ def add_parser(sub: Any) -> None:
     )
     seeds.add_argument("--traces", help="reflect on logged traces in this directory (offline)")
     loop = p.add_argument_group("loop")
-    loop.add_argument("--iterations", type=int, default=5)
+    loop.add_argument(
+        "--iterations", type=int, help="iterations in all (default 5; may be raised on --resume)"
+    )
     loop.add_argument(
         "--proposer",
         default="heuristic",
@@ -136,7 +145,7 @@ def build_config(args: argparse.Namespace) -> Any:
         gate_seeds=gate,
         allow_seed_overlap=args.allow_seed_overlap,
         traces=args.traces,
-        iterations=args.iterations,
+        iterations=5 if args.iterations is None else args.iterations,
         proposer=args.proposer,
         proposer_retries=args.proposer_retries,
         proposer_max_tokens=args.proposer_max_tokens,
@@ -175,9 +184,15 @@ def run_command(args: argparse.Namespace) -> int:
         trainer = StructuralTrainer(
             args.run_dir, cache_dir=args.cache, workers=args.workers, quiet=args.quiet
         )
+        saved = trainer.dir.read_config()
+        changes: dict[str, Any] = {}
         budget = _budget(args)
         if any(v is not None for v in budget.model_dump().values()):
-            trainer.config = trainer.dir.read_config().model_copy(update={"budget": budget})
+            changes["budget"] = budget
+        if args.iterations is not None:
+            changes["iterations"] = args.iterations
+        if changes:
+            trainer.config = saved.model_copy(update=changes)
         state = trainer.run(resume=True)
     else:
         trainer = StructuralTrainer(

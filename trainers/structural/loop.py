@@ -85,7 +85,8 @@ class StructuralTrainer:
 
     Args:
         run_dir: the run directory.
-        config: the run's configuration (None when resuming: read from ``config.json``).
+        config: the run's configuration (None when resuming: read from ``config.json``;
+            given on resume, only its ``budget`` and ``iterations`` replace the saved ones).
         evaluator: plays episodes (default :class:`EpisodeEvaluator` on ``config.agent``).
         proposer: proposes candidates (default from ``config.proposer``).
         cache_dir: evaluation cache (default ``<run_dir>/cache``); share it between runs
@@ -233,9 +234,16 @@ class StructuralTrainer:
     def _resume(self) -> RunState:
         state = self.dir.read_state()
         cfg = self.dir.read_config()
-        if self.config is not None and self.config.budget != cfg.budget:
-            cfg = cfg.model_copy(update={"budget": self.config.budget})
-            self.dir.write_config(cfg)
+        if self.config is not None:
+            # Only the budget and the iteration count may change on resume.
+            changes = {
+                k: getattr(self.config, k)
+                for k in ("budget", "iterations")
+                if getattr(self.config, k) != getattr(cfg, k)
+            }
+            if changes:
+                cfg = cfg.model_copy(update=changes)
+                self.dir.write_config(cfg)
         self.config = cfg
         check_disjoint(
             self.reflection_seeds(), cfg.gate_seeds, allow_overlap=cfg.allow_seed_overlap
@@ -244,7 +252,9 @@ class StructuralTrainer:
             self._say("[dim]removed the STOP file[/dim]")
         kept = self.dir.truncate_ledger(state.iteration)
         self._emit("resume", iteration=state.iteration, ledger=kept)
-        if state.status in ("stopped", "budget"):
+        if state.status in ("stopped", "budget") or (
+            state.status == "done" and state.iteration <= cfg.iterations
+        ):
             state.status = "running"
             state.reason = ""
         return state
