@@ -1,0 +1,218 @@
+"""Benchmark runner: a tiny real benchmark, resume after SIGKILL, seeds, agents, CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from automem_sdk.benchmarks.bench_runner import (
+    BenchConfig,
+    BenchError,
+    RandomDecider,
+    episode_path,
+    load_episodes,
+    parse_seeds,
+    run_benchmark,
+    trace_path,
+)
+
+from automem_sdk.env import RoutineRequest
+from automem_sdk.trace import read_trace
+
+pytest.importorskip("minihack", reason="minihack is not installed")
+
+ENV = "minihack/MazeWalk-9x9"
+
+
+def _starts(out: Path) -> list[dict[str, object]]:
+    lines: list[dict[str, object]] = []
+    for p in sorted((out / "runs").glob("*.jsonl")):
+        for line in p.read_text().splitlines():
+            rec = json.loads(line)
+            rec["run_id"] = p.stem
+            lines.append(rec)
+    return lines
+
+
+@pytest.mark.games
+def test_tiny_benchmark_two_workers_then_resume_skips(tmp_path: Path) -> None:
+    cfg = BenchConfig(
+        out=str(tmp_path),
+        envs=[ENV],
+        agents=["explorer", "random"],
+        seeds=[0, 1],
+        max_steps=10,
+        workers=2,
+        quiet=True,
+    )
+    rows = run_benchmark(cfg)
+    assert [(r.agent, r.seed) for r in rows] == [
+        ("explorer", 0),
+        ("explorer", 1),
+        ("random", 0),
+        ("random", 1),
+    ]
+    for r in rows:
+        assert r.env == ENV and r.task == "MazeWalk-9x9"
+        assert 1 <= r.steps <= 10
+        assert episode_path(tmp_path, r.agent, ENV, r.seed).is_file()
+        trace = read_trace(str(trace_path(tmp_path, r.agent, ENV, r.seed)))
+        assert trace.complete and trace.header.seed == r.seed
+        assert len(trace.steps) == r.steps
+        assert "unproductive_rate" in r.diagnostics
+    assert {r.pid for r in rows} != {os.getpid()}  # played in worker processes
+    assert rows[0].n_ops > 0 and rows[2].n_ops == 0  # explorer uses memory, random does not
+    assert load_episodes(tmp_path) == rows
+    # A second run finds every episode finished and plays none.
+    again = run_benchmark(cfg.model_copy(update={"workers": 1}))
+    assert again == rows
+    assert len(_starts(tmp_path)) == 4
+
+
+@pytest.mark.games
+def test_other_step_cap_in_same_out_is_refused(tmp_path: Path) -> None:
+    cfg = BenchConfig(out=str(tmp_path), envs=[ENV], agents=["random"], seeds=[3], max_steps=3)
+    run_benchmark(cfg.model_copy(update={"quiet": True}))
+    with pytest.raises(BenchError, match="max_steps"):
+        run_benchmark(cfg.model_copy(update={"max_steps": 4, "quiet": True}))
+
+
+_CHILD = """
+import sys
+from automem_sdk.benchmarks.bench_runner import BenchConfig, run_benchmark
+if __name__ == "__main__":
+    run_benchmark(BenchConfig(out=sys.argv[1], envs=["{env}"], agents=["explorer-nomem"],
+                              seeds=list(range(8)), max_steps=25, workers=2, quiet=True))
+"""
+
+
+@pytest.mark.games
+@pytest.mark.slow
+def test_sigkill_then_resume_runs_every_episode_exactly_once(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    script = tmp_path / "child.py"
+    script.write_text(_CHILD.format(env=ENV))
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(out)], start_new_session=True, env=dict(os.environ)
+    )
+    episodes = out / "episodes" / "explorer-nomem" / ENV
+    deadline = time.monotonic() + 120
+    try:
+        while not (episodes.is_dir() and any(episodes.glob("*.json"))):
+            assert proc.poll() is None, "the runner exited before finishing an episode"
+            assert time.monotonic() < deadline, "no episode finished in time"
+            time.sleep(0.02)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the runner and its workers, like a lost node
+        proc.wait()
+    first = {p.stem: json.loads(p.read_text()) for p in episodes.glob("*.json")}
+    assert 1 <= len(first) < 8, "the kill should land mid-run"
+    first_run = {r["run_id"] for r in first.values()}
+    assert len(first_run) == 1
+
+    rows = run_benchmark(
+        BenchConfig(
+            out=str(out),
+            envs=[ENV],
+            agents=["explorer-nomem"],
+            seeds=list(range(8)),
+            max_steps=25,
+            workers=1,
+            quiet=True,
+        )
+    )
+    assert sorted(r.seed for r in rows) == list(range(8))
+    starts = _starts(out)
+    second = [s for s in starts if s["run_id"] not in first_run]
+    # The resumed run started exactly the episodes the killed run had not finished...
+    assert sorted(int(str(s["seed"])) for s in second) == sorted(
+        s for s in range(8) if str(s) not in first
+    )
+    for r in rows:
+        data = json.loads(episode_path(out, r.agent, ENV, r.seed).read_text())
+        if str(r.seed) in first:  # ...and left the finished ones untouched.
+            assert data == first[str(r.seed)]
+        else:
+            assert data["run_id"] not in first_run and data["pid"] == os.getpid()
+        trace = read_trace(str(trace_path(out, r.agent, ENV, r.seed)))
+        assert trace.complete and len(trace.steps) == r.steps
+    assert not list(out.rglob(".*.tmp"))
+
+
+def test_parse_seeds() -> None:
+    assert parse_seeds("0-3", None) == [0, 1, 2, 3]
+    assert parse_seeds("5,1,2-3,5", None) == [5, 1, 2, 3]
+    assert parse_seeds(None, 3) == [0, 1, 2]
+    for bad in ("3-1", "a", "1;2"):
+        with pytest.raises(BenchError):
+            parse_seeds(bad, None)
+    with pytest.raises(BenchError):
+        parse_seeds(None, None)
+
+
+def test_unknown_agent_and_llm_without_spec() -> None:
+    with pytest.raises(ValueError, match="unknown agent"):
+        BenchConfig(out="x", agents=["nope"])
+    with pytest.raises(BenchError, match="--llm"):
+        run_benchmark(BenchConfig(out="unused-out", agents=["llm"], quiet=True))
+
+
+def test_random_decider_is_seeded_and_uniform_over_actions() -> None:
+    def req(routine: str) -> RoutineRequest:
+        return RoutineRequest(
+            routine=routine,  # type: ignore[arg-type]
+            step=0,
+            turn=0,
+            messages=[],
+            observation="",
+            actions=["north", "south", "east"],
+        )
+
+    a, b = RandomDecider(7), RandomDecider(7)
+    seq_a = [a.decide(req("plan")).text for _ in range(60)]
+    assert seq_a == [b.decide(req("plan")).text for _ in range(60)]
+    assert {t for t in seq_a} == {f"<|ACTION|>{n}<|END|>" for n in ("north", "south", "east")}
+    assert a.decide(req("log")).text == "<|DONE|>"
+
+
+def test_register_skips_existing_commands() -> None:
+    from automem_sdk.benchmarks import bench_cli
+
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers()
+    existing = sub.add_parser("report")
+    bench_cli.register(sub)
+    assert sub.choices["report"] is existing
+    assert {"bench", "bench-speed"} <= set(sub.choices)
+    args = parser.parse_args(["bench", "--env", ENV, "--episodes", "2", "--agent", "random"])
+    assert args.env == [ENV] and args.agent == ["random"] and args.episodes == 2
+
+
+@pytest.mark.slow
+def test_ray_executor_local(tmp_path: Path) -> None:
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed")
+    try:
+        rows = run_benchmark(
+            BenchConfig(
+                out=str(tmp_path),
+                envs=[ENV],
+                agents=["random"],
+                seeds=[0, 1],
+                max_steps=5,
+                workers=1,
+                executor="ray",
+                quiet=True,
+            )
+        )
+    finally:
+        ray.shutdown()
+    assert [r.seed for r in rows] == [0, 1]
+    assert all(episode_path(tmp_path, "random", ENV, s).is_file() for s in (0, 1))
+    assert all(r.pid != os.getpid() for r in rows)
