@@ -42,7 +42,13 @@ def add_parser(sub: Any) -> None:
         ),
     )
     p.add_argument("--report", action="store_true", help="print the report of --run-dir and exit")
-    p.add_argument("--env", action="append", dest="envs", help="env name (repeatable)")
+    p.add_argument(
+        "--env",
+        action="append",
+        dest="envs",
+        metavar="ENV",
+        help="env name, e.g. minihack/MazeWalk-9x9 or toy/maze-6 (repeatable)",
+    )
     p.add_argument(
         "--scaffold",
         default="generic",
@@ -52,14 +58,20 @@ def add_parser(sub: Any) -> None:
         ),
     )
     seeds = p.add_argument_group("seeds")
-    seeds.add_argument("--reflection-seeds", help="seeds the proposer sees, e.g. 0-3")
-    seeds.add_argument("--gate-seeds", help="seeds candidates are judged on, e.g. 100-111")
+    seeds.add_argument(
+        "--reflection-seeds", metavar="SEEDS", help="seeds the proposer sees, e.g. 0-3"
+    )
+    seeds.add_argument(
+        "--gate-seeds", metavar="SEEDS", help="seeds candidates are judged on, e.g. 100-111"
+    )
     seeds.add_argument(
         "--allow-seed-overlap",
         action="store_true",
         help="permit gate seeds that the proposer saw (an in-sample gate)",
     )
-    seeds.add_argument("--traces", help="reflect on logged traces in this directory (offline)")
+    seeds.add_argument(
+        "--traces", metavar="DIR", help="reflect on logged traces in this directory (offline)"
+    )
     loop = p.add_argument_group("loop")
     loop.add_argument(
         "--iterations", type=int, help="iterations in all (default 5; may be raised on --resume)"
@@ -69,33 +81,56 @@ def add_parser(sub: Any) -> None:
         default="heuristic",
         help="'heuristic' or an LLM spec (anthropic:MODEL, openai:MODEL, vllm:MODEL@URL, ...)",
     )
-    loop.add_argument("--proposer-retries", type=int, default=2)
-    loop.add_argument("--proposer-max-tokens", type=int, default=4096)
     loop.add_argument(
-        "--rule", choices=["strict-mean", "no-regression", "bootstrap"], default="strict-mean"
+        "--proposer-retries", type=int, default=2, help="retries of an invalid proposal"
     )
-    loop.add_argument("--min-delta", type=float, default=0.0)
+    loop.add_argument(
+        "--proposer-max-tokens", type=int, default=4096, help="reply budget of the LLM proposer"
+    )
+    loop.add_argument(
+        "--rule",
+        choices=["strict-mean", "no-regression", "bootstrap"],
+        default="strict-mean",
+        help="gate rule on paired per-seed scores (default strict-mean)",
+    )
+    loop.add_argument("--min-delta", type=float, default=0.0, help="margin a candidate must win by")
     loop.add_argument("--confidence", type=float, default=0.9, help="bootstrap confidence")
-    loop.add_argument("--bootstrap-samples", type=int, default=2000)
-    loop.add_argument("--rng-seed", type=int, default=0)
-    loop.add_argument("--metric", choices=["progression", "reward"], default="progression")
+    loop.add_argument("--bootstrap-samples", type=int, default=2000, help="bootstrap resamples")
+    loop.add_argument("--rng-seed", type=int, default=0, help="seed of the bootstrap RNG")
+    loop.add_argument(
+        "--metric",
+        choices=["progression", "reward"],
+        default="progression",
+        help="per-episode score the gate compares",
+    )
     agent = p.add_argument_group("agent")
     agent.add_argument(
         "--agent", default="explorer", help="'explorer' (keyless) or an LLM spec for the agent"
     )
     agent.add_argument("--task-agent", help="task policy spec for --mode two-model/observe")
-    agent.add_argument("--mode", choices=["unified", "two-model", "observe"], default="unified")
+    agent.add_argument(
+        "--mode",
+        choices=["unified", "two-model", "observe"],
+        default="unified",
+        help="MemoryAgent mode (default unified)",
+    )
     agent.add_argument("--max-steps", type=int, help="step cap per episode")
     agent.add_argument("--no-memory", action="store_true", help="play without memory")
     budget = p.add_argument_group("budgets and prices")
-    budget.add_argument("--budget-episodes", type=int)
-    budget.add_argument("--budget-steps", type=int)
-    budget.add_argument("--budget-tokens", type=int)
-    budget.add_argument("--budget-usd", type=float)
+    budget.add_argument("--budget-episodes", type=int, help="most episodes the run may use")
+    budget.add_argument("--budget-steps", type=int, help="most env steps the run may use")
+    budget.add_argument(
+        "--budget-tokens", type=int, help="most tokens (agent and proposer) the run may use"
+    )
+    budget.add_argument("--budget-usd", type=float, help="most dollars the run may spend")
     budget.add_argument("--price-in", type=float, default=0.0, help="agent $/M input tokens")
     budget.add_argument("--price-out", type=float, default=0.0, help="agent $/M output tokens")
-    budget.add_argument("--proposer-price-in", type=float, default=0.0)
-    budget.add_argument("--proposer-price-out", type=float, default=0.0)
+    budget.add_argument(
+        "--proposer-price-in", type=float, default=0.0, help="proposer $/M input tokens"
+    )
+    budget.add_argument(
+        "--proposer-price-out", type=float, default=0.0, help="proposer $/M output tokens"
+    )
     run = p.add_argument_group("execution")
     run.add_argument("--cache", help="evaluation cache directory (default RUN_DIR/cache)")
     run.add_argument("--workers", type=int, default=1, help="episodes in parallel")
