@@ -238,7 +238,3 @@ def render_structural_report(
         chain=chain,
         plot=str(png) if png is not None else None,
     )
-
-
-# Re-exported for ``automem report``: decide whether a directory is a structural run.
-_ = is_structural_run
