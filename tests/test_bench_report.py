@@ -1,0 +1,162 @@
+"""Benchmark report: BALROG aggregation maths, paired comparison, tables, PNG, dispatch."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from automem_sdk.benchmarks.bench_report import (
+    aggregate,
+    build_report,
+    mean_se,
+    report_dir,
+)
+from automem_sdk.benchmarks.bench_runner import EpisodeSummary, episode_path
+from rich.console import Console
+
+from automem_sdk.errors import AutomemError
+
+
+def _ep(agent: str, env: str, seed: int, prog: float, **diag: float) -> EpisodeSummary:
+    return EpisodeSummary(
+        agent=agent,
+        env=env,
+        task=env.partition("/")[2] or env,
+        seed=seed,
+        progression=prog,
+        steps=10,
+        total_reward=0.0,
+        diagnostics={"unproductive_rate": 0.25, "tokens/step": 40.0, **diag},
+    )
+
+
+def test_mean_se_uses_population_std() -> None:
+    m, se = mean_se([0.0, 100.0])
+    assert m == 50.0
+    assert se == pytest.approx(50.0 / math.sqrt(2))
+    assert mean_se([3.0]) == (3.0, 0.0)
+    with pytest.raises(ValueError):
+        mean_se([])
+
+
+def test_balrog_aggregation_on_known_numbers() -> None:
+    envs, overall = aggregate({"a": [0.0, 100.0], "b": [10.0, 20.0, 30.0, 40.0]})
+    a, b = envs
+    assert (a.mean, a.n) == (50.0, 2)
+    assert a.se == pytest.approx(35.35533906)
+    assert (b.mean, b.n) == (25.0, 4)
+    assert b.se == pytest.approx(math.sqrt(125.0) / 2.0)  # std 11.18, /sqrt(4)
+    assert overall.mean == pytest.approx(37.5)  # mean of env means, not of episodes (31.67)
+    assert overall.se == pytest.approx(math.sqrt(1250.0 + 31.25) / 2.0)
+    assert overall.n == 6
+
+
+def test_minihack_env_mean_is_over_all_its_episodes() -> None:
+    rows = [
+        _ep("explorer", "minihack/MazeWalk-9x9", 0, 1.0),
+        _ep("explorer", "minihack/MazeWalk-9x9", 1, 1.0),
+        _ep("explorer", "minihack/MazeWalk-9x9", 2, 1.0),
+        _ep("explorer", "minihack/Quest-Easy", 0, 0.0),
+        _ep("explorer", "crafter", 0, 0.5),
+        _ep("explorer", "crafter", 1, 0.1),
+    ]
+    rep = build_report(rows)
+    (a,) = rep.agents
+    assert [(t.name, t.mean) for t in a.tasks] == [
+        ("crafter", pytest.approx(30.0)),
+        ("minihack/MazeWalk-9x9", 100.0),
+        ("minihack/Quest-Easy", 0.0),
+    ]
+    env = {e.name: e for e in a.envs}
+    assert env["minihack"].mean == pytest.approx(75.0)  # 3 of 4 episodes, not (100 + 0) / 2
+    assert env["minihack"].n == 4
+    assert a.overall.mean == pytest.approx((75.0 + 30.0) / 2)
+    assert a.overall.se == pytest.approx(
+        math.sqrt(env["minihack"].se ** 2 + env["crafter"].se ** 2) / 2
+    )
+    assert a.diagnostics["crafter"]["tokens/step"] == pytest.approx(40.0)
+
+
+def test_comparison_is_paired_over_common_seeds() -> None:
+    env = "minihack/MazeWalk-15x15"
+    rows = [
+        _ep("explorer", env, 0, 1.0),
+        _ep("explorer", env, 1, 1.0),
+        _ep("explorer", env, 2, 0.0),
+        _ep("explorer", env, 9, 1.0),  # no partner: left out of the comparison
+        _ep("explorer-nomem", env, 0, 0.0),
+        _ep("explorer-nomem", env, 1, 1.0),
+        _ep("explorer-nomem", env, 2, 0.0),
+    ]
+    comp = build_report(rows).comparison
+    assert comp is not None and (comp.a, comp.b) == ("explorer", "explorer-nomem")
+    (task,) = comp.tasks
+    assert task.n == 3
+    assert task.mean_a == pytest.approx(200.0 / 3) and task.mean_b == pytest.approx(100.0 / 3)
+    dm, dse = mean_se([100.0, 0.0, 0.0])
+    assert (task.diff, task.diff_se) == (pytest.approx(dm), pytest.approx(dse))
+    assert comp.overall is not None and comp.overall.diff == pytest.approx(dm)
+    custom = build_report(rows, ("explorer-nomem", "explorer")).comparison
+    assert custom is not None and custom.tasks[0].diff == pytest.approx(-dm)
+    with pytest.raises(AutomemError):
+        build_report(rows, ("explorer", "llm"))
+
+
+def _console() -> Console:
+    return Console(record=True, width=160, force_terminal=False)
+
+
+def test_report_dir_prints_tables_and_writes_png(tmp_path: Path) -> None:
+    env = "minihack/MazeWalk-9x9"
+    for agent, progs in (("explorer", [1.0, 1.0, 0.0]), ("explorer-nomem", [0.0, 1.0, 0.0])):
+        for seed, p in enumerate(progs):
+            path = episode_path(tmp_path, agent, env, seed)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(_ep(agent, env, seed, p, redundant_writes=2.0).model_dump_json())
+    console = _console()
+    rep = report_dir(tmp_path, console=console)
+    text = console.export_text()
+    assert rep is not None and rep.n_episodes == 6
+    assert "MazeWalk-9x9" in text and "minihack *" in text and "overall" in text
+    assert "66.7 ± 27.2" in text  # explorer: mean 66.7, SE 47.1/sqrt(3)
+    assert "+33.3 ± 27.2" in text  # paired difference
+    assert "Trace diagnostics" in text and "unprod" in text
+    png = tmp_path / "bench_report.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    data = json.loads((tmp_path / "bench_report.json").read_text())
+    assert data["comparison"]["tasks"][0]["n"] == 3
+    assert "| explorer | env | minihack | 3 |" in (tmp_path / "bench_report.md").read_text()
+
+
+def test_report_dir_prints_a_pipeline_report(tmp_path: Path) -> None:
+    rows = [{"stage": "baseline", "env": "minihack/Corridor-R3", "n": 4, "progression": 0.25}]
+    (tmp_path / "report.json").write_text(
+        json.dumps({"name": "p1", "stages": {"baseline": True}, "rows": rows})
+    )
+    console = _console()
+    assert report_dir(tmp_path, console=console) is None
+    text = console.export_text()
+    assert "minihack/Corridor-R3" in text and "0.250" in text and "p1" in text
+
+
+def test_report_dir_hands_structural_runs_to_their_renderer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import automem_sdk.trainers.structural as structural
+
+    seen: list[Path] = []
+    monkeypatch.setattr(structural, "is_structural_run", lambda p: Path(p) == tmp_path)
+    monkeypatch.setattr(
+        structural, "render_structural_report", lambda p, **kw: seen.append(Path(p))
+    )
+    assert report_dir(tmp_path, console=_console()) is None
+    assert seen == [tmp_path]
+
+
+def test_report_dir_rejects_other_folders(tmp_path: Path) -> None:
+    with pytest.raises(AutomemError, match="not a benchmark folder"):
+        report_dir(tmp_path, console=_console())
+    with pytest.raises(AutomemError, match="no such folder"):
+        report_dir(tmp_path / "missing", console=_console())
