@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -142,7 +142,7 @@ def mean_se(xs: Sequence[float]) -> tuple[float, float]:
     return m, math.sqrt(var) / math.sqrt(n)
 
 
-def aggregate(by_env: dict[str, Sequence[float]]) -> tuple[list[Score], Score]:
+def aggregate(by_env: Mapping[str, Sequence[float]]) -> tuple[list[Score], Score]:
     """BALROG aggregation of per-episode scores grouped by env.
 
     Returns:
@@ -297,9 +297,9 @@ def print_report(
         ns: list[int] = []
         for a in report.agents:
             pool = {"task": a.tasks, "env": a.envs, "overall": [a.overall]}[level]
-            s = next((x for x in pool if x.name == name), None)
-            cells.append(_ms(s) if s is not None else "")
-            ns += [s.n] if s is not None else []
+            found = next((x for x in pool if x.name == name), None)
+            cells.append(_ms(found) if found is not None else "")
+            ns += [found.n] if found is not None else []
         label = _label(level, name)
         last_of_level = i + 1 == len(names) or names[i + 1][0] != level
         t.add_row(label, "/".join(map(str, sorted(set(ns)))), *cells, end_section=last_of_level)

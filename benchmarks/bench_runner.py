@@ -289,7 +289,8 @@ def _cached_env(name: str, max_steps: int | None, levels_dir: str | None) -> Tex
     """One env per (name, cap, levels) per process: episodes reset it with their seed."""
     from automem_sdk.benchmarks.registry import make_env
 
-    return make_env(name, max_steps=max_steps, levels_dir=levels_dir)
+    env: TextEnv = make_env(name, max_steps=max_steps, levels_dir=levels_dir)
+    return env
 
 
 def _make_agent(job: EpisodeJob) -> Any:
