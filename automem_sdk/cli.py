@@ -17,7 +17,7 @@ __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 COMMAND_MODULES: tuple[str, ...] = (
     "automem_sdk.cli_memory",
     "automem_sdk.cli_trace",
-    "automem_sdk.benchmarks.cli",
+    "automem_sdk.benchmarks.bench_cli",
     "automem_sdk.benchmarks.demo",
     "automem_sdk.benchmarks.explorers.compare_nle",
     "automem_sdk.trainers.cli",
