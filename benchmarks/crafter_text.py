@@ -89,6 +89,7 @@ CRAFTER_ACHIEVEMENTS: tuple[str, ...] = (
 )
 _DEFAULT_ACTION = "noop"
 _STATUS = ("health", "food", "drink", "energy")
+_MOVES = {"move_left": (-1, 0), "move_right": (1, 0), "move_up": (0, -1), "move_down": (0, 1)}
 _VIEW = (9, 7)  # cells of the local view (x, y); crafter's 9x9 minus two item rows
 _INSTRUCTION = """You are playing Crafter, a 2D survival and crafting game.
 Unlock as many achievements as possible: collect wood, stone, coal, iron, diamond,
@@ -242,7 +243,8 @@ class CrafterTextEnv:
     ``info`` carries ``progression`` (unlocked / 22), ``achievements`` (names unlocked),
     ``changed`` (position, facing, inventory or the local view changed),
     ``invalid_action``, ``x``/``y`` (world cell of the player), ``facing`` (``(dx, dy)``,
-    y grows south), ``facing_kind``, ``inventory``, ``status``, ``nearest`` (kind ->
+    y grows south), ``facing_kind``, ``around`` (move action -> kind of the cell it
+    leads to), ``inventory``, ``status``, ``nearest`` (kind ->
     absolute ``(x, y)`` of the nearest visible cell of that kind), ``sleeping``,
     ``step``, ``seed`` and ``action``.
 
@@ -432,7 +434,12 @@ class CrafterTextEnv:
             nearest[kname] = (px + int(odx[rank]), py + int(ody[rank]))
             lines.append(f"- {kname} {descs[rank]}")
         w, h = _VIEW
-        facing_kind = self._kind_names.get(int(kinds[w // 2 + fx, h // 2 + fy]), "nothing")
+        cx, cy = w // 2, h // 2
+        facing_kind = self._kind_names.get(int(kinds[cx + fx, cy + fy]), "nothing")
+        around = {
+            move: self._kind_names.get(int(kinds[cx + mx, cy + my]), "nothing")
+            for move, (mx, my) in _MOVES.items()
+        }
         inv = player.inventory
         status = {k: int(inv[k]) for k in _STATUS}
         items = {k: int(v) for k, v in inv.items() if k not in _STATUS and v > 0}
@@ -470,6 +477,7 @@ class CrafterTextEnv:
             "y": py,
             "facing": (fx, fy),
             "facing_kind": facing_kind,
+            "around": around,
             "inventory": items,
             "status": status,
             "nearest": nearest,
