@@ -47,20 +47,54 @@ def _corpus(examples: list[SFTExample]) -> list[str]:
     return [m["content"] for e in examples for m in e.prompt] + [e.target for e in examples]
 
 
+def _have_runner() -> bool:
+    try:
+        import minihack  # noqa: F401
+        from automem_sdk.benchmarks import bench_runner  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _runner_traces(root: Path) -> str:
+    """Short real episodes of the benchmarks runner: the keyless explorer on MiniHack."""
+    from automem_sdk.benchmarks.bench_runner import BenchConfig, run_benchmark
+
+    rows = run_benchmark(
+        BenchConfig(
+            out=str(root / "bench"),
+            envs=["minihack/MazeWalk-9x9", "minihack/Corridor-R3"],
+            agents=["explorer"],
+            seeds=[0, 1, 2, 3],
+            max_steps=12,
+            quiet=True,
+        )
+    )
+    assert len(rows) == 8
+    return str(root / "bench" / "traces")
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Real agent traces -> selected dataset -> tiny base model."""
+    """Real traces of the benchmarks runner -> selected dataset -> tiny base model.
+
+    Without the games extra, traces of the core agent on the toy key-and-door env.
+    """
     root = tmp_path_factory.mktemp("behavioral")
-    make_toy_traces(str(root / "runs"), range(10))
+    if _have_runner():
+        traces = _runner_traces(root)
+    else:
+        make_toy_traces(str(root / "runs"), range(10))
+        traces = str(root / "runs" / "traces")
     res = build_dataset(
-        str(root / "runs" / "traces"),
+        traces,
         OutcomeSelector(0.5) | HindsightSelector(),
         str(root / "run"),
         PostprocessConfig(min_examples=8),
     )
     examples = read_dataset(res.path)
     base = build_tiny_causal_lm(root / "base", _corpus(examples), vocab_size=1500)
-    return {"root": root, "dataset": res, "examples": examples, "base": base}
+    return {"root": root, "dataset": res, "examples": examples, "base": base, "traces": traces}
 
 
 @pytest.fixture(scope="module")
@@ -73,11 +107,12 @@ def trained(data: dict[str, Any]) -> dict[str, Any]:
         lora_dropout=0.0,
         learning_rate=2e-2,
         max_steps=STEPS,
-        batch_size=4,
+        batch_size=2,
         grad_accum=2,
         save_steps=4,
-        max_length=1024,
+        max_length=2048,
         min_examples=8,
+        eval_examples=16,
     )
     out = data["root"] / "run"
     sft = LoraSFT(cfg, out, quiet=True)
@@ -86,6 +121,16 @@ def trained(data: dict[str, Any]) -> dict[str, Any]:
     logits = sft.logits(probe)
     adapter = sft.save_adapter()
     return {"sft": sft, "result": result, "probe": probe, "logits": logits, "adapter": adapter}
+
+
+def test_dataset_comes_from_runner_traces(data: dict[str, Any]) -> None:
+    if not _have_runner():
+        pytest.skip("the games extra is not installed: toy traces were used")
+    sources = data["dataset"].ledger_entry["sources"]
+    assert len(sources) == 8
+    assert all("/traces/explorer/minihack/" in s["url"] for s in sources)
+    assert {s["env"] for s in sources} == {"minihack/MazeWalk-9x9", "minihack/Corridor-R3"}
+    assert all(e.source.trace.endswith(".jsonl.gz") for e in data["examples"])
 
 
 def test_loss_goes_down_and_metrics_are_logged(data: dict[str, Any], trained: Any) -> None:
@@ -141,7 +186,7 @@ def test_training_resumes_from_the_last_checkpoint(
 ) -> None:
     out = tmp_path / "resume"
     shutil.copytree(data["root"] / "run" / "checkpoints", out / "checkpoints")
-    cfg = trained["sft"].config.model_copy(update={"max_steps": STEPS + 2})
+    cfg = trained["sft"].config.model_copy(update={"max_steps": STEPS + 2, "eval_examples": 0})
     result = LoraSFT(cfg, out, quiet=True).fit(data["examples"])
     assert result.resumed_from is not None
     assert result.resumed_from.endswith(f"checkpoint-{STEPS}")
@@ -161,7 +206,7 @@ def test_train_lora_qwen2_ledger_and_merged_model(data: dict[str, Any], tmp_path
         max_steps=2,
         batch_size=2,
         grad_accum=1,
-        max_length=512,
+        max_length=900,
         merge=True,
         adapter_name="keydoor-memory",
         eval_examples=4,
@@ -173,6 +218,7 @@ def test_train_lora_qwen2_ledger_and_merged_model(data: dict[str, Any], tmp_path
     assert check_adapter(result.adapter_dir) == []
     # Examples longer than max_length lose their span: dropped and counted, not trained on.
     n = len(data["examples"])
+    assert result.encode.encoded > 0
     assert result.encode.encoded + result.encode.dropped_empty_span == n
     ledger = read_ledger(str(tmp_path / "out"))
     assert [e["kind"] for e in ledger] == ["adapter"]
@@ -201,14 +247,15 @@ def test_bf16_training_runs_on_cpu(data: dict[str, Any], tmp_path: Path) -> None
         base_model=data["base"],
         dtype="bf16",
         max_steps=2,
-        batch_size=2,
+        batch_size=1,
+        max_length=1024,
         grad_accum=1,
         learning_rate=1e-2,
         eval_examples=4,
         min_examples=1,
     )
     sft = LoraSFT(cfg, tmp_path / "bf16", quiet=True)
-    result = sft.fit(data["examples"][:8])
+    result = sft.fit(data["examples"][:4])
     assert result.steps == 2
     assert result.loss_after is not None and result.loss_after == result.loss_after  # not NaN
     lora_params = [p for n, p in sft.model.named_parameters() if "lora_" in n]
@@ -231,7 +278,7 @@ def test_two_model_eval_with_the_trained_specialist(data: dict[str, Any], traine
         [0, 1],
         {"before": before, "after": after},
         lambda: KeyDoorExplorer(0),
-        max_steps=2,
+        max_steps=1,
         out_dir=str(out),
         quiet=True,
     )
@@ -240,7 +287,7 @@ def test_two_model_eval_with_the_trained_specialist(data: dict[str, Any], traine
     for side in report.sides:
         assert len(side.episodes) == 2
         for ep in side.episodes:
-            assert ep.steps == 2
+            assert ep.steps == 1
             assert "redundant_writes" in ep.diagnostics and "unproductive_rate" in ep.diagnostics
             trace = read_trace(str(ep.trace))
             assert trace.header.mode == "two-model"
