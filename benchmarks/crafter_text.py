@@ -178,7 +178,8 @@ def fast_crafter_class() -> type:
             if self._step % 10 == 0:
                 self._balance_all()
             self._obs()
-            reward = (player.health - self._last_health) / 10
+            last_health: float = self._last_health
+            reward = (player.health - last_health) / 10
             self._last_health = player.health
             unlocked = {
                 name

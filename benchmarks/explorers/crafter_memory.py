@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import random
 import re
+from functools import lru_cache
 from typing import Any
 
 from automem_sdk.codec import encode_op
@@ -82,7 +83,7 @@ def choose_goal(inventory: dict[str, int], achievements: list[str]) -> tuple[str
     if not inv.get("wood_pickaxe"):
         if wood >= 1 and "place_table" in done:
             return "wood_pickaxe", "table"
-        return ("table", "place") if wood >= 5 else ("wood", "tree")
+        return ("table", "place") if wood >= max(5, _cost("table") + 1) else ("wood", "tree")
     if not inv.get("wood_sword"):
         return ("wood_sword", "table") if wood >= 1 else ("wood", "tree")
     if not inv.get("stone_pickaxe") or not inv.get("stone_sword"):
@@ -93,7 +94,7 @@ def choose_goal(inventory: dict[str, int], achievements: list[str]) -> tuple[str
     if "place_stone" not in done:
         return ("place_stone", "place") if stone >= 1 else ("stone", "stone")
     if "place_furnace" not in done:
-        return ("furnace", "place") if stone >= 1 else ("stone", "stone")
+        return ("furnace", "place") if stone >= _cost("furnace") else ("stone", "stone")
     if not inv.get("iron_pickaxe") or not inv.get("iron_sword"):
         target = "iron_pickaxe" if not inv.get("iron_pickaxe") else "iron_sword"
         if wood < 1:
@@ -104,6 +105,15 @@ def choose_goal(inventory: dict[str, int], achievements: list[str]) -> tuple[str
             return "iron", "iron"
         return target, "furnace"
     return "diamond", "diamond"
+
+
+@lru_cache(maxsize=8)
+def _cost(thing: str) -> int:
+    """What placing ``thing`` uses of its material (crafter's game data)."""
+    from crafter import constants
+
+    uses: dict[str, int] = constants.place[thing]["uses"]
+    return int(next(iter(uses.values())))
 
 
 def _ops(*ops: Any) -> str:
@@ -235,11 +245,11 @@ class CrafterExplorer:
         zombie = nearest.get("zombie")
         if zombie is not None and abs(zombie[0] - pos[0]) + abs(zombie[1] - pos[1]) == 1:
             return "do" if facing == "zombie" else self._face(pos, zombie)
-        if status.get("energy", 9) <= 2:
+        if status.get("energy", 9) <= 2 and zombie is None:
             return "sleep"
         if status.get("drink", 9) <= 4:
             return self._get(pos, "water", nearest, known, around, facing)
-        if status.get("food", 9) <= 4 and "cow" in nearest:
+        if status.get("food", 9) <= 4:  # find a cow (they roam: never remembered)
             return self._get(pos, "cow", nearest, known, around, facing)
         if inv.get("sapling") and facing == "grass":
             return "place_plant"
@@ -254,8 +264,6 @@ class CrafterExplorer:
             ):
                 return "place_furnace"
             if goal == "furnace":
-                if inv.get("stone", 0) < 4 and "table" in self._adjacent(pos, nearest):
-                    return self._get(pos, "stone", nearest, known, around, facing)
                 return self._get(pos, "table", nearest, known, around, facing, craft=True)
             if goal == "place_stone" and facing in ("grass", "sand", "path", "water"):
                 return "place_stone"
@@ -267,11 +275,11 @@ class CrafterExplorer:
                 return f"make_{goal}"
             missing = next(n for n in need if n not in near)
             if missing == "table" and "table" not in nearest and "table" not in known:
-                if inv.get("wood", 0) >= 2:
+                if inv.get("wood", 0) >= _cost("table"):
                     return "place_table" if facing in _WALKABLE else self._turn_to_free(around)
                 return self._get(pos, "tree", nearest, known, around, facing)
             if missing == "furnace" and "furnace" not in nearest and "furnace" not in known:
-                if inv.get("stone", 0) >= 1 and facing in _WALKABLE:
+                if inv.get("stone", 0) >= _cost("furnace") and facing in _WALKABLE:
                     return "place_furnace"
                 return self._get(pos, "stone", nearest, known, around, facing)
             return self._get(pos, missing, nearest, known, around, facing, craft=True)
