@@ -178,7 +178,7 @@ def fast_crafter_class() -> type:
             if self._step % 10 == 0:
                 self._balance_all()
             self._obs()
-            last_health: float = self._last_health
+            last_health = float(self.__dict__["_last_health"])
             reward = (player.health - last_health) / 10
             self._last_health = player.health
             unlocked = {
