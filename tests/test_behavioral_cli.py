@@ -154,3 +154,38 @@ def test_cli_fit_and_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     report = json.loads((tmp_path / "eval" / "eval_report.json").read_text())
     assert [s["label"] for s in report["sides"]] == ["before", "after"]
     assert all(len(s["episodes"]) == 2 for s in report["sides"])
+
+
+@pytest.mark.train
+@pytest.mark.games
+def test_cli_eval_on_minihack_with_the_explorer_as_task_model(tmp_path: Path) -> None:
+    pytest.importorskip("minihack")
+    pytest.importorskip("peft")
+    from automem_sdk.trainers.behavioral.tiny import build_tiny_causal_lm
+
+    base = build_tiny_causal_lm(tmp_path / "base", ["<|READ|>map.md<|END|>"], vocab_size=300)
+    rc = main(
+        [
+            "train",
+            "behavioral",
+            "eval",
+            "--env",
+            "minihack/MazeWalk-9x9",
+            "--seeds",
+            "0",
+            "--base",
+            base,
+            "--max-steps",
+            "2",
+            "--max-new-tokens",
+            "4",
+            "--out",
+            str(tmp_path / "eval"),
+            "--quiet",
+        ]
+    )
+    assert rc == 0
+    report = json.loads((tmp_path / "eval" / "eval_report.json").read_text())
+    assert report["env"] == "minihack/MazeWalk-9x9"
+    (side,) = report["sides"]
+    assert side["label"] == "before" and side["episodes"][0]["steps"] >= 1

@@ -201,22 +201,23 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _make_env(name: str) -> Any:
+def _make_env(name: str, max_steps: int | None = None) -> Any:
     if name == "toy/keydoor":
         from automem_sdk.trainers.behavioral.toy import KeyDoorEnv
 
-        return KeyDoorEnv()
-    import importlib
-
+        return KeyDoorEnv(max_steps=max_steps or 20)
     from automem_sdk.trainers.behavioral.errors import BehavioralError
 
     try:
-        registry = importlib.import_module("automem_sdk.benchmarks.registry")
+        from automem_sdk.benchmarks.registry import make_env
     except ModuleNotFoundError as exc:
         raise BehavioralError(
             f"env {name!r} needs the benchmarks package (pip install 'automem-sdk[games]')"
         ) from exc
-    return registry.make_env(name)
+    try:
+        return make_env(name, max_steps=max_steps)
+    except KeyError as exc:
+        raise BehavioralError(str(exc)) from exc
 
 
 def _make_task(spec: str, env_name: str) -> Any:
@@ -228,18 +229,13 @@ def _make_task(spec: str, env_name: str) -> Any:
         from automem_sdk.trainers.behavioral.toy import KeyDoorExplorer
 
         return KeyDoorExplorer(0)
-    import importlib
-
     from automem_sdk.trainers.behavioral.errors import BehavioralError
 
     try:
-        explorers: Any = importlib.import_module("automem_sdk.benchmarks.explorers")
+        from automem_sdk.benchmarks.registry import make_explorer
     except ModuleNotFoundError as exc:
         raise BehavioralError(f"no keyless explorer for {env_name!r}") from exc
-    factory = getattr(explorers, "explorer_for", None)
-    if factory is None:
-        raise BehavioralError(f"no keyless explorer for {env_name!r}")
-    return factory(env_name)
+    return make_explorer(env_name)
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -266,7 +262,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         raise BehavioralError("give --base [--adapter] or --before/--after client specs")
     scaffold = args.scaffold or _default_scaffold(args.env)
     report = evaluate_two_model(
-        lambda: _make_env(args.env),
+        lambda: _make_env(args.env, args.max_steps),
         parse_seeds(args.seeds),
         specialists,
         lambda: _make_task(args.task, args.env),
