@@ -33,10 +33,37 @@ SFT_SIZES: dict[str, tuple[int, int, int, int]] = {
 }
 
 
+def _runner_available() -> bool:
+    try:
+        import minihack  # noqa: F401
+        from automem_sdk.benchmarks import bench_runner  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _count_turns(url: str) -> int:
+    from automem_sdk.trace import TurnRecord, iter_records
+
+    return sum(1 for r in iter_records(url) if isinstance(r, TurnRecord))
+
+
 def data_engine_throughput(
-    work_dir: str, min_turns: int = 10_000, *, quiet: bool = False
+    work_dir: str,
+    min_turns: int = 10_000,
+    *,
+    source: str = "auto",
+    quiet: bool = False,
 ) -> dict[str, Any]:
     """Generate traces until ``min_turns`` turns exist, then time the data engine.
+
+    Args:
+        work_dir: scratch directory.
+        min_turns: turns to generate (at least).
+        source: ``runner`` (the benchmarks runner: the keyless explorer on MiniHack,
+            gzip traces), ``toy`` (the key-and-door env) or ``auto`` (runner when the
+            games extra is installed).
+        quiet: no progress bar.
 
     Returns:
         Counts and seconds per stage, and ``turns_per_s`` over load + select + postprocess.
@@ -48,22 +75,38 @@ def data_engine_throughput(
     )
     from automem_sdk.trainers.behavioral.selectors import HindsightSelector, OutcomeSelector
     from automem_sdk.trainers.behavioral.toy import make_toy_traces
-    from automem_sdk.trainers.behavioral.traces import load_traces
+    from automem_sdk.trainers.behavioral.traces import load_traces, resolve_trace_urls
     from rich.progress import Progress
 
+    if source == "auto":
+        source = "runner" if _runner_available() else "toy"
     root = work_dir.rstrip("/")
     turns = 0
     seed = 0
     t0 = time.perf_counter()
     with Progress(disable=quiet) as progress:
-        task = progress.add_task("generating traces (turns)", total=min_turns)
+        task = progress.add_task(f"generating {source} traces (turns)", total=min_turns)
         while turns < min_turns:
             batch = list(range(seed, seed + 20))
-            urls = make_toy_traces(root, batch)
             seed += len(batch)
-            for u in urls:
-                with open(u, encoding="utf-8") as f:
-                    turns += sum(1 for line in f if '"kind":"turn"' in line)
+            if source == "runner":
+                from automem_sdk.benchmarks.bench_runner import BenchConfig, run_benchmark
+
+                before = set(resolve_trace_urls(f"{root}/traces")) if seed > 20 else set()
+                run_benchmark(
+                    BenchConfig(
+                        out=root,
+                        envs=["minihack/MazeWalk-15x15", "minihack/Corridor-R3"],
+                        agents=["explorer"],
+                        seeds=batch,
+                        max_steps=50,
+                        quiet=True,
+                    )
+                )
+                urls = sorted(set(resolve_trace_urls(f"{root}/traces")) - before)
+            else:
+                urls = make_toy_traces(root, batch)
+            turns += sum(_count_turns(u) for u in urls)
             progress.update(task, completed=min(turns, min_turns))
     gen_s = time.perf_counter() - t0
 
@@ -78,6 +121,7 @@ def data_engine_throughput(
     n_turns = sum(lt.n_turns for lt in traces)
     engine_s = t4 - t1
     return {
+        "source": source,
         "episodes": len(traces),
         "turns": n_turns,
         "selected": len(selections),
@@ -175,6 +219,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m automem_sdk.trainers.behavioral.perf", description=__doc__
     )
     parser.add_argument("--turns", type=int, default=10_000, help="trace turns to process")
+    parser.add_argument(
+        "--source",
+        choices=["auto", "runner", "toy"],
+        default="auto",
+        help="traces of the benchmarks runner (MiniHack explorer) or of the toy env",
+    )
     parser.add_argument("--sft-steps", type=int, default=10)
     parser.add_argument(
         "--sizes", default="tiny,small", help="SFT model sizes: " + ", ".join(SFT_SIZES)
@@ -195,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if s.strip()
             ]
     de = out["data_engine"]
-    t = Table(title="behavioral data engine (load + select + postprocess)")
+    t = Table(title=f"behavioral data engine, {de['source']} traces (load + select + postprocess)")
     for col in ("episodes", "turns", "selected", "examples", "load s", "select s", "post s"):
         t.add_column(col, justify="right")
     t.add_column("turns/s", justify="right", style="bold")
