@@ -59,8 +59,8 @@ def test_cli_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
 
 
 def test_data_engine_benchmark_counts(tmp_path: Path) -> None:
-    figures = data_engine_throughput(str(tmp_path), min_turns=200, quiet=True)
-    assert figures["turns"] >= 200
+    figures = data_engine_throughput(str(tmp_path), min_turns=200, source="toy", quiet=True)
+    assert figures["turns"] >= 200 and figures["source"] == "toy"
     assert figures["episodes"] >= 1
     assert 0 < figures["examples"] <= figures["selected"]
     assert figures["turns_per_s"] > 0
