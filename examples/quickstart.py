@@ -24,8 +24,13 @@ def memory_model(messages) -> str:
 
 
 url = sys.argv[1] if len(sys.argv) > 1 else "file://./quickstart-memory"
-agent = wrap(my_agent, memory=url, llm=ScriptedClient(memory_model),
-             actions=["explore", "open door"], trace=url.rstrip("/") + "-trace.jsonl")
+agent = wrap(
+    my_agent,
+    memory=url,
+    llm=ScriptedClient(memory_model),
+    actions=["explore", "open door"],
+    trace=url.rstrip("/") + "-trace.jsonl",
+)
 for obs in ["A hall. A small key lies here.", "A long corridor.", "A locked door."]:
     print(f"{obs:32} -> {agent.step(obs)}")
 agent.finish()

@@ -136,5 +136,7 @@ def test_config_errors_are_clear(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["keyless.yaml", "anthropic-vllm.yaml"])
 def test_shipped_configs_validate(name: str) -> None:
-    cfg = load_pipeline_config(str(Path(__file__).resolve().parents[1] / "examples" / "pipelines" / name))
+    cfg = load_pipeline_config(
+        str(Path(__file__).resolve().parents[1] / "examples" / "pipelines" / name)
+    )
     assert cfg.envs and set(cfg.seeds.gate).isdisjoint(cfg.seeds.reflection)
