@@ -34,7 +34,8 @@ from automem_sdk.ops import ActionOp, DoneOp, ReadOp, UpsertOp
 
 __all__ = ["REMEMBERED_KINDS", "CrafterExplorer", "choose_goal", "parse_resources"]
 
-#: Kinds whose locations are written to ``resources.md`` (creatures move; not kept).
+#: Kinds whose locations are written to ``resources.md`` (cows roam, but slowly: where
+#: one was seen is where the herd's pasture is).
 REMEMBERED_KINDS: tuple[str, ...] = (
     "table",
     "water",
@@ -45,6 +46,7 @@ REMEMBERED_KINDS: tuple[str, ...] = (
     "furnace",
     "diamond",
     "grass",
+    "cow",
 )
 Cell = tuple[int, int]
 _MOVES: dict[str, Cell] = {
@@ -247,9 +249,9 @@ class CrafterExplorer:
             return "do" if facing == "zombie" else self._face(pos, zombie)
         if status.get("energy", 9) <= 2 and zombie is None:
             return "sleep"
-        if status.get("drink", 9) <= 4:
+        if status.get("drink", 9) <= 5:
             return self._get(pos, "water", nearest, known, around, facing)
-        if status.get("food", 9) <= 4:  # find a cow (they roam: never remembered)
+        if status.get("food", 9) <= 5:
             return self._get(pos, "cow", nearest, known, around, facing)
         if inv.get("sapling") and facing == "grass":
             return "place_plant"
