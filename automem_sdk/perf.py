@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -98,31 +96,19 @@ def naive_search(store: MemoryStore, query: str, limit: int = 50) -> list[tuple[
 # ----------------------------------------------------------------------------- s3
 @contextmanager
 def _moto() -> Iterator[dict[str, Any] | None]:
-    """Start moto's S3 server on 127.0.0.1; yield storage options (``None`` if unavailable)."""
+    """Start a local S3 with the perf bucket; yield storage options (``None`` if unavailable)."""
     try:
-        import s3fs
-        from moto.server import ThreadedMotoServer
+        from automem_sdk.testing import local_s3
+
+        server = local_s3("automem-perf")
+        options = server.__enter__()
     except ImportError:
         yield None
         return
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    options: dict[str, Any] = {
-        "key": "testing",
-        "secret": "testing",
-        "client_kwargs": {"endpoint_url": f"http://127.0.0.1:{port}"},
-    }
     try:
-        s3fs.S3FileSystem(skip_instance_cache=True, **options).mkdir("automem-perf")
         yield options
     finally:
-        server.stop()
+        server.__exit__(None, None, None)
 
 
 # ----------------------------------------------------------------------------- benches

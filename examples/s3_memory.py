@@ -42,27 +42,10 @@ def scripted_memory_model(messages: Any) -> str:
 
 def local_s3() -> tuple[str, dict[str, Any], Any]:
     """Start moto's S3 server on 127.0.0.1 with one bucket (needs ``moto[server]``)."""
-    import logging
-    import os
-    import socket
+    from automem_sdk.testing import local_s3 as serve
 
-    import s3fs
-    from moto.server import ThreadedMotoServer
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no request log lines
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    options = {
-        "key": "testing",
-        "secret": "testing",
-        "client_kwargs": {"endpoint_url": f"http://127.0.0.1:{port}"},
-    }
-    s3fs.S3FileSystem(skip_instance_cache=True, **options).mkdir("automem-demo")
+    server = serve("automem-demo")
+    options = server.__enter__()
     return "s3://automem-demo/agents/run-1", options, server
 
 
@@ -106,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         print(store.diff(0, store.version) or "(no changes)")
     finally:
         if server is not None:
-            server.stop()
+            server.__exit__(None, None, None)
     return 0
 
 

@@ -8,8 +8,6 @@ The moto server is started once per session, lazily, only by tests that need it.
 from __future__ import annotations
 
 import importlib.util
-import os
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,12 +22,6 @@ _HAVE_S3 = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[dict[str, Any]]:
     """Start moto's S3-compatible server on 127.0.0.1 for the whole session.
@@ -39,22 +31,10 @@ def moto_server() -> Iterator[dict[str, Any]]:
     """
     if not _HAVE_S3:
         pytest.skip("moto[server] and s3fs are needed for s3 tests")
-    from moto.server import ThreadedMotoServer
+    from automem_sdk.testing import local_s3
 
-    os.environ["AWS_ACCESS_KEY_ID"] = "testing"
-    os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    options: dict[str, Any] = {
-        "key": "testing",
-        "secret": "testing",
-        "client_kwargs": {"endpoint_url": f"http://127.0.0.1:{port}"},
-    }
-    try:
+    with local_s3() as options:
         yield options
-    finally:
-        server.stop()
 
 
 def _new_bucket(options: dict[str, Any]) -> str:
