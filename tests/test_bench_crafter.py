@@ -51,7 +51,8 @@ def _play(env: CrafterTextEnv, seed: int, n: int) -> list[str]:
 def test_protocol_and_actions(env: CrafterTextEnv) -> None:
     import crafter.constants
 
-    assert isinstance(env, TextEnv)
+    as_protocol: object = env
+    assert isinstance(as_protocol, TextEnv)
     assert env.name == "crafter"
     assert tuple(env.actions) == CRAFTER_ACTIONS == tuple(crafter.constants.actions)
     assert set(CRAFTER_ACHIEVEMENTS) == set(crafter.constants.achievements)
