@@ -3,7 +3,8 @@
 They are :class:`~automem_sdk.env.Decider` objects for
 :class:`~automem_sdk.agent.MemoryAgent`, so the effect of memory on a benchmark can be
 measured offline: the same explorer with the agent's ``memory="off"`` does worse.
-``CrafterExplorer`` is loaded from ``crafter_explorer`` when that module is present.
+:class:`NLEExplorer` plays NetHack and MiniHack; ``CrafterExplorer`` (loaded on first
+use from :mod:`.crafter_memory`) plays Crafter.
 """
 
 from __future__ import annotations
@@ -13,14 +14,10 @@ from typing import Any
 
 from .nle_explorer import NLEExplorer
 
-__all__ = ["NLEExplorer"]
+__all__ = ["CrafterExplorer", "NLEExplorer"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "CrafterExplorer":
-        try:
-            module = importlib.import_module(f"{__name__}.crafter_explorer")
-        except ModuleNotFoundError as exc:
-            raise AttributeError(name) from exc
-        return module.CrafterExplorer
+        return importlib.import_module(f"{__name__}.crafter_memory").CrafterExplorer
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
