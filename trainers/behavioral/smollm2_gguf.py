@@ -85,7 +85,8 @@ def dequantize_gguf(model: str, out_dir: str | Path, *, gguf_file: str | None = 
     cfg_dict = quantized.config.to_dict()
     cfg_dict.pop("quantization_config", None)
     config = type(quantized.config).from_dict(cfg_dict)
-    plain: Any = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    auto: Any = AutoModelForCausalLM
+    plain: Any = auto.from_config(config, dtype=torch.float32)
     plain.load_state_dict(quantized.state_dict(), strict=True)
     plain.generation_config = quantized.generation_config
     out = Path(out_dir)
