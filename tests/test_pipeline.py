@@ -140,3 +140,19 @@ def test_shipped_configs_validate(name: str) -> None:
         str(Path(__file__).resolve().parents[1] / "examples" / "pipelines" / name)
     )
     assert cfg.envs and set(cfg.seeds.gate).isdisjoint(cfg.seeds.reflection)
+
+
+def _square(job: dict[str, Any]) -> dict[str, Any]:
+    return {"x": job["x"], "y": job["x"] ** 2, "pid": os.getpid()}
+
+
+def test_ray_executor_maps_jobs_on_a_local_cluster() -> None:
+    ray = pytest.importorskip("ray")
+    from automem_sdk.trainers.pipeline import _ray_map
+
+    try:
+        out = _ray_map(_square, [{"x": i} for i in range(6)])
+    finally:
+        ray.shutdown()
+    assert [r["y"] for r in out] == [0, 1, 4, 9, 16, 25]
+    assert all(r["pid"] != os.getpid() for r in out)  # ran in Ray workers
