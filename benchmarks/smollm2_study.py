@@ -788,7 +788,7 @@ def build_report(
     stages = stages or {}
     rows: list[dict[str, Any]] = []
     groups: list[tuple[str, list[EpisodeRecord]]] = []
-    for task in [*cfg.tasks, "all"]:
+    for task in [*cfg.tasks, "all"] if len(cfg.tasks) > 1 else cfg.tasks:
         for side in sorted({r.side for r in records}, key=_side_rank):
             eps = [r for r in records if r.side == side and (task == "all" or r.env == task)]
             if eps:
@@ -868,6 +868,10 @@ def report_table(report: dict[str, Any]) -> Table:
     return table
 
 
+def _num(x: Any, fmt: str = ".1f") -> str:
+    return "-" if x is None else format(float(x), fmt)
+
+
 def report_markdown(report: dict[str, Any]) -> str:
     """The report as a markdown table plus throughput lines."""
     head = "| task | side | n | " + " | ".join(label for _, label in _METRICS) + " |"
@@ -886,10 +890,11 @@ def report_markdown(report: dict[str, Any]) -> str:
         )
     if thr.get("training_tok_s"):
         lines.append(
-            f"- LoRA training: {thr['training_tok_s']:.1f} tok/s "
-            f"({thr['training_tokens']} tokens, {thr['training_steps']} steps, "
-            f"{thr['training_s']:.0f} s; target loss {thr['loss_before']:.3f} -> "
-            f"{thr['loss_after']:.3f})"
+            f"- LoRA training: {_num(thr['training_tok_s'])} tok/s "
+            f"({_num(thr.get('training_tokens'), '.0f')} tokens, "
+            f"{_num(thr.get('training_steps'), '.0f')} steps, "
+            f"{_num(thr.get('training_s'), '.0f')} s; target loss "
+            f"{_num(thr.get('loss_before'), '.3f')} -> {_num(thr.get('loss_after'), '.3f')})"
         )
     return "\n".join(lines) + "\n"
 
