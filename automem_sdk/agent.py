@@ -210,6 +210,7 @@ class MemoryAgent:
         self._init_files()
 
     def _init_files(self) -> None:
+        self._initialised = True
         if self.memory == "off":
             return
         existing = set(self.store.list())
@@ -219,7 +220,6 @@ class MemoryAgent:
                     self.store.write(f.name, f.initial)
                 except AutomemError as exc:
                     self._feedback.append(f"could not create {f.name}: {exc}")
-        self._initialised = True
 
     @property
     def models(self) -> dict[str, str]:
@@ -393,6 +393,18 @@ class MemoryAgent:
         fb = self.scaffold.fallback_action
         action = (fb if fb in self.actions else self.actions[0]) if self.actions else fb or "wait"
         self._feedback.append(f"{reason}; the fallback action '{action}' was taken")
+        if self.trace is not None:
+            self.trace.write(
+                TurnRecord(
+                    step=self.step_index,
+                    routine="act",
+                    turn=-1,
+                    model="fallback",
+                    action=action,
+                    fallback=True,
+                    results=[OpResult(op="action", ok=True, text=reason).model_dump()],
+                )
+            )
         return action
 
     def _run(
@@ -558,7 +570,6 @@ class MemoryAgent:
         ops: list[MemoryOp],
         results: list[OpResult],
         action: str | None,
-        fallback: bool = False,
     ) -> None:
         if self.trace is None:
             return
@@ -574,7 +585,6 @@ class MemoryAgent:
                 results=[r.model_dump() for r in results],
                 parse_errors=[op.error for op in ops if isinstance(op, InvalidOp)],
                 action=action,
-                fallback=fallback,
                 usage=completion.usage,
                 latency_s=completion.latency_s,
             )

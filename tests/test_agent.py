@@ -87,6 +87,9 @@ def test_unknown_action_is_an_observation_then_fallback(memory_url: str, tmp_pat
     # the fallback is reported to the model in the next step's prompt
     step1 = [m.content for r in dec.requests if r.step == 1 for m in r.messages]
     assert any("fallback action 'wait'" in m for m in step1)
+    fallbacks = [t for t in tr.turns if t.fallback]
+    assert [t.action for t in fallbacks] == ["wait", "wait"]
+    assert diagnose(tr).fallback_actions == 2
 
 
 def test_model_timeout_becomes_fallback(memory_url: str) -> None:
@@ -239,7 +242,7 @@ def test_fuzz_10k_outputs_never_escape(memory_url: str) -> None:
         assert action in CorridorEnv.actions
         observed += 1
     agent.finish()
-    turns = read_trace(trace).turns
+    turns = [t for t in read_trace(trace).turns if not t.fallback]
     assert len(turns) == produced >= 10_000
     for t in turns:
         # every output became ops, or an error the agent sees in its next message
