@@ -126,13 +126,18 @@ def _bench_transformers(
         torch.set_num_threads(args.threads)
     registry = ModelRegistry()
     client = LocalTransformersClient(
-        "smollm2-135m", registry=registry, max_new_tokens=args.max_tokens, prefix_cache=0
+        args.model,
+        registry=registry,
+        max_new_tokens=args.max_tokens,
+        prefix_cache=0,
+        device=args.device,
     )
     start = time.perf_counter()
     client.load()
     result: dict[str, Any] = {
         "startup_s": time.perf_counter() - start,
         "threads": torch.get_num_threads(),
+        "device": args.device,
     }
     progress.advance(task)
     client.chat(_messages("Hi"), max_tokens=4)  # warm-up
@@ -147,7 +152,11 @@ def _bench_transformers(
     progress.advance(task)
     no_cache = _agent_second_call(client, args.runs, client.clear_prefix_cache)
     cached_client = LocalTransformersClient(
-        "smollm2-135m", registry=registry, max_new_tokens=args.max_tokens, prefix_cache=4
+        args.model,
+        registry=registry,
+        max_new_tokens=args.max_tokens,
+        prefix_cache=4,
+        device=args.device,
     )
     with_cache = _agent_second_call(cached_client, args.runs, cached_client.clear_prefix_cache)
     result["plan_call_s"] = no_cache["plan_call_s"]
@@ -165,7 +174,7 @@ def _bench_llamacpp(
 
     if not llama_cpp_available():
         return {}, "skipped: llama-cpp-python[server] is not installed"
-    source = resolve_model("smollm2-135m")
+    source = resolve_model(args.model)
     assert source.gguf_path is not None
     options: dict[str, Any] = {"n_threads": args.threads} if args.threads else {}
     client = LlamaServerClient(
@@ -211,7 +220,7 @@ def _fmt(value: Any, spec: str) -> str:
 def render(results: dict[str, Any], args: argparse.Namespace) -> Table:
     """A rich table of the figures."""
     table = Table(
-        title=f"SmolLM2-135M-Instruct generation speed (greedy, max_tokens={args.max_tokens}, "
+        title=f"{args.model} generation speed (greedy, max_tokens={args.max_tokens}, "
         f"median of {args.runs})"
     )
     table.add_column("path", no_wrap=True)
@@ -227,7 +236,7 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> Table:
     table.add_column("status")
     for name, r in results.items():
         table.add_row(
-            name,
+            f"{name} ({r['device']})" if r.get("device") not in (None, "cpu") else name,
             _fmt(r.get("startup_s"), ".1f"),
             _fmt(r.get("threads"), "d"),
             _fmt(r.get("tok_s"), ".1f"),
@@ -247,6 +256,12 @@ def main(argv: list[str] | None = None) -> int:
         default="transformers,llamacpp",
         type=lambda s: [b.strip() for b in s.split(",") if b.strip()],
         help="comma-separated: transformers, llamacpp",
+    )
+    parser.add_argument(
+        "--model", default="smollm2-135m", help="alias, GGUF file or model folder"
+    )
+    parser.add_argument(
+        "--device", default="cpu", help="torch device of the transformers path (cpu, cuda)"
     )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--max-tokens", type=int, default=64)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -893,6 +894,10 @@ class NLETextEnv:
         self._done = False
         self._prev: tuple[bytes, bytes, bytes] | None = None
         self._progression = 0.0
+        #: When a list, every raw action id sent to the game is appended to it (the
+        #: Enter presses that dismiss ``--More--`` included) and ``-1`` marks a reset:
+        #: :meth:`replay_raw` plays such a log on the bare env (speed measurements).
+        self.key_log: list[int] | None = None
 
     # -- public API ---------------------------------------------------------------
     @property
@@ -917,6 +922,8 @@ class NLETextEnv:
         self._seed = int(seed)
         self._seed_game(self._seed)
         obs, raw_info = self._env.reset()
+        if self.key_log is not None:
+            self.key_log.append(-1)
         self._renderer = TextRenderer()
         self._steps = 0
         self._started = True
@@ -939,7 +946,10 @@ class NLETextEnv:
         if self._done:
             raise GameSetupError("the episode is over; call reset()")
         name, invalid = self.action_set.resolve(action)
-        obs, reward, term, trunc, raw_info = self._env.step(self.action_set.ids[name])
+        key = self.action_set.ids[name]
+        if self.key_log is not None:
+            self.key_log.append(key)
+        obs, reward, term, trunc, raw_info = self._env.step(key)
         obs, message, reward, term, trunc, raw_info = self._skip_more(
             obs, float(reward), bool(term), bool(trunc), raw_info
         )
@@ -964,6 +974,29 @@ class NLETextEnv:
             truncated=bool(trunc) and not term,
             info=info,
         )
+
+    def replay_raw(self, keys: list[int], seed: int) -> tuple[int, float]:
+        """Play a :attr:`key_log` on the bare env: no rendering, no ``--More--`` logic.
+
+        Each ``-1`` reseeds the game with ``seed`` and resets it, as :meth:`reset` does,
+        so the bare env plays the very same game as the wrapper did.
+
+        Returns:
+            The number of raw steps and the seconds spent in them (resets not timed).
+        """
+        env = self._env
+        clock = time.perf_counter
+        n, spent = 0, 0.0
+        for key in keys:
+            if key < 0:
+                self._seed_game(seed)
+                env.reset()
+                continue
+            t0 = clock()
+            env.step(key)
+            spent += clock() - t0
+            n += 1
+        return n, spent
 
     def close(self) -> None:
         """Close the game."""
@@ -1002,6 +1035,8 @@ class NLETextEnv:
             if "--More--" not in msg:
                 break
             parts.append(msg.replace("--More--", "").strip())
+            if self.key_log is not None:
+                self.key_log.append(self._more_id)
             obs, r, term, trunc, raw_info = self._env.step(self._more_id)
             reward += float(r)
         last = message_text(obs["tty_chars"])
