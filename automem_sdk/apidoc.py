@@ -11,6 +11,7 @@ import importlib
 import inspect
 import sys
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 __all__ = ["PUBLIC_MODULES", "render_module", "render_reference"]
 
@@ -62,6 +63,17 @@ def _render_class(name: str, cls: type) -> list[str]:
     return out
 
 
+def _stable(value: Any) -> Any:
+    """``value`` with every set sorted (set order follows string hashing: not stable)."""
+    if isinstance(value, frozenset | set):
+        return sorted((_stable(v) for v in value), key=repr)
+    if isinstance(value, dict):
+        return {k: _stable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_stable(v) for v in value)
+    return value
+
+
 def render_module(module_name: str) -> list[str]:
     """Markdown lines documenting one module's ``__all__``.
 
@@ -79,7 +91,7 @@ def render_module(module_name: str) -> list[str]:
         elif callable(obj):
             lines += [f"### `{name}{_signature(obj)}`", "", _doc(obj) or "*(no docstring)*", ""]
         else:
-            shown = sorted(obj) if isinstance(obj, frozenset | set) else obj
+            shown = _stable(obj)
             lines += [f"### `{name}`", "", f"`{shown!r}`"[:300], ""]
     return lines
 

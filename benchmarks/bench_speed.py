@@ -83,7 +83,7 @@ def _raw_round(raw: Any, ids: list[int]) -> float:
 def _replay_round(env: Any, keys: list[int], n_steps: int, seed: int) -> float:
     """Agent steps/s of the bare env replaying the wrapper's key stream."""
     _, spent = env.replay_raw(keys, seed)
-    return n_steps / spent
+    return n_steps / float(spent)
 
 
 def _record_keys(env: Any, names: list[str], seed: int) -> list[int]:

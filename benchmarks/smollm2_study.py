@@ -2,6 +2,8 @@
 
 ``python -m automem_sdk.benchmarks.smollm2_study --out DIR [--seeds N] [--steps K] [--quick]``
 
+Results of a full run: ``docs/results-smollm2.md``.
+
 A keyless, GPU-less study of the behavioral loop on a real small model. Stages (each
 one's output is recorded in ``DIR/state.json``; a rerun skips finished stages, and the
 evaluation skips finished episodes):
@@ -138,7 +140,7 @@ class StudyConfig(BaseModel):
     out: str
     tasks: list[str] = Field(default_factory=lambda: list(DEFAULT_TASKS))
     seeds: int = 10
-    steps: int = 12
+    steps: int = 30
     teacher_seeds: int = 8
     teacher_steps: int = 30
     model: str = "smollm2-135m"
@@ -338,7 +340,9 @@ def _metric(rec: EpisodeRecord, key: str) -> float | None:
         return float(rec.redundant_writes)
     if key == "tok_s":
         return rec.tokens_per_s if rec.mem_completion_tokens else None
-    if key == "op_validity":
+    if key == "op_validity":  # memory turns only: the memory-off side has none
+        if rec.side == "no-memory":
+            return None
         return rec.valid_turns / rec.turns if rec.turns else None
     return rec.diagnostics.get(key)
 
@@ -1004,7 +1008,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--out", required=True, help="study directory")
     parser.add_argument("--seeds", type=int, default=10, help="evaluation seeds per task")
-    parser.add_argument("--steps", type=int, default=12, help="step cap per evaluation episode")
+    parser.add_argument("--steps", type=int, default=30, help="step cap per evaluation episode")
     parser.add_argument("--tasks", nargs="+", default=list(DEFAULT_TASKS))
     parser.add_argument("--teacher-seeds", type=int, default=8)
     parser.add_argument("--teacher-steps", type=int, default=30)

@@ -147,3 +147,11 @@ def test_api_reference_renders_every_core_module() -> None:
     for mod in CORE_MODULES:
         assert f"## `automem_sdk.{mod}`" in text
     assert "### `parse_ops(text: str)" in text and "class `MemoryStore" in text
+
+
+def test_api_reference_is_stable_across_hash_seeds() -> None:
+    """Sets render sorted, so the generated reference does not churn between runs."""
+    from automem_sdk.apidoc import _stable
+
+    value = {"log": frozenset({"step", "pinned", "feedback"}), "x": ({"b", "a"}, 1)}
+    assert _stable(value) == {"log": ["feedback", "pinned", "step"], "x": (["a", "b"], 1)}

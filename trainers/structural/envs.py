@@ -39,7 +39,7 @@ def make_env(name: str, max_steps: int | None = None) -> TextEnv:
     """
     m = _TOY.match(name)
     if m:
-        from automem_sdk.trainers.structural.toy import ToyMazeEnv
+        from .toy import ToyMazeEnv
 
         return ToyMazeEnv(int(m.group(1)), max_steps=max_steps or 80)
     registry = _registry(name)
@@ -76,7 +76,7 @@ def make_decider(spec: str, env_name: str, seed: int = 0) -> Decider | LLMClient
 
         return make_client(spec)
     if _TOY.match(env_name):
-        from automem_sdk.trainers.structural.toy import MapExplorer
+        from .toy import MapExplorer
 
         return MapExplorer()
     registry = _registry(env_name)

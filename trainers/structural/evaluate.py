@@ -96,7 +96,7 @@ class EpisodeEvaluator:
 
     def fingerprint(self) -> str:
         """The agent settings' hash."""
-        return self.agent.fingerprint()
+        return str(self.agent.fingerprint())
 
     def evaluate(
         self, scaffold: Scaffold, env: str, seed: int, *, trace: str | None = None

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from automem_sdk.trainers.structural.errors import ProposalError
 from automem_sdk.trainers.structural.reflect import Reflection
 from pydantic import BaseModel, ConfigDict, Field
 
 from automem_sdk.llm.base import Usage
 from automem_sdk.scaffold import Scaffold
+
+from .errors import ProposalError
 
 __all__ = [
     "InvalidProposal",
