@@ -257,9 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         type=lambda s: [b.strip() for b in s.split(",") if b.strip()],
         help="comma-separated: transformers, llamacpp",
     )
-    parser.add_argument(
-        "--model", default="smollm2-135m", help="alias, GGUF file or model folder"
-    )
+    parser.add_argument("--model", default="smollm2-135m", help="alias, GGUF file or model folder")
     parser.add_argument(
         "--device", default="cpu", help="torch device of the transformers path (cpu, cuda)"
     )
