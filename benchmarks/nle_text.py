@@ -979,7 +979,8 @@ class NLETextEnv:
         """Play a :attr:`key_log` on the bare env: no rendering, no ``--More--`` logic.
 
         Each ``-1`` reseeds the game with ``seed`` and resets it, as :meth:`reset` does,
-        so the bare env plays the very same game as the wrapper did.
+        so the bare env plays the very same game as the wrapper did. The wrapper's own
+        state no longer matches the game afterwards: call :meth:`reset` before stepping it.
 
         Returns:
             The number of raw steps and the seconds spent in them (resets not timed).
