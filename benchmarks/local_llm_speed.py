@@ -248,8 +248,8 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> Table:
     return table
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point."""
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line arguments (also what :func:`render` reads)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
         "--backends",
@@ -267,6 +267,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: default)")
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     parser.add_argument("--quiet", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     unknown = [b for b in args.backends if b not in ("transformers", "llamacpp")]
     if unknown:

@@ -255,11 +255,9 @@ def test_make_client_local_backends(tiny_dir: Path, registry: ModelRegistry) -> 
 
 
 def test_speed_benchmark_table_and_arguments() -> None:
-    import argparse
+    from automem_sdk.benchmarks.local_llm_speed import build_parser, main, render
 
-    from automem_sdk.benchmarks.local_llm_speed import main, render
-
-    args = argparse.Namespace(max_tokens=8, runs=1, batch=2)
+    args = build_parser().parse_args(["--max-tokens", "8", "--runs", "1", "--batch", "2"])
     table = render(
         {
             "transformers": {"startup_s": 30.0, "threads": 2, "tok_s": 12.5, "status": "ok"},
@@ -268,6 +266,8 @@ def test_speed_benchmark_table_and_arguments() -> None:
         args,
     )
     assert table.row_count == 2
+    assert "smollm2-135m" in str(table.title) and "max_tokens=8" in str(table.title)
+    assert table.columns[4].header == "tok/s batch 2"
     cells = [list(col.cells) for col in table.columns]
     assert cells[0] == ["transformers", "llamacpp"]
     assert cells[3] == ["12.5", "-"]
