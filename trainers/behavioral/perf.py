@@ -7,7 +7,12 @@
   write), over at least ``--turns`` turns of real agent traces (the toy key-and-door
   env played by :func:`~automem_sdk.agent.run_episode`);
 - **SFT**: trained tokens per second (non-padding input tokens) of LoRA training on
-  CPU (or GPU when there is one) with tiny models built locally.
+  CPU (or GPU when there is one) with models built locally from a config: ``tiny`` and
+  ``small`` for CPU, ``0.5b`` with the shape of Qwen2-0.5B (494M parameters, random
+  weights) for a GPU. Besides the whole run's rate it reports the steady-state rate
+  (steps after the first two, from the trainer's per-step log), the model FLOPs per
+  token of LoRA training (:func:`lora_train_flops_per_token`) and, on a GPU whose peak is
+  known (or ``--peak-tflops``), the model FLOPs utilisation (MFU).
 
 Figures are printed as a rich table (and written as JSON with ``--json``); nothing is
 asserted, since speed depends on the machine.
@@ -22,15 +27,108 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
-__all__ = ["SFT_SIZES", "data_engine_throughput", "main", "sft_throughput"]
+__all__ = [
+    "PEAK_TFLOPS",
+    "SFT_SIZES",
+    "ModelShape",
+    "data_engine_throughput",
+    "lora_train_flops_per_token",
+    "main",
+    "peak_tflops",
+    "sft_throughput",
+    "steady_tokens_per_s",
+]
 
-#: name -> (hidden size, layers, heads, kv heads)
-SFT_SIZES: dict[str, tuple[int, int, int, int]] = {
-    "tiny": (64, 2, 4, 2),
-    "small": (256, 4, 8, 4),
+
+class ModelShape(NamedTuple):
+    """The shape of a locally built causal LM (weights are random)."""
+
+    arch: Literal["llama", "qwen2"]
+    hidden: int
+    layers: int
+    heads: int
+    kv_heads: int
+    intermediate: int | None = None  # MLP width; None: 2 x hidden
+    vocab: int | None = None  # embedding rows; None: the tokenizer's vocabulary
+    tied: bool = False  # output head shares the input embedding
+
+
+SFT_SIZES: dict[str, ModelShape] = {
+    "tiny": ModelShape("llama", 64, 2, 4, 2),
+    "small": ModelShape("llama", 256, 4, 8, 4),
+    # Qwen2-0.5B's published config: 494M parameters with the tied 151,936-row embedding.
+    "0.5b": ModelShape("qwen2", 896, 24, 14, 2, 4864, 151_936, True),
 }
+
+#: Dense (no sparsity) peak TFLOPS per device-name substring, first match wins. ``fp32``
+#: is the CUDA-core rate: PyTorch does not use TF32 for matmuls unless asked to.
+PEAK_TFLOPS: list[tuple[str, dict[str, float]]] = [
+    ("H100 PCIe", {"bf16": 756.0, "fp32": 51.2}),
+    ("H100", {"bf16": 989.4, "fp32": 66.9}),
+    ("H200", {"bf16": 989.4, "fp32": 66.9}),
+    ("A100", {"bf16": 312.0, "fp32": 19.5}),
+    ("L40S", {"bf16": 362.0, "fp32": 91.6}),
+    ("L4", {"bf16": 121.0, "fp32": 30.3}),
+]
+
+
+def peak_tflops(device_name: str, dtype: str) -> float | None:
+    """The dense peak of ``device_name`` for ``dtype`` (``bf16``/``fp32``), if known."""
+    for key, peaks in PEAK_TFLOPS:
+        if key.lower() in device_name.lower():
+            return peaks.get(dtype)
+    return None
+
+
+def lora_train_flops_per_token(model: Any, seq_len: float) -> float:
+    """Model FLOPs of one trained token of LoRA fine-tuning.
+
+    Counted from the model itself: every ``nn.Linear`` weight (the frozen base layers,
+    the output head, the LoRA A/B matrices; embedding lookups are free). A frozen weight
+    costs 2 FLOPs per parameter forward and 2 backward (the gradient of its input; no
+    weight gradient); a trained one 2 + 4. Attention scores and the weighted sum add
+    ``4 * seq_len * d_attn`` per layer forward and twice that backward (the PaLM
+    convention, without halving for the causal mask).
+
+    Args:
+        model: the (peft-wrapped) model being trained.
+        seq_len: mean tokens per sequence.
+    """
+    import torch
+
+    frozen = trained = 0
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear):
+            if module.weight.requires_grad:
+                trained += module.weight.numel()
+            else:
+                frozen += module.weight.numel()
+    cfg = model.config
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    d_attn = cfg.num_attention_heads * head_dim
+    attention = 12.0 * cfg.num_hidden_layers * seq_len * d_attn
+    return float(4.0 * frozen + 6.0 * trained + attention)
+
+
+def steady_tokens_per_s(metrics_path: str | Path, skip_steps: int = 2) -> float | None:
+    """Trained tokens per second after the first ``skip_steps`` optimizer steps.
+
+    Reads the trainer's per-step ``metrics.jsonl`` (``time`` and
+    ``num_input_tokens_seen`` of each logged step), so start-up and the first steps (CUDA
+    kernels compiling, allocator warming up) are left out. ``None`` when fewer than two
+    steps were logged after the skipped ones.
+    """
+    rows = []
+    for line in Path(metrics_path).read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        if "num_input_tokens_seen" in row and "loss" in row and row["step"] > skip_steps:
+            rows.append(row)
+    if len(rows) < 2 or rows[-1]["time"] <= rows[0]["time"]:
+        return None
+    tokens = rows[-1]["num_input_tokens_seen"] - rows[0]["num_input_tokens_seen"]
+    return float(tokens / (rows[-1]["time"] - rows[0]["time"]))
 
 
 def _runner_available() -> bool:
@@ -143,13 +241,29 @@ def sft_throughput(
     batch_size: int = 4,
     max_length: int = 1024,
     min_turns: int = 600,
+    dtype: Literal["fp32", "bf16"] = "fp32",
+    device: Literal["auto", "cpu", "cuda"] = "auto",
+    peak: float | None = None,
     quiet: bool = False,
 ) -> dict[str, Any]:
     """LoRA-train a locally built model of ``size`` for ``steps`` steps; tokens per second.
 
+    Args:
+        work_dir: scratch directory (traces, the model, the run).
+        size: a key of :data:`SFT_SIZES`.
+        steps: optimizer steps (one micro-batch each).
+        batch_size: sequences per step.
+        max_length: tokens per sequence (right truncation).
+        min_turns: toy trace turns to build the dataset from.
+        dtype: ``fp32`` or ``bf16`` base weights.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        peak: peak TFLOPS for MFU (default: :func:`peak_tflops` of the GPU).
+        quiet: no progress bar.
+
     Returns:
-        Model size, tokens trained, seconds, ``tokens_per_s`` and the target loss before
-        and after.
+        Model size, tokens trained, seconds, ``tokens_per_s`` (whole run) and
+        ``steady_tokens_per_s``, FLOPs per token, achieved TFLOPS and ``mfu`` (``None``
+        without a known peak), and the target loss before and after.
     """
     import torch
     from automem_sdk.trainers.behavioral.dataset import (
@@ -162,7 +276,7 @@ def sft_throughput(
     from automem_sdk.trainers.behavioral.traces import load_traces
     from automem_sdk.trainers.behavioral.train import LoraSFT, TrainConfig
 
-    hidden, layers, heads, kv = SFT_SIZES[size]
+    shape = SFT_SIZES[size]
     root = Path(work_dir)
     make_toy_traces(str(root / "sft"), range(max(2, min_turns // 35)))
     traces = load_traces(str(root / "sft" / "traces"))
@@ -173,11 +287,15 @@ def sft_throughput(
     base = build_tiny_causal_lm(
         root / f"base-{size}",
         corpus,
+        arch=shape.arch,
         vocab_size=2000,
-        hidden_size=hidden,
-        num_layers=layers,
-        num_heads=heads,
-        num_kv_heads=kv,
+        hidden_size=shape.hidden,
+        num_layers=shape.layers,
+        num_heads=shape.heads,
+        num_kv_heads=shape.kv_heads,
+        intermediate_size=shape.intermediate,
+        model_vocab_size=shape.vocab,
+        tie_word_embeddings=shape.tied,
     )
     cfg = TrainConfig(
         base_model=base,
@@ -187,24 +305,41 @@ def sft_throughput(
         batch_size=batch_size,
         grad_accum=1,
         max_length=max_length,
-        learning_rate=1e-2,
+        learning_rate=1e-2 if shape.hidden < 512 else 1e-3,
         save_steps=10**9,
         eval_examples=16,
+        dtype=dtype,
+        device=device,
     )
     sft = LoraSFT(cfg, root / f"run-{size}", quiet=quiet)
     n_params = sum(p.numel() for p in sft.model.parameters())
     result = sft.fit(examples)
+    seq_len = result.train_tokens / max(1, result.steps * batch_size)
+    flops = lora_train_flops_per_token(sft.model, seq_len)
+    steady = steady_tokens_per_s(root / f"run-{size}" / "metrics.jsonl")
+    gpu = torch.cuda.get_device_name() if sft.device == "cuda" else None
+    if peak is None and gpu is not None:
+        peak = peak_tflops(gpu, dtype)
+    rate = steady if steady is not None else result.tokens_per_s
+    achieved = flops * rate / 1e12
     return {
         "size": size,
         "params": n_params,
-        "device": sft.device,
+        "device": gpu or sft.device,
         "torch_threads": torch.get_num_threads(),
+        "dtype": dtype,
         "examples": result.encode.encoded,
         "steps": result.steps,
         "batch_size": batch_size,
+        "seq_len": seq_len,
         "tokens": result.train_tokens,
         "train_s": result.wall_s,
         "tokens_per_s": result.tokens_per_s,
+        "steady_tokens_per_s": steady,
+        "flops_per_token": flops,
+        "tflops": achieved,
+        "peak_tflops": peak,
+        "mfu": achieved / peak if peak else None,
         "loss_before": result.loss_before,
         "loss_after": result.loss_after,
     }
@@ -213,7 +348,6 @@ def sft_throughput(
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print a table."""
     from rich.console import Console
-    from rich.table import Table
 
     parser = argparse.ArgumentParser(
         prog="python -m automem_sdk.trainers.behavioral.perf", description=__doc__
@@ -229,22 +363,57 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--sizes", default="tiny,small", help="SFT model sizes: " + ", ".join(SFT_SIZES)
     )
+    parser.add_argument("--batch-size", type=int, default=4, help="SFT sequences per step")
+    parser.add_argument("--max-length", type=int, default=1024, help="SFT tokens per sequence")
+    parser.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument(
+        "--peak-tflops", type=float, default=None, help="device peak for MFU (default: known GPUs)"
+    )
+    parser.add_argument("--skip-engine", action="store_true", help="only the SFT benchmark")
     parser.add_argument("--skip-sft", action="store_true")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
+    sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
+    unknown = [s for s in sizes if s not in SFT_SIZES]
+    if unknown:
+        parser.error(f"unknown size(s) {unknown}; known: {', '.join(SFT_SIZES)}")
 
-    console = Console(width=max(100, Console().width))
+    console = Console(width=max(160, Console().width))
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="automem-perf-") as tmp:
-        out["data_engine"] = data_engine_throughput(f"{tmp}/engine", args.turns, quiet=args.quiet)
+        if not args.skip_engine:
+            out["data_engine"] = data_engine_throughput(
+                f"{tmp}/engine", args.turns, source=args.source, quiet=args.quiet
+            )
         if not args.skip_sft:
             out["sft"] = [
-                sft_throughput(f"{tmp}/sft-{s}", s, steps=args.sft_steps, quiet=args.quiet)
-                for s in args.sizes.split(",")
-                if s.strip()
+                sft_throughput(
+                    f"{tmp}/sft-{s}",
+                    s,
+                    steps=args.sft_steps,
+                    batch_size=args.batch_size,
+                    max_length=args.max_length,
+                    dtype=args.dtype,
+                    device=args.device,
+                    peak=args.peak_tflops,
+                    quiet=args.quiet,
+                )
+                for s in sizes
             ]
-    de = out["data_engine"]
+    if "data_engine" in out:
+        console.print(_engine_table(out["data_engine"]))
+    if "sft" in out:
+        console.print(_sft_table(out["sft"], args))
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2), encoding="utf-8")
+    return 0
+
+
+def _engine_table(de: dict[str, Any]) -> Any:
+    from rich.table import Table
+
     t = Table(title=f"behavioral data engine, {de['source']} traces (load + select + postprocess)")
     for col in ("episodes", "turns", "selected", "examples", "load s", "select s", "post s"):
         t.add_column(col, justify="right")
@@ -259,28 +428,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{de['postprocess_s']:.2f}",
         f"{de['turns_per_s']:,.0f}",
     )
-    console.print(t)
-    if "sft" in out:
-        s = Table(title="LoRA SFT throughput (LoRA r=8, batch 4, fp32)")
-        for col in ("model", "params", "device", "steps", "tokens", "seconds"):
-            s.add_column(col, justify="right")
-        s.add_column("tokens/s", justify="right", style="bold")
-        s.add_column("target loss", justify="right")
-        for r in out["sft"]:
-            s.add_row(
-                r["size"],
-                f"{r['params'] / 1e6:.2f}M",
-                f"{r['device']} x{r['torch_threads']}",
-                str(r["steps"]),
-                f"{r['tokens']:,}",
-                f"{r['train_s']:.1f}",
-                f"{r['tokens_per_s']:,.0f}",
-                f"{r['loss_before']:.2f}->{r['loss_after']:.2f}",
-            )
-        console.print(s)
-    if args.json:
-        Path(args.json).write_text(json.dumps(out, indent=2), encoding="utf-8")
-    return 0
+    return t
+
+
+def _sft_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> Any:
+    from rich.table import Table
+
+    t = Table(
+        title=f"LoRA SFT throughput (r=8, batch {args.batch_size}, {args.dtype}; "
+        "steady = after the first 2 steps)"
+    )
+    cols = ("model", "params", "device", "steps", "seq len", "tokens", "seconds", "tokens/s")
+    for col in cols:
+        t.add_column(col, justify="right")
+    t.add_column("steady tokens/s", justify="right", style="bold")
+    for col in ("GFLOP/token", "TFLOPS", "MFU", "target loss"):
+        t.add_column(col, justify="right")
+    for r in rows:
+        device = r["device"] if r["device"] != "cpu" else f"cpu x{r['torch_threads']}"
+        steady = r["steady_tokens_per_s"]
+        t.add_row(
+            r["size"],
+            f"{r['params'] / 1e6:.2f}M",
+            device,
+            str(r["steps"]),
+            f"{r['seq_len']:.0f}",
+            f"{r['tokens']:,}",
+            f"{r['train_s']:.1f}",
+            f"{r['tokens_per_s']:,.0f}",
+            f"{steady:,.0f}" if steady is not None else "-",
+            f"{r['flops_per_token'] / 1e9:.3f}",
+            f"{r['tflops']:.2f}",
+            f"{r['mfu']:.1%}" if r["mfu"] is not None else "-",
+            f"{r['loss_before']:.2f}->{r['loss_after']:.2f}",
+        )
+    return t
 
 
 if __name__ == "__main__":  # pragma: no cover

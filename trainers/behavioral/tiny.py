@@ -71,6 +71,9 @@ def build_tiny_causal_lm(
     num_kv_heads: int = 2,
     max_positions: int = 4096,
     seed: int = 0,
+    intermediate_size: int | None = None,
+    model_vocab_size: int | None = None,
+    tie_word_embeddings: bool = False,
 ) -> str:
     """Write a tiny random causal LM and its tokenizer to ``out_dir``.
 
@@ -85,6 +88,10 @@ def build_tiny_causal_lm(
         num_kv_heads: key/value heads (grouped-query attention).
         max_positions: context length.
         seed: weight initialisation seed.
+        intermediate_size: MLP width (default: twice ``hidden_size``).
+        model_vocab_size: embedding rows when larger than the tokenizer's vocabulary
+            (to give a model the shape of a real one, e.g. Qwen2's 151,936).
+        tie_word_embeddings: share the input embedding with the output head.
 
     Returns:
         ``out_dir`` as a string (pass it as the base model).
@@ -93,11 +100,11 @@ def build_tiny_causal_lm(
     from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
     tok = build_tiny_tokenizer(corpus, vocab_size)
-    n_vocab = len(tok)
+    n_vocab = max(len(tok), model_vocab_size or 0)
     common = {
         "vocab_size": n_vocab,
         "hidden_size": hidden_size,
-        "intermediate_size": hidden_size * 2,
+        "intermediate_size": intermediate_size or hidden_size * 2,
         "num_hidden_layers": num_layers,
         "num_attention_heads": num_heads,
         "num_key_value_heads": num_kv_heads,
@@ -105,7 +112,7 @@ def build_tiny_causal_lm(
         "pad_token_id": tok.pad_token_id,
         "eos_token_id": tok.eos_token_id,
         "bos_token_id": None,
-        "tie_word_embeddings": False,
+        "tie_word_embeddings": tie_word_embeddings,
     }
     torch.manual_seed(seed)
     model: Any
