@@ -63,19 +63,20 @@ SFT_SIZES: dict[str, ModelShape] = {
 }
 
 #: Dense (no sparsity) peak TFLOPS per device-name substring, first match wins. ``fp32``
-#: is the CUDA-core rate: PyTorch does not use TF32 for matmuls unless asked to.
+#: is the CUDA-core rate (PyTorch's default for fp32 matmuls), ``tf32`` the tensor-core
+#: rate it uses when TF32 is switched on.
 PEAK_TFLOPS: list[tuple[str, dict[str, float]]] = [
-    ("H100 PCIe", {"bf16": 756.0, "fp32": 51.2}),
-    ("H100", {"bf16": 989.4, "fp32": 66.9}),
-    ("H200", {"bf16": 989.4, "fp32": 66.9}),
-    ("A100", {"bf16": 312.0, "fp32": 19.5}),
-    ("L40S", {"bf16": 362.0, "fp32": 91.6}),
-    ("L4", {"bf16": 121.0, "fp32": 30.3}),
+    ("H100 PCIe", {"bf16": 756.0, "tf32": 378.0, "fp32": 51.2}),
+    ("H100", {"bf16": 989.4, "tf32": 494.7, "fp32": 66.9}),
+    ("H200", {"bf16": 989.4, "tf32": 494.7, "fp32": 66.9}),
+    ("A100", {"bf16": 312.0, "tf32": 156.0, "fp32": 19.5}),
+    ("L40S", {"bf16": 362.0, "tf32": 183.0, "fp32": 91.6}),
+    ("L4", {"bf16": 121.0, "tf32": 60.0, "fp32": 30.3}),
 ]
 
 
 def peak_tflops(device_name: str, dtype: str) -> float | None:
-    """The dense peak of ``device_name`` for ``dtype`` (``bf16``/``fp32``), if known."""
+    """The dense peak of ``device_name`` for ``dtype`` (``bf16``/``tf32``/``fp32``), if known."""
     for key, peaks in PEAK_TFLOPS:
         if key.lower() in device_name.lower():
             return peaks.get(dtype)
@@ -318,8 +319,9 @@ def sft_throughput(
     flops = lora_train_flops_per_token(sft.model, seq_len)
     steady = steady_tokens_per_s(root / f"run-{size}" / "metrics.jsonl")
     gpu = torch.cuda.get_device_name() if sft.device == "cuda" else None
+    tf32 = dtype == "fp32" and bool(torch.backends.cuda.matmul.allow_tf32)
     if peak is None and gpu is not None:
-        peak = peak_tflops(gpu, dtype)
+        peak = peak_tflops(gpu, "tf32" if tf32 else dtype)
     rate = steady if steady is not None else result.tokens_per_s
     achieved = flops * rate / 1e12
     return {
@@ -327,7 +329,7 @@ def sft_throughput(
         "params": n_params,
         "device": gpu or sft.device,
         "torch_threads": torch.get_num_threads(),
-        "dtype": dtype,
+        "dtype": "fp32 (tf32 matmuls)" if tf32 else dtype,
         "examples": result.encode.encoded,
         "steps": result.steps,
         "batch_size": batch_size,
@@ -435,10 +437,11 @@ def _sft_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> Any:
     from rich.table import Table
 
     t = Table(
-        title=f"LoRA SFT throughput (r=8, batch {args.batch_size}, {args.dtype}; "
+        title=f"LoRA SFT throughput (r=8, batch {args.batch_size}; "
         "steady = after the first 2 steps)"
     )
-    cols = ("model", "params", "device", "steps", "seq len", "tokens", "seconds", "tokens/s")
+    cols = ["model", "params", "device", "dtype", "steps", "seq len", "tokens", "seconds"]
+    cols.append("tokens/s")
     for col in cols:
         t.add_column(col, justify="right")
     t.add_column("steady tokens/s", justify="right", style="bold")
@@ -451,6 +454,7 @@ def _sft_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> Any:
             r["size"],
             f"{r['params'] / 1e6:.2f}M",
             device,
+            r["dtype"],
             str(r["steps"]),
             f"{r['seq_len']:.0f}",
             f"{r['tokens']:,}",
