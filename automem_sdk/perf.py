@@ -112,9 +112,11 @@ def _moto() -> Iterator[dict[str, Any] | None]:
 
 
 # ----------------------------------------------------------------------------- benches
-def _op_latency(url: str, options: dict[str, Any] | None, ops: int) -> dict[str, float]:
+def _op_latency(
+    url: str, options: dict[str, Any] | None, ops: int, *, durable: bool = False
+) -> dict[str, float]:
     rng = random.Random(0)
-    store = MemoryStore(url, options, limits=_BIG_LIMITS)
+    store = MemoryStore(url, options, limits=_BIG_LIMITS, durable=durable)
     for i in range(20):
         store.write(f"seed/{i}.md", _note(rng, i))
     paths = store.list()
@@ -221,6 +223,9 @@ def run_perf(
         }
         for name, url in urls.items():
             results["ops"][name] = _op_latency(url, None, ops)
+        results["ops"]["file (durable)"] = _op_latency(
+            os.path.join(tmp, "durable"), None, ops, durable=True
+        )
         if s3:
             with _moto() as options:
                 if options is None:

@@ -122,11 +122,37 @@ class Backend:
         local_root: the resolved local directory when the store is on local disk.
     """
 
-    def __init__(self, fs: AbstractFileSystem, protocol: str, local_root: str | None) -> None:
+    def __init__(
+        self,
+        fs: AbstractFileSystem,
+        protocol: str,
+        local_root: str | None,
+        *,
+        durable: bool = False,
+    ) -> None:
         self.fs = fs
         self.protocol = protocol
         self.local_root = local_root
         self.appendable = protocol in _APPENDABLE_PROTOCOLS
+        self.durable = durable and local_root is not None
+
+    def _missing_dirs(self, path: str) -> list[str]:
+        """The directories ``os.makedirs(path)`` would create, deepest first (durable only)."""
+        missing: list[str] = []
+        while self.durable and path and not os.path.isdir(path):
+            missing.append(path)
+            path = os.path.dirname(path)
+        return missing
+
+    def _sync_dir(self, path: str) -> None:
+        """``fsync`` a local directory so a rename or new entry in it survives power loss."""
+        if not self.durable:
+            return
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     # -- paths -------------------------------------------------------------------------
     def local(self, rel: str) -> str:
@@ -182,19 +208,30 @@ class Backend:
 
     # -- writing -----------------------------------------------------------------------
     def write_atomic(self, rel: str, data: bytes) -> None:
-        """Replace ``rel`` with ``data`` atomically (temp + rename locally, one PUT elsewhere)."""
+        """Replace ``rel`` with ``data`` atomically (temp + rename locally, one PUT elsewhere).
+
+        With ``durable``, the temp file is ``fsync``-ed before the rename and the
+        directory after it, so the new content (not an empty file) survives a power loss.
+        """
         if self.local_root is not None:
             target = self.local(rel)
             tmp = self.local(f"{RESERVED_DIR}/tmp/{uuid.uuid4().hex}.tmp")
             with open(tmp, "wb") as fh:
                 fh.write(data)
+                if self.durable:
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            parent = os.path.dirname(target)
+            created = self._missing_dirs(parent)
             try:
-                os.makedirs(os.path.dirname(target), exist_ok=True)
+                os.makedirs(parent, exist_ok=True)
                 os.replace(tmp, target)
             except BaseException:
                 with contextlib.suppress(OSError):
                     os.remove(tmp)
                 raise
+            for directory in (parent, *(os.path.dirname(d) for d in created)):
+                self._sync_dir(directory)
             return
         self.fs.pipe_file(rel, data)
 
@@ -217,6 +254,7 @@ class Backend:
                 os.replace(self.local(src), target)
             except FileNotFoundError:
                 self.write_atomic(dst, data)
+            self._sync_dir(os.path.dirname(target))
             self._prune(src)
             return
         self.write_atomic(dst, data)
@@ -237,6 +275,8 @@ class Backend:
             fd = os.open(self.local(rel), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
                 os.write(fd, data)
+                if self.durable:
+                    os.fsync(fd)
             finally:
                 os.close(fd)
             return

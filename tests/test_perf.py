@@ -21,14 +21,15 @@ def test_perf_quick_prints_every_row(tmp_path: Path) -> None:
         check=True,
     )
     text = proc.stdout
-    for needle in ("write", "append", "read", "search", "memory", "file", "s3"):
+    for needle in ("write", "append", "read", "search", "memory", "file", "durable", "s3"):
         assert needle in text, needle
     assert "index vs naive full scan" in text and "ratio" in text
     assert "import automem_sdk" in text and "import automem_sdk.store" in text
     figures = json.loads(out_json.read_text())
-    assert set(figures["ops"]) == {"memory", "file", "s3"}
-    for name in ("memory", "file"):
+    assert set(figures["ops"]) == {"memory", "file", "file (durable)", "s3"}
+    for name in ("memory", "file", "file (durable)"):
         assert set(figures["ops"][name]) == {"write", "append", "read", "search"}
+    for name in ("memory", "file"):
         assert figures["search"][name]["notes"] == 200
         assert figures["search"][name]["ratio"] > 0
     assert figures["import_ms"] > 0

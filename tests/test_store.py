@@ -355,3 +355,45 @@ def test_threads_share_one_store(store_url: Target) -> None:
     for t in range(n_threads):
         assert s.read(f"t{t}.md") == "".join(f"{i}\n" for i in range(n_ops))
     assert sorted(e.version for e in s.history()) == list(range(1, n_threads * n_ops + 1))
+
+
+def test_durable_store_fsyncs_objects_journal_files_and_new_dirs(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    import automem_sdk.store_journal as journal_mod
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def spy(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(journal_mod.os, "fsync", spy)
+    plain = MemoryStore(str(tmp_path / "plain"))
+    plain.write("a/b/c.md", "x")
+    assert synced == []  # the default store never fsyncs
+
+    root = os.path.realpath(tmp_path / "durable")
+    store = MemoryStore(root, durable=True)
+    synced.clear()
+    store.write("a/b/c.md", "hello")
+    journal = os.path.join(root, ".automem", "journal.jsonl")
+    assert journal in synced
+    objects = [p for p in synced if "/.automem/tmp/" in p]
+    assert len(objects) >= 2  # the content object and the file itself, before their renames
+    # the new directories and their parents, so the entries exist after a power loss
+    for d in (os.path.join(root, "a", "b"), os.path.join(root, "a"), root):
+        assert d in synced
+    # the journal line is on disk before the file that it describes
+    assert synced.index(journal) < synced.index(os.path.join(root, "a", "b"))
+    synced.clear()
+    store.append("a/b/c.md", " world")
+    store.rename("a/b/c.md", "d.md")
+    assert synced.count(journal) == 2 and root in synced
+    assert MemoryStore(root).read("d.md") == "hello world"
+    mem = MemoryStore("memory://durable-noop", durable=True)
+    mem.write("n.md", "ok")
+    assert mem.read("n.md") == "ok"
