@@ -217,6 +217,21 @@ class Scaffold(_Model):
             lines.append(f"- {f.name}: {f.purpose} [{fmt}; max {f.max_bytes} bytes]")
         return "\n".join(lines) or "- (free layout: create the files you need)"
 
+    def op_tokens(self) -> list[str]:
+        """Token names of every op this scaffold lets the model write.
+
+        The enabled primitives, the control ops (``ACTION``, ``DONE``) and the custom
+        ops, e.g. for a restricted op grammar (``grammar=scaffold.op_tokens()``).
+        """
+        from automem_sdk.codec import OP_FIELDS
+
+        names = [
+            tok
+            for tok, (op, _fields, _req) in OP_FIELDS.items()
+            if op not in MEMORY_OP_NAMES or op in self.ops
+        ]
+        return names + [c.name for c in self.custom_ops]
+
     def describe_ops(self) -> str:
         """The op vocabulary as prompt text."""
         from automem_sdk.codec import OP_FIELDS

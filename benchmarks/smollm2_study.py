@@ -604,7 +604,11 @@ class _Study:
         cfg = self.cfg
         if side not in MODEL_SIDES:
             raise StudyError(f"unknown side {side!r}; choose from {_SIDE_ORDER}")
-        grammar = side == "base-grammar"
+        # base-grammar: the op grammar, restricted to the ops the specialist may write
+        # (the task model commits actions in two-model mode)
+        grammar: bool | list[str] = side == "base-grammar" and [
+            t for t in self.scaffold.op_tokens() if t != "ACTION"
+        ]
         if _use_llamacpp(cfg):
             from automem_sdk.llm.llamacpp_server import LlamaServerClient
 

@@ -16,7 +16,7 @@ import pytest
 from automem_sdk.codec import parse_ops
 from automem_sdk.errors import LLMError
 from automem_sdk.llm import LLMClient, make_client
-from automem_sdk.llm.op_grammar import OpTracker
+from automem_sdk.llm.op_grammar import OpState, OpTracker
 
 torch = pytest.importorskip("torch", reason="the local provider needs torch")
 pytest.importorskip("transformers", reason="the local provider needs transformers")
@@ -154,6 +154,33 @@ def test_grammar_output_always_parses_when_it_ends(tiny_dir: Path, registry: Mod
             assert out.text.endswith(("<|END|>", "|>"))
             assert len(parse_ops(out.text)) == 1, out.text
     assert finished >= 3  # the grammar ends ops itself, well before max_new_tokens
+
+
+def test_restricted_grammar_only_writes_allowed_ops(
+    tiny_dir: Path, registry: ModelRegistry
+) -> None:
+    allowed = ["READ", "ACTION", "DONE"]
+    restricted = client(tiny_dir, registry, grammar=allowed, max_new_tokens=40)
+    free = client(tiny_dir, registry, grammar=True, max_new_tokens=40)
+    spelled, outside = 0, 0
+    for seed in range(8):
+        out = restricted.chat(conv(seed), temperature=1.5, seed=seed)
+        tracker = OpTracker(names=frozenset(allowed))
+        tracker.feed(out.text)
+        assert not tracker.violated and tracker.text == out.text, out.text
+        if tracker.state >= OpState.BAR:  # the name is spelled out
+            spelled += 1
+            assert tracker.name_prefix in allowed, out.text
+        other = OpTracker()
+        other.feed(free.chat(conv(seed), temperature=1.5, seed=seed).text)
+        if other.state >= OpState.BAR and other.name_prefix not in allowed:
+            outside += 1
+    assert spelled >= 4
+    assert outside >= 1  # unrestricted, the same model does spell other names
+    with pytest.raises(LLMError, match="op names"):
+        client(tiny_dir, registry, grammar=["not a name"])
+    with pytest.raises(LLMError, match="not a string"):
+        restricted.chat(conv(0), grammar="READ")
 
 
 def test_stop_strings_cut_greedy_output(tiny_dir: Path, registry: ModelRegistry) -> None:

@@ -74,6 +74,9 @@ def test_smollm2_through_llama_cpp_server() -> None:
         assert out.usage.prompt_tokens > 20
         constrained = client.chat(MESSAGES, grammar=True)
         check_op_reply(constrained.text)
+        restricted = client.chat(MESSAGES, grammar=["APPEND", "DONE"])
+        check_op_reply(restricted.text)
+        assert restricted.text.startswith(("<|APPEND|>", "<|DONE|>")), restricted.text
         assert client.server.running
     finally:
         client.close()

@@ -351,3 +351,17 @@ def test_unknown_stage_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(StudyError, match="unknown stages"):
         run_study(StudyConfig(out=str(tmp_path)), stages=["bogus"])
+
+
+def test_base_grammar_side_restricts_the_specialist_to_its_memory_ops(tmp_path: Path) -> None:
+    from automem_sdk.benchmarks.smollm2_study import StudyConfig, _Study
+
+    cfg = StudyConfig(
+        out=str(tmp_path / "study"), model=_tiny_model(tmp_path), backend="transformers"
+    )
+    study = _Study(cfg)
+    names = study._client("base-grammar").grammar
+    assert isinstance(names, frozenset)
+    assert "ACTION" not in names and {"UPSERT", "DONE"} <= names
+    assert names == frozenset(study.scaffold.op_tokens()) - {"ACTION"}
+    assert study._client("base").grammar is False

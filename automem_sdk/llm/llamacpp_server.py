@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import IO, Any
 
@@ -27,7 +27,7 @@ import httpx
 
 from automem_sdk.errors import LLMError
 from automem_sdk.llm.base import Completion, Message
-from automem_sdk.llm.op_grammar import OpTracker, op_gbnf
+from automem_sdk.llm.op_grammar import OpTracker, op_gbnf, op_names
 from automem_sdk.llm.openai_compat import OpenAICompatClient
 from automem_sdk.llm.retry import RetryPolicy
 
@@ -220,13 +220,21 @@ class LlamaCppServer:
         self.stop()
 
 
+def _names_or_error(names: Iterable[str]) -> frozenset[str]:
+    try:
+        return op_names(names)
+    except ValueError as exc:
+        raise LLMError(f"bad grammar= op names: {exc}") from exc
+
+
 class LlamaServerClient:
     """An LLM client that owns a :class:`LlamaCppServer` and chats with it over HTTP.
 
     Args:
         model_file: path of the ``.gguf`` file.
         name: the model name reported in completions (e.g. ``local:smollm2-135m``).
-        grammar: constrain replies to one op with the GBNF op grammar.
+        grammar: constrain replies to one op with the GBNF op grammar; a collection of
+            op names (e.g. ``scaffold.op_tokens()``) also restricts the name to those.
         max_new_tokens: default ``max_tokens``.
         temperature: default sampling temperature (``0`` is greedy).
         retry: retry policy of the HTTP client.
@@ -241,7 +249,7 @@ class LlamaServerClient:
         model_file: str,
         *,
         name: str = "local",
-        grammar: bool = False,
+        grammar: bool | Iterable[str] = False,
         max_new_tokens: int = 128,
         temperature: float = 0.0,
         retry: RetryPolicy | None = None,
@@ -249,7 +257,9 @@ class LlamaServerClient:
         **server_options: Any,
     ) -> None:
         self.model = name
-        self.grammar = grammar
+        self.grammar: bool | frozenset[str] = (
+            grammar if isinstance(grammar, bool) else _names_or_error(grammar)
+        )
         self.server = LlamaCppServer(model_file, alias=name, **server_options)
         self._defaults: dict[str, Any] = {"max_tokens": max_new_tokens, "temperature": temperature}
         self._retry = retry if retry is not None else RetryPolicy(max_attempts=2)
@@ -278,20 +288,26 @@ class LlamaServerClient:
         Args:
             messages: the conversation.
             **opts: OpenAI request fields (``max_tokens``, ``temperature``, ``stop``,
-                ``seed``, …); ``grammar=True/False`` overrides the client's setting.
+                ``seed``, …); ``grammar=`` overrides the client's setting: ``True``,
+                ``False``, a collection of op names, or a GBNF string of your own.
         """
         client = self.start()
         grammar = opts.pop("grammar", self.grammar)
+        names: frozenset[str] | None = None
         if grammar is True:
             opts["grammar"] = op_gbnf()
         elif grammar is False:
             opts.pop("grammar", None)
-        else:  # a GBNF string of the caller's own
+        elif isinstance(grammar, str):  # a GBNF string of the caller's own
             opts["grammar"] = grammar
+        else:
+            names = _names_or_error(grammar)
+            opts["grammar"] = op_gbnf(names)
         completion = client.chat(messages, **opts)
         update: dict[str, Any] = {"model": self.model}
-        if grammar is True:  # close an op cut off by max_tokens, as the in-process path does
-            tracker = OpTracker()
+        if grammar is True or names is not None:
+            # close an op cut off by max_tokens, as the in-process path does
+            tracker = OpTracker(names=names)
             tracker.feed(completion.text)
             update["text"] = tracker.closed_text()
         return completion.model_copy(update=update)

@@ -26,7 +26,7 @@ import importlib.util
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -34,7 +34,7 @@ from typing import Any
 
 from automem_sdk.errors import LLMError
 from automem_sdk.llm.base import Completion, Message, Usage, as_messages
-from automem_sdk.llm.op_grammar import OpState, OpTracker, accepts_from
+from automem_sdk.llm.op_grammar import OpState, OpTracker, accepts_from, op_names
 
 __all__ = [
     "MODEL_ALIASES",
@@ -143,7 +143,7 @@ class LoadedModel:
     device: str
     load_s: float
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _masks: dict[OpState, Any] = field(default_factory=dict, repr=False)
+    _masks: dict[Any, Any] = field(default_factory=dict, repr=False)
     _pieces: list[str] | None = field(default=None, repr=False)
     _mask_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -178,18 +178,31 @@ class LoadedModel:
                 self._pieces = list(decoded) + [""] * (n - min(n, known))
             return self._pieces
 
-    def grammar_mask(self, state: OpState) -> Any:
-        """Boolean tensor over the vocabulary: entries allowed in ``state`` (cached)."""
+    def grammar_mask(
+        self, state: OpState, names: frozenset[str] | None = None, prefix: str = ""
+    ) -> Any:
+        """Boolean tensor over the vocabulary: entries allowed in ``state`` (cached).
+
+        Args:
+            state: the op automaton's state.
+            names: restrict op names to these (see :func:`~.op_grammar.op_names`).
+            prefix: the part of the op name spelled so far (header states).
+        """
         import torch
 
         pieces = self.pieces()
+        key: Any = state
+        if names is not None and state < OpState.ARGS:
+            key = (state, names, prefix)
         with self._mask_lock:
-            mask = self._masks.get(state)
+            mask = self._masks.get(key)
             if mask is None:
                 special = set(getattr(self.tokenizer, "all_special_ids", []) or [])
                 special.update(getattr(self.tokenizer, "added_tokens_decoder", {}) or {})
                 allowed = [
-                    bool(p) and i not in special and accepts_from(state, p)
+                    bool(p)
+                    and i not in special
+                    and accepts_from(state, p, names=names, prefix=prefix)
                     for i, p in enumerate(pieces)
                 ]
                 mask = torch.tensor(allowed, dtype=torch.bool, device=self.device)
@@ -197,7 +210,7 @@ class LoadedModel:
                     for eos in self.eos_ids:
                         if eos < len(allowed):
                             mask[eos] = True
-                self._masks[state] = mask
+                self._masks[key] = mask
             return mask
 
 
@@ -293,6 +306,18 @@ def _load(source: ModelSource, *, device: str, dtype: str) -> LoadedModel:
 # -- generation helpers ------------------------------------------------------------------
 
 
+def _grammar_setting(grammar: bool | Iterable[str] | None) -> bool | frozenset[str]:
+    """``True``/``False``, or the normalised op names of a restricted grammar."""
+    if grammar is None or isinstance(grammar, bool):
+        return bool(grammar)
+    if isinstance(grammar, str):
+        raise LLMError("grammar= takes True/False or a collection of op names, not a string")
+    try:
+        return op_names(grammar)
+    except ValueError as exc:
+        raise LLMError(f"bad grammar= op names: {exc}") from exc
+
+
 class _Watcher:
     """A logits processor: grammar masks, stop strings, and ending finished rows.
 
@@ -306,15 +331,16 @@ class _Watcher:
         prompt_len: int,
         rows: int,
         *,
-        grammar: bool,
+        grammar: bool | frozenset[str],
         stops: Sequence[str],
     ) -> None:
         self.loaded = loaded
         self.pieces = loaded.pieces() if (grammar or stops) else []
         self.prompt_len = prompt_len
-        self.grammar = grammar
+        self.grammar = bool(grammar)
+        self.names = grammar if isinstance(grammar, frozenset) else None
         self.stops = [s for s in stops if s]
-        self.trackers = [OpTracker() for _ in range(rows)] if grammar else []
+        self.trackers = [OpTracker(names=self.names) for _ in range(rows)] if grammar else []
         self.texts = ["" for _ in range(rows)]
         self.seen = [0 for _ in range(rows)]
         self.ended = [False for _ in range(rows)]
@@ -344,7 +370,8 @@ class _Watcher:
                 scores[row, :] = float("-inf")
                 scores[row, self.eos] = 0.0
             elif self.grammar:
-                mask = self.loaded.grammar_mask(self.trackers[row].state)
+                tracker = self.trackers[row]
+                mask = self.loaded.grammar_mask(tracker.state, self.names, tracker.name_prefix)
                 scores[row].masked_fill_(~mask[: scores.shape[1]], float("-inf"))
         return scores
 
@@ -397,7 +424,8 @@ class LocalTransformersClient:
         temperature: ``0`` is greedy decoding; above ``0`` samples (``seed=`` per call
             seeds torch's global generator).
         grammar: constrain every reply to one op, ``<|NAME|>args<|END|>`` or
-            ``<|DONE|>``; generation stops at its end.
+            ``<|DONE|>``; generation stops at its end. A collection of op names (e.g.
+            ``scaffold.op_tokens()``) also restricts the name to those.
         prefix_cache: how many recent prompts' KV caches to keep for prefix reuse
             (``0`` disables the cache).
         min_prefix_tokens: shortest shared prefix worth reusing.
@@ -425,7 +453,7 @@ class LocalTransformersClient:
         dtype: str = "auto",
         max_new_tokens: int = 128,
         temperature: float = 0.0,
-        grammar: bool = False,
+        grammar: bool | Iterable[str] = False,
         prefix_cache: int = 4,
         min_prefix_tokens: int = 16,
         batch_window_s: float = 0.0,
@@ -438,7 +466,7 @@ class LocalTransformersClient:
         self.dtype = dtype
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
-        self.grammar = grammar
+        self.grammar = _grammar_setting(grammar)
         self.prefix_cache = max(0, prefix_cache)
         self.min_prefix_tokens = max(1, min_prefix_tokens)
         self.batch_window_s = batch_window_s
@@ -486,7 +514,7 @@ class LocalTransformersClient:
         settings = {
             "max_new_tokens": int(max_new or self.max_new_tokens),
             "temperature": float(self.temperature if temperature is None else temperature),
-            "grammar": bool(self.grammar if grammar is None else grammar),
+            "grammar": _grammar_setting(self.grammar if grammar is None else grammar),
             "stops": [stop] if isinstance(stop, str) else list(stop or []),
             "top_p": opts.pop("top_p", None),
             "seed": opts.pop("seed", None),
@@ -606,7 +634,8 @@ class LocalTransformersClient:
         text = loaded.tokenizer.decode(generated[:n], skip_special_tokens=True)
         finish = "stop" if hit_eos else "length"
         if settings["grammar"]:
-            tracker = OpTracker()
+            names = settings["grammar"] if isinstance(settings["grammar"], frozenset) else None
+            tracker = OpTracker(names=names)
             tracker.feed(text)
             text = tracker.closed_text()
             if tracker.finished:

@@ -11,15 +11,22 @@ Two forms of the same grammar:
 The grammar follows :mod:`automem_sdk.codec`: a name is ``[A-Za-z][A-Za-z0-9_]*``;
 inside arguments ``\\`` escapes the next character, and ``<|`` may only start the
 closing ``<|END|>``.
+
+Both forms can also be restricted to a set of op names (:func:`op_names`; for a scaffold,
+:meth:`~automem_sdk.scaffold.Scaffold.op_tokens`): then the name must be one of them,
+spelled in capitals as the prompts show it, so a constrained model cannot invent an op
+(``<|LOG|>``) or use one the scaffold disabled.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from importlib import resources
 
-__all__ = ["END_TOKEN", "OpState", "OpTracker", "advance", "op_gbnf"]
+__all__ = ["END_TOKEN", "OpState", "OpTracker", "accepts_from", "advance", "op_gbnf", "op_names"]
 
 END_TOKEN = "<|END|>"
 _END_TAIL = "END|>"
@@ -55,8 +62,35 @@ _CLOSE_CHAIN = {
 }
 
 
+_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
 def _is_name_char(ch: str) -> bool:
     return ch == "_" or (ch.isascii() and ch.isalnum())
+
+
+def op_names(names: Iterable[str]) -> frozenset[str]:
+    """Normalise op names for a restricted grammar (capitals, validated).
+
+    Raises:
+        ValueError: a name is not a valid op token name, or there is none.
+    """
+    out = set()
+    for name in names:
+        if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+            raise ValueError(f"not an op token name: {name!r}")
+        out.add(name.upper())
+    if not out:
+        raise ValueError("a restricted op grammar needs at least one op name")
+    return frozenset(out)
+
+
+def _name_ok(buf: str, names: frozenset[str] | None, *, complete: bool) -> bool:
+    if names is None:
+        return True
+    if complete:
+        return buf in names
+    return any(n.startswith(buf) for n in names)
 
 
 def advance(state: OpState, ch: str) -> OpState | None:
@@ -101,21 +135,42 @@ def advance(state: OpState, ch: str) -> OpState | None:
     return None  # FINISHED
 
 
-def accepts_from(state: OpState, text: str) -> bool:
+def accepts_from(
+    state: OpState, text: str, *, names: frozenset[str] | None = None, prefix: str = ""
+) -> bool:
     """Whether ``text`` can follow in ``state`` without leaving the grammar.
 
     Text past the end of the op is rejected, except that a completed header may be
-    followed by anything (the name is unknown here, see :func:`advance`).
+    followed by anything when ``names`` is ``None`` (the name is unknown here, see
+    :func:`advance`).
+
+    Args:
+        state: the automaton state.
+        text: the candidate continuation.
+        names: restrict op names to these (from :func:`op_names`).
+        prefix: the part of the name already spelled (``state`` in the header).
     """
     if not text:
         return True
     if state is OpState.ARGS and "<" not in text and "\\" not in text:
         return True  # fast path: ordinary argument text
     current: OpState | None = state
-    for ch in text:
+    buf = prefix
+    for i, ch in enumerate(text):
         if current is None or current is OpState.FINISHED:
             return False
-        current = advance(current, ch)
+        nxt = advance(current, ch)
+        if names is not None and current < OpState.ARGS:
+            if nxt is OpState.NAME:
+                buf += ch
+                if not _name_ok(buf, names, complete=False):
+                    return False
+            elif nxt is OpState.BAR and not _name_ok(buf, names, complete=True):
+                return False
+            elif current is OpState.BAR and nxt is OpState.ARGS:
+                rest = text[i + 1 :]
+                return not rest if buf == "DONE" else accepts_from(OpState.ARGS, rest)
+        current = nxt
     return current is not None
 
 
@@ -134,7 +189,13 @@ class OpTracker:
     name: str = ""
     text: str = ""
     violated: bool = False
+    names: frozenset[str] | None = None
     _name_buf: list[str] = field(default_factory=list, repr=False)
+
+    @property
+    def name_prefix(self) -> str:
+        """The part of the op name spelled so far."""
+        return "".join(self._name_buf)
 
     @property
     def finished(self) -> bool:
@@ -157,6 +218,13 @@ class OpTracker:
                 return
             if nxt is OpState.NAME:  # a name character
                 self._name_buf.append(ch)
+                if not _name_ok(self.name_prefix, self.names, complete=False):
+                    self._name_buf.pop()
+                    self.violated = True
+                    return
+            elif nxt is OpState.BAR and not _name_ok(self.name_prefix, self.names, complete=True):
+                self.violated = True
+                return
             self.text += ch
             if self.state is OpState.BAR:
                 self.name = "".join(self._name_buf)
@@ -177,6 +245,30 @@ class OpTracker:
         return self.text
 
 
-def op_gbnf() -> str:
-    """The same grammar in GBNF, for llama.cpp's ``grammar`` request field."""
-    return resources.files("automem_sdk.llm").joinpath("op_grammar.gbnf").read_text("utf-8")
+def op_gbnf(names: Iterable[str] | None = None) -> str:
+    """The same grammar in GBNF, for llama.cpp's ``grammar`` request field.
+
+    Args:
+        names: restrict op names to these (see :func:`op_names`); ``DONE`` is allowed
+            only if it is among them.
+    """
+    text = resources.files("automem_sdk.llm").joinpath("op_grammar.gbnf").read_text("utf-8")
+    if names is None:
+        return text
+    allowed = sorted(op_names(names))
+    ops = [n for n in allowed if n != "DONE"]
+    alts = ["done"] if "DONE" in allowed else []
+    if ops:
+        alts.append("op")
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("root "):
+            line = f'root  ::= "<|" ( {" | ".join(alts)} )'
+        elif line.startswith("done "):
+            line = 'done  ::= "DONE|>"'
+        elif line.startswith(("name ", "op ", "args ", "plain ", "esc ", "lts ")) and not ops:
+            line = ""  # only <|DONE|> is allowed: no op rules
+        elif line.startswith("name "):
+            line = "name  ::= " + " | ".join(f'"{n}"' for n in ops)
+        lines.append(line)
+    return "\n".join(line for line in lines if line) + "\n"
