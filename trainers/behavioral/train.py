@@ -2,7 +2,10 @@
 
 The loss covers only the target span of each example (see :mod:`.sft_data`): labels are
 ``-100`` elsewhere and examples whose span is empty after truncation are dropped and
-counted. Training uses ``transformers.Trainer`` (gradient accumulation, fp32 or bf16
+counted. The output head runs only where it is needed: on the positions that predict a
+target token (:func:`target_span_loss`), not on every prompt position, which for memory
+turns (long prompts, short op spans) is most of the head's FLOPs and of the logits'
+memory. Training uses ``transformers.Trainer`` (gradient accumulation, fp32 or bf16
 mixed precision, checkpoints every ``save_steps`` and automatic resume from the last
 one), shows a ``rich`` progress bar and appends every log line to ``metrics.jsonl``.
 
@@ -39,7 +42,7 @@ from automem_sdk.trainers.behavioral.sft_data import (
 )
 from pydantic import BaseModel, Field
 
-__all__ = ["LoraSFT", "TrainConfig", "TrainResult", "train_lora"]
+__all__ = ["LoraSFT", "TrainConfig", "TrainResult", "target_span_loss", "train_lora"]
 
 DEFAULT_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj"]
 
@@ -69,6 +72,9 @@ class TrainConfig(BaseModel):
         save_total_limit: checkpoints kept.
         resume: continue from the last checkpoint in ``OUT/checkpoints`` if any.
         gradient_checkpointing: trade compute for memory.
+        target_only_logits: compute the output head (and the loss) only at positions
+            that predict a target token (Llama/Qwen/Mistral-style models; others take
+            the full forward). Same loss, less compute and memory.
         min_examples: refuse to train on fewer encoded examples.
         eval_examples: examples used for the before/after target loss (0: skip).
         adapter_name: the name to serve the adapter under.
@@ -97,6 +103,7 @@ class TrainConfig(BaseModel):
     save_total_limit: int = 2
     resume: bool = True
     gradient_checkpointing: bool = False
+    target_only_logits: bool = True
     min_examples: int = 32
     eval_examples: int = 64
     adapter_name: str = "memory-lora"
@@ -190,6 +197,76 @@ def _callbacks(metrics_path: Path, quiet: bool) -> list[Any]:
     return [RichProgress(), JsonlMetrics()]
 
 
+#: model types whose logits are exactly ``lm_head(decoder(x))`` (no softcapping, scaling)
+_PLAIN_HEAD_TYPES = frozenset({"llama", "qwen2", "qwen3", "mistral"})
+
+
+def _plain_head_model(model: Any) -> Any | None:
+    """The causal LM under a peft wrapper if its head can run on selected positions."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if getattr(base.config, "model_type", None) not in _PLAIN_HEAD_TYPES:
+        return None
+    if not (hasattr(base, "get_decoder") and hasattr(base, "get_output_embeddings")):
+        return None
+    return base
+
+
+def target_span_loss(model: Any, batch: dict[str, Any]) -> tuple[Any, int]:
+    """Summed next-token cross-entropy over the target span, and the number of targets.
+
+    The decoder runs on the whole sequence; the output head and the (float32) softmax
+    only on the positions whose next token is a target (``labels != -100``). For a
+    model whose head is not plain (see ``_PLAIN_HEAD_TYPES``) the full forward is used.
+
+    Args:
+        model: the causal LM (peft-wrapped or not).
+        batch: ``input_ids``, ``attention_mask`` and ``labels`` tensors.
+    """
+    import torch
+
+    labels = batch["labels"][:, 1:]
+    keep = labels != -100
+    n = int(keep.sum())
+    base = _plain_head_model(model)
+    if base is None:
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        picked = logits[:, :-1][keep]
+    else:
+        hidden = base.get_decoder()(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+        ).last_hidden_state
+        picked = base.get_output_embeddings()(hidden[:, :-1][keep])
+    loss = torch.nn.functional.cross_entropy(picked.float(), labels[keep], reduction="sum")
+    return loss, n
+
+
+def _target_only_trainer() -> Any:
+    """``transformers.Trainer`` with :func:`target_span_loss` as its loss."""
+    from transformers import Trainer
+
+    class TargetOnlyTrainer(Trainer):
+        """Computes the output head only where a target token is predicted."""
+
+        def compute_loss(
+            self,
+            model: Any,
+            inputs: dict[str, Any],
+            return_outputs: bool = False,
+            num_items_in_batch: Any = None,
+        ) -> Any:
+            total, n = target_span_loss(model, inputs)
+            if num_items_in_batch is not None and self.model_accepts_loss_kwargs:
+                # normalised over the whole accumulated batch, as the model's own loss is
+                loss = total / num_items_in_batch
+                if self.args.average_tokens_across_devices and self.args.n_gpu <= 1:
+                    loss = loss * self.accelerator.num_processes
+            else:
+                loss = total / max(n, 1)  # Trainer divides by the accumulation steps
+            return (loss, None) if return_outputs else loss
+
+    return TargetOnlyTrainer
+
+
 class LoraSFT:
     """A base model with a fresh LoRA adapter, ready to train on SFT examples.
 
@@ -226,6 +303,7 @@ class LoraSFT:
         if config.gradient_checkpointing:
             base.gradient_checkpointing_enable()
             base.enable_input_require_grads()
+        torch.manual_seed(config.seed)  # the adapter's initial A matrices come from it
         lora = LoraConfig(
             r=config.r,
             lora_alpha=config.lora_alpha,
@@ -258,16 +336,9 @@ class LoraSFT:
                 for i in range(0, len(items), 8):
                     batch = collate([e.as_features() for e in items[i : i + 8]])
                     batch = {k: v.to(self.model.device) for k, v in batch.items()}
-                    logits = self.model(
-                        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-                    ).logits.float()
-                    shift_logits = logits[:, :-1].reshape(-1, logits.shape[-1])
-                    shift_labels = batch["labels"][:, 1:].reshape(-1)
-                    loss = torch.nn.functional.cross_entropy(
-                        shift_logits, shift_labels, ignore_index=-100, reduction="sum"
-                    )
+                    loss, n = target_span_loss(self.model, batch)
                     total += float(loss)
-                    count += int((shift_labels != -100).sum())
+                    count += n
         finally:
             if was_training:
                 self.model.train()
@@ -337,7 +408,8 @@ class LoraSFT:
             include_num_input_tokens_seen="non_padding",
             **extra,
         )
-        trainer = Trainer(
+        trainer_cls: Any = _target_only_trainer() if cfg.target_only_logits else Trainer
+        trainer = trainer_cls(
             model=self.model,
             args=args,
             train_dataset=[e.as_features() for e in encoded],
