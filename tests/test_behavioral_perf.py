@@ -67,6 +67,9 @@ def test_lora_flops_count_frozen_trained_and_attention() -> None:
     # Longer sequences cost more attention, nothing else.
     delta = lora_train_flops_per_token(model, 2 * seq) - lora_train_flops_per_token(model, seq)
     assert delta == pytest.approx(12 * layers * seq * h)
+    # Target-only logits: the (frozen) output head runs on a quarter of the positions.
+    saved = expected - lora_train_flops_per_token(model, seq, head_fraction=0.25)
+    assert saved == pytest.approx(0.75 * 4 * vocab * h)
 
 
 def test_peak_lookup() -> None:
@@ -99,6 +102,7 @@ def test_sft_throughput_on_cpu_reports_flops_and_no_mfu(tmp_path: Path) -> None:
     assert 0 < r["seq_len"] <= 1024
     assert r["flops_per_token"] > 4 * 0.1e6  # at least 4 x the frozen linear weights
     assert r["mfu"] is None  # no known peak for a CPU
+    assert r["logits"] == "targets" and 0 < r["target_share"] < 1
     r2 = sft_throughput(
         str(tmp_path / "peak"), "tiny", steps=3, batch_size=2, max_length=1024, peak=1.0, quiet=True
     )

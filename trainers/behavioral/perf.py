@@ -83,7 +83,7 @@ def peak_tflops(device_name: str, dtype: str) -> float | None:
     return None
 
 
-def lora_train_flops_per_token(model: Any, seq_len: float) -> float:
+def lora_train_flops_per_token(model: Any, seq_len: float, head_fraction: float = 1.0) -> float:
     """Model FLOPs of one trained token of LoRA fine-tuning.
 
     Counted from the model itself: every ``nn.Linear`` weight (the frozen base layers,
@@ -96,16 +96,20 @@ def lora_train_flops_per_token(model: Any, seq_len: float) -> float:
     Args:
         model: the (peft-wrapped) model being trained.
         seq_len: mean tokens per sequence.
+        head_fraction: share of positions the output head runs on (1 for a full
+            forward; the target share with target-only logits).
     """
     import torch
 
-    frozen = trained = 0
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    frozen = trained = 0.0
     for module in model.modules():
         if isinstance(module, torch.nn.Linear):
+            share = head_fraction if module is head else 1.0
             if module.weight.requires_grad:
-                trained += module.weight.numel()
+                trained += share * module.weight.numel()
             else:
-                frozen += module.weight.numel()
+                frozen += share * module.weight.numel()
     cfg = model.config
     head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
     d_attn = cfg.num_attention_heads * head_dim
@@ -245,6 +249,7 @@ def sft_throughput(
     dtype: Literal["fp32", "bf16"] = "fp32",
     device: Literal["auto", "cpu", "cuda"] = "auto",
     peak: float | None = None,
+    target_only_logits: bool = True,
     quiet: bool = False,
 ) -> dict[str, Any]:
     """LoRA-train a locally built model of ``size`` for ``steps`` steps; tokens per second.
@@ -259,6 +264,8 @@ def sft_throughput(
         dtype: ``fp32`` or ``bf16`` base weights.
         device: ``auto``, ``cpu`` or ``cuda``.
         peak: peak TFLOPS for MFU (default: :func:`peak_tflops` of the GPU).
+        target_only_logits: the trainer's default; ``False`` runs the output head on
+            every position (to compare).
         quiet: no progress bar.
 
     Returns:
@@ -311,12 +318,18 @@ def sft_throughput(
         eval_examples=16,
         dtype=dtype,
         device=device,
+        target_only_logits=target_only_logits,
     )
     sft = LoraSFT(cfg, root / f"run-{size}", quiet=quiet)
     n_params = sum(p.numel() for p in sft.model.parameters())
     result = sft.fit(examples)
     seq_len = result.train_tokens / max(1, result.steps * batch_size)
-    flops = lora_train_flops_per_token(sft.model, seq_len)
+    encoded, _ = sft.encode(examples)
+    targets = sum(e.target_len for e in encoded)
+    target_share = targets / max(1, sum(len(e.input_ids) for e in encoded))
+    flops = lora_train_flops_per_token(
+        sft.model, seq_len, head_fraction=target_share if target_only_logits else 1.0
+    )
     steady = steady_tokens_per_s(root / f"run-{size}" / "metrics.jsonl")
     gpu = torch.cuda.get_device_name() if sft.device == "cuda" else None
     tf32 = dtype == "fp32" and bool(torch.backends.cuda.matmul.allow_tf32)
@@ -330,6 +343,8 @@ def sft_throughput(
         "device": gpu or sft.device,
         "torch_threads": torch.get_num_threads(),
         "dtype": "fp32 (tf32 matmuls)" if tf32 else dtype,
+        "logits": "targets" if target_only_logits else "all",
+        "target_share": target_share,
         "examples": result.encode.encoded,
         "steps": result.steps,
         "batch_size": batch_size,
@@ -372,6 +387,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--peak-tflops", type=float, default=None, help="device peak for MFU (default: known GPUs)"
     )
+    parser.add_argument(
+        "--full-logits",
+        action="store_true",
+        help="run the output head on every position (the trainer's default is targets only)",
+    )
     parser.add_argument("--skip-engine", action="store_true", help="only the SFT benchmark")
     parser.add_argument("--skip-sft", action="store_true")
     parser.add_argument("--json", help="also write the figures to this file")
@@ -400,6 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     dtype=args.dtype,
                     device=args.device,
                     peak=args.peak_tflops,
+                    target_only_logits=not args.full_logits,
                     quiet=args.quiet,
                 )
                 for s in sizes
@@ -440,7 +461,8 @@ def _sft_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> Any:
         title=f"LoRA SFT throughput (r=8, batch {args.batch_size}; "
         "steady = after the first 2 steps)"
     )
-    cols = ["model", "params", "device", "dtype", "steps", "seq len", "tokens", "seconds"]
+    cols = ["model", "params", "device", "dtype", "logits", "steps", "seq len", "tokens"]
+    cols.append("seconds")
     cols.append("tokens/s")
     for col in cols:
         t.add_column(col, justify="right")
@@ -455,6 +477,7 @@ def _sft_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> Any:
             f"{r['params'] / 1e6:.2f}M",
             device,
             r["dtype"],
+            r["logits"],
             str(r["steps"]),
             f"{r['seq_len']:.0f}",
             f"{r['tokens']:,}",
