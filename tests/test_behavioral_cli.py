@@ -120,10 +120,12 @@ def test_cli_fit_and_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
             "keydoor-mem",
             "--min-examples",
             "4",
+            "--full-logits",
             "--quiet",
         ]
     )
     assert rc == 0
+    assert json.loads((run / "train_config.json").read_text())["target_only_logits"] is False
     out = capsys.readouterr().out
     assert "vllm serve" in out and "keydoor-mem=" in out
     assert (run / "adapter" / "adapter_model.safetensors").is_file()

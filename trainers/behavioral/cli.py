@@ -75,6 +75,11 @@ def add_parser(train_subparsers: Any) -> None:
     f.add_argument("--no-resume", action="store_true", help="ignore existing checkpoints")
     f.add_argument("--merge", action="store_true", help="also write a merged model")
     f.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    f.add_argument(
+        "--full-logits",
+        action="store_true",
+        help="run the output head on every position (default: only where a target is predicted)",
+    )
     f.add_argument("--quiet", action="store_true")
     f.set_defaults(func=_cmd_fit)
 
@@ -172,6 +177,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         merge=args.merge,
         adapter_name=args.name,
         device=args.device,
+        target_only_logits=not args.full_logits,
     )
     result = train_lora(args.dataset, cfg, args.out, quiet=args.quiet)
     table = Table(title=f"LoRA adapter {result.adapter_dir}")
