@@ -66,16 +66,29 @@ def estimate_tokens(text: str) -> int:
 
 
 class LLMDecider:
-    """Adapts any :class:`~automem_sdk.llm.base.LLMClient` to the :class:`Decider` protocol."""
+    """Adapts any :class:`~automem_sdk.llm.base.LLMClient` to the :class:`Decider` protocol.
 
-    def __init__(self, client: LLMClient, **chat_opts: Any) -> None:
+    Args:
+        client: the model.
+        constrain_ops: pass each turn's ``allowed_ops`` as ``grammar=`` so the model can
+            only write ops the agent accepts there (clients with a restricted op grammar:
+            :class:`~automem_sdk.llm.local.LocalTransformersClient`,
+            :class:`~automem_sdk.llm.llamacpp_server.LlamaServerClient`).
+        **chat_opts: passed to every ``chat`` call.
+    """
+
+    def __init__(self, client: LLMClient, *, constrain_ops: bool = False, **chat_opts: Any) -> None:
         self.client = client
+        self.constrain_ops = constrain_ops
         self.chat_opts = chat_opts
         self.name = client.model
 
     def decide(self, request: RoutineRequest) -> Completion:
         """Send the routine's messages to the model."""
-        return self.client.chat(request.messages, **self.chat_opts)
+        opts = dict(self.chat_opts)
+        if self.constrain_ops and request.allowed_ops:
+            opts["grammar"] = list(request.allowed_ops)
+        return self.client.chat(request.messages, **opts)
 
 
 class CallablePolicy:
@@ -435,6 +448,7 @@ class MemoryAgent:
                 actions=list(self.actions or []),
                 info=info,
                 last_results=last_results,
+                allowed_ops=self._allowed_ops(routine),
             )
             completion, error = self._decide(decider, request)
             ops = parse_ops(completion.text) if error is None else []
@@ -478,6 +492,14 @@ class MemoryAgent:
                 ),
             ]
         return out
+
+    def _allowed_ops(self, routine: str) -> list[str]:
+        """Op tokens this routine acts on: the scaffold's ops; ``ACTION`` only in a
+        unified PLAN (in LOG it is an error, in the memory model's PLAN it just ends)."""
+        tokens = self.scaffold.op_tokens()
+        if routine == "plan" and self.mode == "unified":
+            return tokens
+        return [t for t in tokens if t != "ACTION"]
 
     def _decide(self, decider: Decider, request: RoutineRequest) -> tuple[Completion, str | None]:
         t0 = time.perf_counter()
@@ -613,6 +635,7 @@ class MemoryAgent:
                 actions=list(self.actions or []),
                 info=info,
                 memory_context=memory_context,
+                allowed_ops=["ACTION"],
             )
             completion, error = self._decide(self.task_decider, request)
             ops = parse_ops(completion.text) if error is None else []

@@ -52,7 +52,9 @@ class RoutineRequest:
     """Everything a decision maker may look at for one routine turn.
 
     ``messages`` is the exact chat context an LLM would see; ``info`` and
-    ``last_results`` give structured access for scripted policies.
+    ``last_results`` give structured access for scripted policies; ``allowed_ops`` the
+    op token names the agent acts on in this turn (e.g. no ``ACTION`` in LOG), for a
+    decider that constrains its output to them.
     """
 
     routine: Literal["log", "plan", "act"]
@@ -64,6 +66,7 @@ class RoutineRequest:
     info: dict[str, Any] = field(default_factory=dict)
     last_results: list[Any] = field(default_factory=list)
     memory_context: str = ""
+    allowed_ops: list[str] = field(default_factory=list)
 
 
 @runtime_checkable

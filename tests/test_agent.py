@@ -265,3 +265,49 @@ def test_observe_api_for_foreign_loops(memory_url: str) -> None:
     assert store.read("notes.md") == "saw a key\n"
     with pytest.raises(ValueError, match="observe"):
         agent.step("x")
+
+
+def test_requests_carry_the_ops_each_routine_accepts(memory_url: str) -> None:
+    mem = FnDecider(unified)
+    run_episode(CorridorEnv(), MemoryAgent(MemoryStore(memory_url), "generic", mem), seed=0)
+    tokens = set(MemoryAgent(MemoryStore(memory_url), "generic", mem).scaffold.op_tokens())
+    log = [set(r.allowed_ops) for r in mem.requests if r.routine == "log"]
+    plan = [set(r.allowed_ops) for r in mem.requests if r.routine == "plan"]
+    assert log and all(a == tokens - {"ACTION"} for a in log)  # ACTION is an error in LOG
+    assert plan and all(a == tokens for a in plan)  # unified PLAN commits the action
+
+    memory = FnDecider(lambda r: "<|DONE|>")
+    policy = FnDecider(lambda r: "<|ACTION|>east<|END|>")
+    agent = MemoryAgent(
+        MemoryStore(memory_url), "generic", memory, mode="two-model", task_decider=policy
+    )
+    run_episode(CorridorEnv(), agent, seed=0)
+    assert all("ACTION" not in r.allowed_ops for r in memory.requests)  # the memory model
+    assert policy.requests and all(r.allowed_ops == ["ACTION"] for r in policy.requests)
+
+
+def test_llm_decider_passes_the_allowed_ops_as_grammar() -> None:
+    from automem_sdk.agent import LLMDecider
+    from automem_sdk.llm.base import Message
+
+    calls: list[dict[str, object]] = []
+
+    class Recorder:
+        model = "recorder"
+
+        def chat(self, messages: list[Message], **opts: object) -> Completion:
+            calls.append(opts)
+            return Completion(text="<|DONE|>", model=self.model)
+
+    req = RoutineRequest(
+        routine="log",
+        step=0,
+        turn=0,
+        messages=[],
+        observation="",
+        actions=[],
+        allowed_ops=["READ", "DONE"],
+    )
+    LLMDecider(Recorder(), temperature=0.0).decide(req)
+    LLMDecider(Recorder(), constrain_ops=True, temperature=0.0).decide(req)
+    assert calls == [{"temperature": 0.0}, {"temperature": 0.0, "grammar": ["READ", "DONE"]}]

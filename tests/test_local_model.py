@@ -183,6 +183,39 @@ def test_restricted_grammar_only_writes_allowed_ops(
         restricted.chat(conv(0), grammar="READ")
 
 
+def test_agent_constrains_each_routine_to_the_ops_it_accepts(
+    tiny_dir: Path, registry: ModelRegistry, tmp_path: Path
+) -> None:
+    from automem_sdk.trainers.behavioral.toy import KeyDoorEnv
+
+    from automem_sdk.agent import LLMDecider, MemoryAgent, run_episode
+    from automem_sdk.store import MemoryStore
+    from automem_sdk.trace import TurnRecord, iter_records
+
+    c = client(tiny_dir, registry, max_new_tokens=24, temperature=1.0)
+    agent = MemoryAgent(
+        MemoryStore(f"memory://constrain-{tmp_path.name}"),
+        "generic",
+        LLMDecider(c, constrain_ops=True, seed=0),
+    )
+    trace = str(tmp_path / "trace.jsonl")
+    run_episode(KeyDoorEnv(max_steps=3), agent, seed=0, max_steps=3, trace=trace)
+    turns = [r for r in iter_records(trace) if isinstance(r, TurnRecord) and r.turn >= 0]
+    log_ops = set(agent.scaffold.op_tokens()) - {"ACTION"}
+    by_routine: dict[str, int] = {}
+    for t in turns:
+        by_routine[t.routine] = by_routine.get(t.routine, 0) + 1
+        tracker = OpTracker()
+        tracker.feed(t.output)
+        assert not tracker.violated and t.output.startswith("<|"), t.output
+        if tracker.state >= OpState.BAR:
+            allowed = log_ops if t.routine == "log" else log_ops | {"ACTION"}
+            assert tracker.name_prefix in allowed, (t.routine, t.output)
+    assert by_routine.get("log", 0) >= 3 and by_routine.get("plan", 0) >= 3
+    # the agent never had to refuse an action in LOG
+    assert not any("not LOG" in str(r) for t in turns for r in t.results)
+
+
 def test_stop_strings_cut_greedy_output(tiny_dir: Path, registry: ModelRegistry) -> None:
     c = client(tiny_dir, registry, max_new_tokens=30, prefix_cache=0)
     full = c.chat(conv(2)).text
