@@ -423,6 +423,50 @@ def test_canonical_target_keeps_only_executed_memory_ops() -> None:
     assert canonical_target(_turn(0, "log", [_op("done")], [_res("done")]))[0] == ""
 
 
+def test_abstentions_become_done_targets() -> None:
+    done_only = _turn(0, "log", [_op("done")], [_res("done")])
+    assert canonical_target(done_only, abstention=True)[0] == "<|DONE|>"
+    # a unified PLAN turn that only acts: the memory part is empty, then it ended
+    act_only = _turn(1, "plan", [_op("action", name="north")], [_res("action")])
+    assert canonical_target(act_only, abstention=True)[0] == "<|DONE|>"
+    # the model tried something (a failed write, an invalid op): not an abstention
+    failed = _turn(
+        2,
+        "log",
+        [_op("append", path="a.md", content="x"), _op("done")],
+        [_res("append", "a.md", ok=False), _res("done")],
+    )
+    invalid = _turn(3, "log", [_op("invalid", raw="<|FOO"), _op("done")], [_res("invalid")])
+    assert canonical_target(failed, abstention=True)[0] == ""
+    assert canonical_target(invalid, abstention=True)[0] == ""
+    # a turn that did not end its routine (cut off, no DONE) says nothing either way
+    assert canonical_target(_turn(4, "log", [], []), abstention=True)[0] == ""
+    assert canonical_target(done_only, abstention=True, terminator="")[0] == ""
+
+
+def test_build_examples_keeps_selected_abstentions(tmp_path: Path) -> None:
+    recs: list[TurnRecord | StepRecord] = []
+    for step in range(4):
+        if step % 2:
+            recs.append(_turn(step, "log", [_op("done")], [_res("done")], prompt=f"same {step}"))
+        else:
+            recs.append(_append(step, "notes.md", f"fact {step}"))
+        recs.append(_step(step, reward=1.0))
+    traces = load_traces([_write_trace(tmp_path / "a.jsonl", recs)])
+    sel = AllTurnsSelector().select(traces)
+    cfg = PostprocessConfig(min_examples=1, balance=None)
+    examples, counts = build_examples(traces, sel, cfg)
+    assert counts.abstentions == 2 and counts.log == 4
+    assert sorted(e.target for e in examples).count("<|DONE|>") == 2
+    dropped, dcounts = build_examples(
+        traces, sel, PostprocessConfig(min_examples=1, balance=None, keep_abstentions=False)
+    )
+    assert len(dropped) == 2 and dcounts.abstentions == 0 and dcounts.no_memory_ops == 2
+    # outcome selects them too; hindsight (which credits writes) never does
+    assert len(OutcomeSelector(1.0).select(traces)) == 4
+    assert all(s.key[1] % 2 == 0 for s in HindsightSelector().select(traces))
+
+
 def test_examples_use_the_exact_prompt_and_dedupe_and_balance(tmp_path: Path) -> None:
     recs: list[TurnRecord | StepRecord] = []
     for step in range(6):

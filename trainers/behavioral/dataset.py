@@ -7,6 +7,11 @@ canonically with :func:`~automem_sdk.codec.encode_ops`, followed by ``<|DONE|>``
 the turn ended its routine. Actions are never part of a target: in two-model mode the
 task model commits actions and ``<|DONE|>`` ends the memory part of PLAN.
 
+A selected turn that ended its routine without any memory op (nothing worth writing,
+nothing worth reading) is an **abstention**; its target is ``<|DONE|>`` alone. Keeping
+them (the default) is what teaches a specialist *not* to write when nothing changed;
+without them every LOG example writes, and the model learns to always write.
+
 The same inputs always give byte-identical dataset files. The format is the
 conversational prompt/completion layout that ``trl`` and :mod:`.train` read.
 """
@@ -92,6 +97,8 @@ class PostprocessConfig(BaseModel):
         dedupe: drop examples whose prompt and completion repeat an earlier one.
         keep_failed_ops: keep ops whose result was an error (default: drop them).
         terminator: appended when the turn ended its routine (``""`` for none).
+        keep_abstentions: keep selected turns that ended their routine without a
+            memory op, with ``terminator`` as the whole target (needs a terminator).
     """
 
     min_examples: int = 32
@@ -99,6 +106,7 @@ class PostprocessConfig(BaseModel):
     dedupe: bool = True
     keep_failed_ops: bool = False
     terminator: str = TERMINATOR
+    keep_abstentions: bool = True
 
 
 class DatasetCounts(BaseModel):
@@ -107,6 +115,7 @@ class DatasetCounts(BaseModel):
     selected: int = 0
     missing_turns: int = 0
     no_memory_ops: int = 0
+    abstentions: int = 0
     failed_ops_dropped: int = 0
     duplicates: int = 0
     balanced_out: int = 0
@@ -126,16 +135,27 @@ class DatasetResult(BaseModel):
 
 
 def canonical_target(
-    turn: TurnRecord, *, keep_failed_ops: bool = False, terminator: str = TERMINATOR
+    turn: TurnRecord,
+    *,
+    keep_failed_ops: bool = False,
+    terminator: str = TERMINATOR,
+    abstention: bool = False,
 ) -> tuple[str, list[MemoryOp], int]:
     """The canonical memory-op span of one turn.
 
     Only ops that were executed are kept (a routine stops at ``done``/``action``);
     ``done``, ``action`` and unparseable spans are left out.
 
+    Args:
+        turn: the recorded turn.
+        keep_failed_ops: keep ops whose result was an error.
+        terminator: appended when the turn ended its routine.
+        abstention: a turn that ended its routine with no memory op at all (none
+            written, none failed) gets ``terminator`` alone as its target.
+
     Returns:
         ``(target text, kept ops, number of failed ops dropped)``; the text is empty when
-        no memory op is kept.
+        no memory op is kept (and the turn is not a kept abstention).
     """
     kept: list[MemoryOp] = []
     dropped = 0
@@ -158,6 +178,10 @@ def canonical_target(
             continue
         kept.append(op)
     if not kept:
+        # an invalid or failed op means the model tried to do something: not an abstention
+        tried = any(str(r.get("op", "")) not in ("done", "action") for r in executed)
+        if abstention and ended and terminator and not tried:
+            return terminator, kept, dropped
         return "", kept, dropped
     text = encode_ops(kept)
     if ended and terminator:
@@ -205,13 +229,18 @@ def build_examples(
         if t.routine not in _ROUTINES:
             counts.no_memory_ops += 1
             continue
-        target, _ops, dropped = canonical_target(
-            t, keep_failed_ops=cfg.keep_failed_ops, terminator=cfg.terminator
+        target, kept_ops, dropped = canonical_target(
+            t,
+            keep_failed_ops=cfg.keep_failed_ops,
+            terminator=cfg.terminator,
+            abstention=cfg.keep_abstentions,
         )
         counts.failed_ops_dropped += dropped
         if not target:
             counts.no_memory_ops += 1
             continue
+        if not kept_ops:
+            counts.abstentions += 1
         prompt = [{"role": m.role, "content": m.content} for m in t.messages]
         ex_id = _example_id(prompt, target)
         if cfg.dedupe and ex_id in seen:

@@ -6,14 +6,14 @@ looks at what ``a`` chose, so an expensive judge runs on few turns), ``a | b`` k
 turns either chose; reasons from both sides are kept.
 
 - :class:`OutcomeSelector` — every memory turn of the best episodes (top ``k``% by
-  progression, per env).
+  progression, per env), abstentions included (a turn that wrote nothing and ended).
 - :class:`HindsightSelector` — a write (write/append/create/upsert/replace/insert) to
   file ``F`` at step ``t`` is credited when a later turn reads ``F`` (read, head, tail,
   count, or a search with a hit in ``F``) before the next step with reward > 0 or a
   progression increase; the turn holding the credited write is selected.
 - :class:`JudgeSelector` — an LLM (any core client) scores each memory turn; turns at
   or above ``min_score`` are kept with the judge's reason.
-- :class:`AllTurnsSelector` — every memory turn (a baseline).
+- :class:`AllTurnsSelector` — every memory turn, abstentions included (a baseline).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from automem_sdk.trainers.behavioral.traces import (
     MEMORY_ROUTINES,
     LoadedTrace,
     TurnKey,
+    is_abstention,
     iter_events,
     memory_ops,
     turn_key,
@@ -101,16 +102,23 @@ def _sort_key(s: Selection) -> tuple[str, int, int, int]:
 
 
 def memory_turns(
-    traces: Sequence[LoadedTrace], candidates: set[TurnKey] | None = None
+    traces: Sequence[LoadedTrace],
+    candidates: set[TurnKey] | None = None,
+    *,
+    abstentions: bool = False,
 ) -> Iterator[tuple[LoadedTrace, TurnRecord]]:
-    """Every LOG/PLAN turn holding at least one memory op (optionally only ``candidates``)."""
+    """Every LOG/PLAN turn holding at least one memory op (optionally only ``candidates``).
+
+    With ``abstentions``, also the turns that ended their routine without trying any
+    memory op (:func:`~.traces.is_abstention`): deciding not to write is a decision too.
+    """
     for lt in traces:
         for t in lt.trace.turns:
             if t.routine not in MEMORY_ROUTINES:
                 continue
             if candidates is not None and turn_key(lt.url, t) not in candidates:
                 continue
-            if memory_ops(t):
+            if memory_ops(t) or (abstentions and is_abstention(t)):
                 yield lt, t
 
 
@@ -168,7 +176,7 @@ class AllTurnsSelector(Selector):
         """Select every LOG/PLAN turn that holds a memory op."""
         out = [
             _selection(lt, t, self.name, ["memory turn"])
-            for lt, t in memory_turns(traces, candidates)
+            for lt, t in memory_turns(traces, candidates, abstentions=True)
         ]
         return sorted(out, key=_sort_key)
 
@@ -233,7 +241,7 @@ class OutcomeSelector(Selector):
                     f"episode progression {lt.trace.progression:.3f} ranks {rank}/{n_by_env[env]}"
                     f" in {env} (top {self.top_frac:.0%})"
                 )
-                for _lt, t in memory_turns([lt], candidates):
+                for _lt, t in memory_turns([lt], candidates, abstentions=True):
                     out.append(_selection(lt, t, self.name, [reason]))
         return sorted(out, key=_sort_key)
 

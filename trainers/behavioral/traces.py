@@ -25,6 +25,7 @@ __all__ = [
     "NON_MEMORY_OPS",
     "LoadedTrace",
     "TurnKey",
+    "is_abstention",
     "iter_events",
     "load_traces",
     "memory_ops",
@@ -154,6 +155,15 @@ def iter_events(trace: Trace) -> Iterator[TurnRecord | StepRecord]:
             si += 1
         yield turn
     yield from steps[si:]
+
+
+def is_abstention(turn: TurnRecord) -> bool:
+    """A LOG/PLAN turn that ended its routine (``done``, or an action in PLAN) having
+    tried no memory op at all: the decision that nothing needed writing or reading."""
+    names = [str(d.get("op", "")) for d in turn.ops]
+    if not names or any(n not in ("done", "action") for n in names):
+        return False
+    return names[0] == "done" or (names[0] == "action" and turn.routine == "plan")
 
 
 def memory_ops(turn: TurnRecord | Iterable[dict[str, Any]]) -> list[MemoryOp]:
