@@ -333,6 +333,42 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+_TMP_NAME = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{6}\.tmp$")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def _sweep_stale_tmp(out: Path, max_age_s: float = 600.0) -> int:
+    """Remove temp files that killed writers left behind (see :func:`_atomic_write`).
+
+    A temp file lives for one write; one whose writer (the pid in its name) is gone on
+    this host, or that is older than ``max_age_s`` (a writer on another host), is stale.
+    Returns how many were removed.
+    """
+    removed = 0
+    now = time.time()
+    for tmp in out.rglob(".*.tmp"):
+        m = _TMP_NAME.match(tmp.name)
+        if m is None:
+            continue
+        try:
+            stale = not _pid_alive(int(m.group(1))) or now - tmp.stat().st_mtime > max_age_s
+            if stale:
+                tmp.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue  # its writer just renamed it
+    return removed
+
+
 def _log_start(job: EpisodeJob) -> None:
     runs = Path(job.out) / "runs"
     runs.mkdir(parents=True, exist_ok=True)
@@ -475,6 +511,7 @@ def run_benchmark(
     run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     out = Path(config.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    _sweep_stale_tmp(out)
     jobs, done = plan_jobs(config, run_id)
     results = [EpisodeSummary.model_validate_json(p.read_text(encoding="utf-8")) for p in done]
     runner = _ray_map if config.executor == "ray" else _process_map

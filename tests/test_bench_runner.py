@@ -216,3 +216,27 @@ def test_ray_executor_local(tmp_path: Path) -> None:
     assert [r.seed for r in rows] == [0, 1]
     assert all(episode_path(tmp_path, "random", ENV, s).is_file() for s in (0, 1))
     assert all(r.pid != os.getpid() for r in rows)
+
+
+def test_a_resumed_run_sweeps_temp_files_of_dead_writers(tmp_path: Path) -> None:
+    from automem_sdk.benchmarks.bench_runner import _sweep_stale_tmp
+
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead = int(child.stdout)  # exited: its temp files are stale
+    folder = tmp_path / "episodes" / "a" / "env"
+    folder.mkdir(parents=True)
+    orphan = folder / f".3.json.{dead}.a1b2c3.tmp"
+    live = folder / f".4.json.{os.getpid()}.d4e5f6.tmp"  # a writer that is still running
+    old = folder / f".5.json.{os.getpid()}.0a0b0c.tmp"
+    other = folder / ".notes.tmp"  # not ours: left alone
+    for p in (orphan, live, old, other):
+        p.write_text("{")
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    assert _sweep_stale_tmp(tmp_path) == 2
+    assert not orphan.exists() and not old.exists()
+    assert live.exists() and other.exists()
