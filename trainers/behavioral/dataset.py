@@ -115,7 +115,7 @@ class DatasetCounts(BaseModel):
     selected: int = 0
     missing_turns: int = 0
     no_memory_ops: int = 0
-    abstentions: int = 0
+    abstentions: int = 0  # examples kept whose target is the terminator alone
     failed_ops_dropped: int = 0
     duplicates: int = 0
     balanced_out: int = 0
@@ -229,7 +229,7 @@ def build_examples(
         if t.routine not in _ROUTINES:
             counts.no_memory_ops += 1
             continue
-        target, kept_ops, dropped = canonical_target(
+        target, _ops, dropped = canonical_target(
             t,
             keep_failed_ops=cfg.keep_failed_ops,
             terminator=cfg.terminator,
@@ -239,8 +239,6 @@ def build_examples(
         if not target:
             counts.no_memory_ops += 1
             continue
-        if not kept_ops:
-            counts.abstentions += 1
         prompt = [{"role": m.role, "content": m.content} for m in t.messages]
         ex_id = _example_id(prompt, target)
         if cfg.dedupe and ex_id in seen:
@@ -266,6 +264,7 @@ def build_examples(
             )
         )
     examples = _balance(examples, cfg.balance, counts)
+    counts.abstentions = sum(1 for e in examples if cfg.terminator and e.target == cfg.terminator)
     counts.log = sum(1 for e in examples if e.routine == "log")
     counts.plan = sum(1 for e in examples if e.routine == "plan")
     counts.examples = len(examples)
