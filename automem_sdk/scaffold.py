@@ -225,11 +225,7 @@ class Scaffold(_Model):
         """
         from automem_sdk.codec import OP_FIELDS
 
-        names = [
-            tok
-            for tok, (op, _fields, _req) in OP_FIELDS.items()
-            if op not in MEMORY_OP_NAMES or op in self.ops
-        ]
+        names = [tok for tok, (op, _fields, _req) in OP_FIELDS.items() if self.allows(op)]
         return names + [c.name for c in self.custom_ops]
 
     def describe_ops(self) -> str:
@@ -238,7 +234,7 @@ class Scaffold(_Model):
 
         lines = []
         for tok, (op, fields, _req) in OP_FIELDS.items():
-            if op in MEMORY_OP_NAMES and op not in self.ops:
+            if not self.allows(op):
                 continue
             args = "|".join(fields)
             lines.append(f"<|{tok}|>{args}<|END|>" if fields else f"<|{tok}|>")

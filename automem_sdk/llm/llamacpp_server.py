@@ -27,7 +27,7 @@ import httpx
 
 from automem_sdk.errors import LLMError
 from automem_sdk.llm.base import Completion, Message
-from automem_sdk.llm.op_grammar import OpTracker, op_gbnf, op_names
+from automem_sdk.llm.op_grammar import OpTracker, grammar_setting, op_gbnf
 from automem_sdk.llm.openai_compat import OpenAICompatClient
 from automem_sdk.llm.retry import RetryPolicy
 
@@ -220,13 +220,6 @@ class LlamaCppServer:
         self.stop()
 
 
-def _names_or_error(names: Iterable[str]) -> frozenset[str]:
-    try:
-        return op_names(names)
-    except ValueError as exc:
-        raise LLMError(f"bad grammar= op names: {exc}") from exc
-
-
 class LlamaServerClient:
     """An LLM client that owns a :class:`LlamaCppServer` and chats with it over HTTP.
 
@@ -257,9 +250,7 @@ class LlamaServerClient:
         **server_options: Any,
     ) -> None:
         self.model = name
-        self.grammar: bool | frozenset[str] = (
-            grammar if isinstance(grammar, bool) else _names_or_error(grammar)
-        )
+        self.grammar = grammar_setting(grammar)
         self.server = LlamaCppServer(model_file, alias=name, **server_options)
         self._defaults: dict[str, Any] = {"max_tokens": max_new_tokens, "temperature": temperature}
         self._retry = retry if retry is not None else RetryPolicy(max_attempts=2)
@@ -293,21 +284,18 @@ class LlamaServerClient:
         """
         client = self.start()
         grammar = opts.pop("grammar", self.grammar)
-        names: frozenset[str] | None = None
-        if grammar is True:
-            opts["grammar"] = op_gbnf()
-        elif grammar is False:
-            opts.pop("grammar", None)
-        elif isinstance(grammar, str):  # a GBNF string of the caller's own
+        ours: bool | frozenset[str] = False  # the op grammar (possibly restricted), if sent
+        if isinstance(grammar, str):  # a GBNF string of the caller's own
             opts["grammar"] = grammar
         else:
-            names = _names_or_error(grammar)
-            opts["grammar"] = op_gbnf(names)
+            ours = grammar_setting(grammar)
+            if ours is not False:
+                opts["grammar"] = op_gbnf(ours if isinstance(ours, frozenset) else None)
         completion = client.chat(messages, **opts)
         update: dict[str, Any] = {"model": self.model}
-        if grammar is True or names is not None:
+        if ours is not False:
             # close an op cut off by max_tokens, as the in-process path does
-            tracker = OpTracker(names=names)
+            tracker = OpTracker(names=ours if isinstance(ours, frozenset) else None)
             tracker.feed(completion.text)
             update["text"] = tracker.closed_text()
         return completion.model_copy(update=update)

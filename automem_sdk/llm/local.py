@@ -34,7 +34,7 @@ from typing import Any
 
 from automem_sdk.errors import LLMError
 from automem_sdk.llm.base import Completion, Message, Usage, as_messages
-from automem_sdk.llm.op_grammar import OpState, OpTracker, accepts_from, op_names
+from automem_sdk.llm.op_grammar import OpState, OpTracker, accepts_from, grammar_setting
 
 __all__ = [
     "MODEL_ALIASES",
@@ -306,18 +306,6 @@ def _load(source: ModelSource, *, device: str, dtype: str) -> LoadedModel:
 # -- generation helpers ------------------------------------------------------------------
 
 
-def _grammar_setting(grammar: bool | Iterable[str] | None) -> bool | frozenset[str]:
-    """``True``/``False``, or the normalised op names of a restricted grammar."""
-    if grammar is None or isinstance(grammar, bool):
-        return bool(grammar)
-    if isinstance(grammar, str):
-        raise LLMError("grammar= takes True/False or a collection of op names, not a string")
-    try:
-        return op_names(grammar)
-    except ValueError as exc:
-        raise LLMError(f"bad grammar= op names: {exc}") from exc
-
-
 class _Watcher:
     """A logits processor: grammar masks, stop strings, and ending finished rows.
 
@@ -466,7 +454,7 @@ class LocalTransformersClient:
         self.dtype = dtype
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
-        self.grammar = _grammar_setting(grammar)
+        self.grammar = grammar_setting(grammar)
         self.prefix_cache = max(0, prefix_cache)
         self.min_prefix_tokens = max(1, min_prefix_tokens)
         self.batch_window_s = batch_window_s
@@ -514,7 +502,7 @@ class LocalTransformersClient:
         settings = {
             "max_new_tokens": int(max_new or self.max_new_tokens),
             "temperature": float(self.temperature if temperature is None else temperature),
-            "grammar": _grammar_setting(self.grammar if grammar is None else grammar),
+            "grammar": grammar_setting(self.grammar if grammar is None else grammar),
             "stops": [stop] if isinstance(stop, str) else list(stop or []),
             "top_p": opts.pop("top_p", None),
             "seed": opts.pop("seed", None),

@@ -26,7 +26,16 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from importlib import resources
 
-__all__ = ["END_TOKEN", "OpState", "OpTracker", "accepts_from", "advance", "op_gbnf", "op_names"]
+__all__ = [
+    "END_TOKEN",
+    "OpState",
+    "OpTracker",
+    "accepts_from",
+    "advance",
+    "grammar_setting",
+    "op_gbnf",
+    "op_names",
+]
 
 END_TOKEN = "<|END|>"
 _END_TAIL = "END|>"
@@ -83,6 +92,24 @@ def op_names(names: Iterable[str]) -> frozenset[str]:
     if not out:
         raise ValueError("a restricted op grammar needs at least one op name")
     return frozenset(out)
+
+
+def grammar_setting(grammar: bool | Iterable[str] | None) -> bool | frozenset[str]:
+    """A client's ``grammar=`` argument: ``True``/``False``, or restricted op names.
+
+    Raises:
+        LLMError: a string (not a collection of names) or invalid names.
+    """
+    from automem_sdk.errors import LLMError
+
+    if grammar is None or isinstance(grammar, bool):
+        return bool(grammar)
+    if isinstance(grammar, str):
+        raise LLMError("grammar= takes True/False or a collection of op names, not a string")
+    try:
+        return op_names(grammar)
+    except ValueError as exc:
+        raise LLMError(f"bad grammar= op names: {exc}") from exc
 
 
 def _name_ok(buf: str, names: frozenset[str] | None, *, complete: bool) -> bool:

@@ -32,6 +32,7 @@ from automem_sdk.trainers.behavioral.traces import (
     NON_MEMORY_OPS,
     LoadedTrace,
     TurnKey,
+    is_abstention,
     load_traces,
     turn_key,
 )
@@ -150,8 +151,8 @@ def canonical_target(
         turn: the recorded turn.
         keep_failed_ops: keep ops whose result was an error.
         terminator: appended when the turn ended its routine.
-        abstention: a turn that ended its routine with no memory op at all (none
-            written, none failed) gets ``terminator`` alone as its target.
+        abstention: an abstention (:func:`~.traces.is_abstention`: the turn ended its
+            routine without trying any memory op) gets ``terminator`` alone as target.
 
     Returns:
         ``(target text, kept ops, number of failed ops dropped)``; the text is empty when
@@ -178,9 +179,7 @@ def canonical_target(
             continue
         kept.append(op)
     if not kept:
-        # an invalid or failed op means the model tried to do something: not an abstention
-        tried = any(str(r.get("op", "")) not in ("done", "action") for r in executed)
-        if abstention and ended and terminator and not tried:
+        if abstention and terminator and is_abstention(turn):
             return terminator, kept, dropped
         return "", kept, dropped
     text = encode_ops(kept)

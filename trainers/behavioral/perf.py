@@ -324,9 +324,8 @@ def sft_throughput(
     n_params = sum(p.numel() for p in sft.model.parameters())
     result = sft.fit(examples)
     seq_len = result.train_tokens / max(1, result.steps * batch_size)
-    encoded, _ = sft.encode(examples)
-    targets = sum(e.target_len for e in encoded)
-    target_share = targets / max(1, sum(len(e.input_ids) for e in encoded))
+    enc = result.encode  # token counts of the examples it trained on
+    target_share = enc.target_tokens / max(1, enc.prompt_tokens + enc.target_tokens)
     flops = lora_train_flops_per_token(
         sft.model, seq_len, head_fraction=target_share if target_only_logits else 1.0
     )
