@@ -16,6 +16,7 @@ __all__ = [
     "MemoryLimitError",
     "MemoryNotFoundError",
     "MemoryPathError",
+    "MemoryReadOnlyError",
     "ScaffoldError",
     "TraceError",
 ]
@@ -38,7 +39,24 @@ class MemoryNotFoundError(AutomemError, FileNotFoundError):
 
 
 class MemoryConflictError(AutomemError):
-    """A create/rename target already exists, or the store changed underneath an operation."""
+    """A create/rename target already exists, or the store changed underneath an operation.
+
+    Attributes:
+        path: the file the conflict is about, when there is one.
+        current_sha256: for a failed ``if_match`` precondition, the sha256 of the file's
+            current content (``None`` when it does not exist); read it again and retry.
+    """
+
+    def __init__(
+        self, message: str, *, path: str | None = None, current_sha256: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.path = path
+        self.current_sha256 = current_sha256
+
+
+class MemoryReadOnlyError(AutomemError):
+    """A mutation was attempted on a store opened read-only (or on a read-only volume)."""
 
 
 class MemoryContentError(AutomemError, ValueError):

@@ -94,7 +94,9 @@ class NamespaceTemplate:
         try:
             return validate_prefix(filled)
         except MemoryPathError as exc:
-            raise AutomemError(f"memory namespace {filled!r} is not a valid sub-root: {exc}") from exc
+            raise AutomemError(
+                f"memory namespace {filled!r} is not a valid sub-root: {exc}"
+            ) from exc
 
     def __repr__(self) -> str:
         return f"NamespaceTemplate({self.template!r})"
@@ -176,9 +178,7 @@ class StoreScopes:
             store = self._stores.get(ns)
             if store is None:
                 url = f"{self.url}/{ns}" if ns else self.url
-                store = MemoryStore(
-                    url, self._storage_options, self._limits, **self._store_kwargs
-                )
+                store = MemoryStore(url, self._storage_options, self._limits, **self._store_kwargs)
                 self._stores[ns] = store
             return store
 

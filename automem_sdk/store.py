@@ -46,10 +46,13 @@ import difflib
 import functools
 import json
 import logging
+import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -60,10 +63,13 @@ from automem_sdk.errors import (
     MemoryLimitError,
     MemoryNotFoundError,
     MemoryPathError,
+    MemoryReadOnlyError,
 )
 from automem_sdk.store_index import SearchHit, SearchIndex, load_cache
 from automem_sdk.store_journal import (
     Backend,
+    CommitRace,
+    JournalChange,
     JournalEntry,
     JsonlJournal,
     Layout,
@@ -71,6 +77,7 @@ from automem_sdk.store_journal import (
     ObjectStore,
     StoreLock,
     read_format,
+    root_lock,
     sha256_hex,
     write_format,
 )
@@ -80,6 +87,7 @@ if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
 __all__ = [
+    "FileStat",
     "JournalEntry",
     "MemoryContentError",
     "MemoryStore",
@@ -97,6 +105,43 @@ _CHECKPOINT_EVERY = 2000  # mutations between content-cache rewrites
 _CHECKPOINT_MIN = 128  # objects read on open before a content cache is worth writing
 _CHECKPOINT_ON_CLOSE = 16  # mutations since the last cache that make close() rewrite it
 _PUT_OPS = frozenset({"write", "append", "create", "sync"})
+_MAX_ATTEMPTS = 200  # commits lost to other writers before giving up
+
+
+class FileStat(NamedTuple):
+    """What :meth:`MemoryStore.stat` returns.
+
+    Attributes:
+        path: canonical path.
+        sha256: hex sha256 of the content (pass it as ``if_match``).
+        size: size in UTF-8 bytes.
+        version: the last version that changed the file.
+    """
+
+    path: str
+    sha256: str
+    size: int
+    version: int
+
+
+@dataclass
+class _Staged:
+    op: str
+    text: str | None
+    data: bytes | None
+    sha: str | None
+    size: int
+
+
+@dataclass
+class _Txn:
+    """Changes staged for one commit (one mutation, or a whole :meth:`MemoryStore.batch`)."""
+
+    changes: dict[str, _Staged] = field(default_factory=dict)
+    undo: dict[str, tuple[str, str, int] | None] = field(default_factory=dict)
+    ops: list[tuple[str, str]] = field(default_factory=list)
+    rename: tuple[str, str] | None = None
+    bodies: list[Callable[[_Txn], object]] = field(default_factory=list)
 
 
 class StoreLimits(BaseModel):
@@ -131,14 +176,12 @@ def _apply_entry(state: Manifest, e: JournalEntry, manifests: _ManifestLoader) -
         state.clear()
         if e.sha256:
             state.update(manifests(e.sha256))
-    elif e.op == "rename":
-        state.pop(e.path, None)
-        if e.dst and e.sha256:
-            state[e.dst] = (e.sha256, e.size)
-    elif e.sha256 is None:
-        state.pop(e.path, None)
     else:
-        state[e.path] = (e.sha256, e.size)
+        for path, sha, size in e.touched():
+            if sha is None:
+                state.pop(path, None)
+            else:
+                state[path] = (sha, size)
 
 
 class _ManifestLoader:
@@ -180,6 +223,34 @@ def _manifest_bytes(manifest: Manifest) -> bytes:
     return json.dumps({"schema_version": 1, "files": files}, separators=(",", ":")).encode()
 
 
+_READ_ONLY_ERRNOS = frozenset({30, 13, 1})  # EROFS, EACCES, EPERM
+
+
+def _ensure_root(
+    base: AbstractFileSystem, protocol: str, root: str, url: str, *, create: bool,
+    create_bucket: bool,
+) -> None:  # fmt: skip
+    """Make sure the store root exists; create it only when asked (never a bucket, unless told).
+
+    Raises:
+        MemoryNotFoundError: the root (or its bucket) is missing and may not be created.
+    """
+    if protocol in ("s3", "s3a", "gcs", "gs", "abfs", "az"):
+        bucket = root.split("/", 1)[0]
+        if not base.exists(bucket):
+            if not create_bucket:
+                raise MemoryNotFoundError(
+                    f"bucket {bucket!r} of {url} does not exist (create it, or pass "
+                    "create_bucket=True / the CLI's --create)"
+                )
+            base.mkdir(bucket)
+        return  # a prefix needs no creating
+    if create:
+        base.makedirs(root, exist_ok=True)
+    elif not base.exists(root):
+        raise MemoryNotFoundError(f"no memory store at {url} (nothing was created)")
+
+
 class MemoryStore:
     """A directory tree of UTF-8 text files behind an fsspec URL, sandboxed and journaled.
 
@@ -194,9 +265,17 @@ class MemoryStore:
         durable: on local disk, ``fsync`` every object, journal line and file before a
             mutation returns, so it survives a power loss (object stores are durable
             once a PUT returns; ``memory://`` ignores it).
+        read_only: open for reading only: nothing is created or written (no lock file,
+            no adoption of outside edits into the journal, no repair); mutations raise
+            :class:`~automem_sdk.errors.MemoryReadOnlyError`. A local store on a
+            read-only volume (EROFS/EACCES) is opened read-only with a warning.
+        create: create a missing root folder (ignored with ``read_only``); with
+            ``False`` a missing store raises instead.
+        create_bucket: on object stores, create a missing bucket (never done otherwise).
 
     Raises:
         AutomemError: the store's on-disk format is unsupported or it is damaged.
+        MemoryNotFoundError: the root or bucket is missing and may not be created.
     """
 
     def __init__(
@@ -207,6 +286,9 @@ class MemoryStore:
         *,
         auto_refresh: bool | None = None,
         durable: bool = False,
+        read_only: bool = False,
+        create: bool = True,
+        create_bucket: bool = False,
     ) -> None:
         import fsspec
         from fsspec.implementations.dirfs import DirFileSystem
@@ -214,9 +296,14 @@ class MemoryStore:
 
         self.url = url
         self.limits = limits or StoreLimits()
+        self.read_only = read_only
+        self._rng = random.Random()
+        self._batch: _Txn | None = None
+        self._batch_thread = 0
         base, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
-        base.makedirs(root, exist_ok=True)
         protocol = base.protocol if isinstance(base.protocol, str) else base.protocol[0]
+        _ensure_root(base, protocol, root, url, create=create and not read_only,
+                     create_bucket=create_bucket)  # fmt: skip
         local_root: str | None = None
         if isinstance(base, LocalFileSystem):
             import os
@@ -224,14 +311,23 @@ class MemoryStore:
             local_root = os.path.realpath(root)
             if os.path.islink(os.path.join(local_root, RESERVED_DIR)):
                 raise MemoryPathError(f"{RESERVED_DIR}/ in {url} is a symlink; refusing to use it")
-            os.makedirs(os.path.join(local_root, RESERVED_DIR, "tmp"), exist_ok=True)
+            if not read_only:
+                try:
+                    os.makedirs(os.path.join(local_root, RESERVED_DIR, "tmp"), exist_ok=True)
+                except OSError as exc:
+                    if exc.errno not in _READ_ONLY_ERRNOS:
+                        raise
+                    log.warning("%s is not writable (%s): opening it read-only", url, exc)
+                    self.read_only = True
         self._fs: AbstractFileSystem = DirFileSystem(path=root, fs=base)
         self._backend = Backend(self._fs, protocol, local_root, durable=durable)
         self._objects = ObjectStore(self._backend)
         self._manifests = _ManifestLoader(self._objects)
-        self._lock = StoreLock(
-            None if local_root is None else self._backend.local(f"{RESERVED_DIR}/lock")
-        )
+        lock_file = None
+        if local_root is not None and not self.read_only:
+            lock_file = self._backend.local(f"{RESERVED_DIR}/lock")
+        shared = root_lock(f"{protocol}:{root}") if protocol == "memory" else None
+        self._lock = StoreLock(lock_file, shared)
         self._entries: list[JournalEntry] = []
         self._index = SearchIndex()
         self._since_checkpoint = 0
@@ -241,13 +337,19 @@ class MemoryStore:
                 layout: Layout = "jsonl" if self._backend.appendable else "objects"
                 has_jsonl = self._backend.exists(JsonlJournal.PATH)
                 chosen: Layout = "jsonl" if has_jsonl else layout
-                write_format(self._backend, chosen)
+                if not self.read_only:
+                    write_format(self._backend, chosen)
                 fmt = {"journal": chosen}
             self._journal: JsonlJournal | ObjectJournal = (
                 JsonlJournal(self._backend)
                 if fmt.get("journal") == "jsonl"
                 else ObjectJournal(self._backend)
             )
+            if not self._backend.appendable and not self._backend.conditional:
+                log.info(
+                    "%s: %s has no conditional writes; the store assumes one writer at a time",
+                    url, protocol,
+                )  # fmt: skip
             self.auto_refresh = (
                 self._journal.layout == "jsonl" if auto_refresh is None else auto_refresh
             )
@@ -255,10 +357,11 @@ class MemoryStore:
 
     # ================================================================== lifecycle
     def _open(self) -> None:
-        self._backend.clean_tmp()
+        if not self.read_only:
+            self._backend.clean_tmp()
         self._take(self._journal.read_new())
         manifest = _fold(self._entries, len(self._entries), self._manifests)
-        if self._entries:
+        if self._entries and not self.read_only:
             self._redo(len(self._entries))
         cache: dict[str, str] = {}
         cached = self._backend.read(_CACHE_PATH)
@@ -275,13 +378,13 @@ class MemoryStore:
                 loaded += 1
             self._index.put(path, text, sha, size)
         self._adopt_external()
-        if loaded >= _CHECKPOINT_MIN:
+        if loaded >= _CHECKPOINT_MIN and not self.read_only:
             self._checkpoint()
 
     def close(self) -> None:
         """Rewrite the content cache if many mutations made it stale; release the lock file."""
         with self._lock:
-            if self._since_checkpoint >= _CHECKPOINT_ON_CLOSE:
+            if self._since_checkpoint >= _CHECKPOINT_ON_CLOSE and not self.read_only:
                 self._checkpoint()
         self._lock.close()
 
@@ -312,6 +415,8 @@ class MemoryStore:
                     f"found {e.version} ({e.op} {e.path!r})"
                 )
             self._entries.append(e)
+            if e.pack and e.changes:
+                self._objects.register_pack(e.pack, [c.sha256 for c in e.changes if c.sha256])
 
     def _catch_up(self, *, locked: bool) -> None:
         """Replay entries other writers committed; with the lock, repair their last one."""
@@ -329,12 +434,8 @@ class MemoryStore:
         else:
             changes = {}
             for e in self._entries[start:]:
-                if e.op == "rename":
-                    changes[e.path] = None
-                    if e.dst and e.sha256:
-                        changes[e.dst] = (e.sha256, e.size)
-                else:
-                    changes[e.path] = None if e.sha256 is None else (e.sha256, e.size)
+                for path, sha, size in e.touched():
+                    changes[path] = None if sha is None else (sha, size)
         texts = self._index.texts_by_sha() if len(changes) > 64 else {}
         for path, val in changes.items():
             if val is None:
@@ -345,7 +446,9 @@ class MemoryStore:
                     text = self._objects.get(val[0]).decode("utf-8")
                 self._index.put(path, text, val[0], val[1])
         self._since_checkpoint += len(new)
-        if locked:
+        if locked and self._journal.layout == "jsonl":
+            # under the flock no other writer is live, so an unapplied last entry belongs
+            # to a killed one; on object stores a live writer may still be applying it
             self._redo(len(self._entries))
 
     def refresh(self) -> int:
@@ -363,9 +466,9 @@ class MemoryStore:
             self._catch_up(locked=False)
 
     @contextmanager
-    def _mutation(self) -> Iterator[None]:
+    def _mutation(self, *, force: bool = False) -> Iterator[None]:
         with self._lock:
-            if self._journal.changed():
+            if force or (self._journal.probe_before_write and self._journal.changed()):
                 self._catch_up(locked=True)
             yield
             if self._since_checkpoint >= _CHECKPOINT_EVERY:
@@ -382,13 +485,9 @@ class MemoryStore:
             if e.op == "restore":
                 got = self._manifests(e.sha256).get(path) if e.sha256 else None
                 return None if got is None else got[0]
-            if e.op == "rename":
-                if e.dst == path:
-                    return e.sha256
-                if e.path == path:
-                    return None
-            elif e.path == path:
-                return e.sha256
+            for p, sha, _size in e.touched():
+                if p == path:
+                    return sha
         return None
 
     def _redo(self, version: int) -> None:
@@ -405,6 +504,15 @@ class MemoryStore:
             before = _fold(self._entries, version - 1, self._manifests)
             target = self._manifests(e.sha256) if e.sha256 else {}
             self._apply_tree(before, target, verify=True)
+            return
+        if e.changes is not None:
+            for c in e.changes:
+                old, now = self._state_before(version, c.path), self._tree_sha(c.path)
+                if now == old and now != c.sha256:
+                    if c.sha256 is None:
+                        self._backend.remove(c.path)
+                    else:
+                        self._backend.write_atomic(c.path, self._objects.get(c.sha256))
             return
         old = self._state_before(version, e.path)
         now = self._tree_sha(e.path)
@@ -440,11 +548,15 @@ class MemoryStore:
             self._backend.write_atomic(path, data)
 
     def _adopt_external(self) -> None:
-        """Journal files created, changed (by size) or removed outside the store."""
+        """Journal files created, changed (by size) or removed outside the store.
+
+        Read-only stores show the outside changes without journaling them.
+        """
         listed = self._backend.list_files()
+        txn = _Txn()
         for path in self._index.paths():
             if path not in listed:
-                self._commit("sync", path, None, apply=False)
+                self._stage(txn, "sync", path, None)
         for rel, size in sorted(listed.items()):
             if rel in self._index and self._index.size(rel) == size:
                 continue
@@ -464,7 +576,17 @@ class MemoryStore:
             except (UnicodeDecodeError, MemoryLimitError, MemoryConflictError) as exc:
                 log.warning("not adopting %s into %s: %s", rel, self.url, exc)
                 continue
-            self._commit("sync", path, text, data=data, apply=False)
+            self._stage(txn, "sync", path, text, data)
+        if self.read_only or not txn.changes:
+            return
+        # one entry per adopted file (history stays per file, as before)
+        staged = list(txn.changes.items())
+        for path, change in staged:
+            one = _Txn(changes={path: change}, ops=[("sync", path)])
+            try:
+                self._commit_txn(one, apply=False)
+            except CommitRace:  # another writer got there first; adopt on the next open
+                self._rollback(_Txn(undo={path: txn.undo[path]}))
 
     # ================================================================== validation
     def normalize(self, path: str) -> str:
@@ -539,62 +661,234 @@ class MemoryStore:
             )
 
     # ================================================================== commit
-    def _commit(
-        self,
-        op: str,
-        path: str,
-        text: str | None,
-        *,
-        data: bytes | None = None,
-        dst: str | None = None,
-        apply: bool = True,
-    ) -> int:
-        """Object first, then the journal line (the commit point), then the tree."""
-        sha: str | None = None
-        size = 0
-        if text is not None:
+    def _stage(
+        self, txn: _Txn, op: str, path: str, text: str | None, data: bytes | None = None
+    ) -> None:
+        """Record ``path``'s new content (``None``: removed) in ``txn`` and in the index."""
+        if path not in txn.undo:
+            old = self._index.text(path)
+            txn.undo[path] = (
+                None if old is None else (old, self._index.sha(path) or "", self._index.size(path))
+            )
+        if text is None:
+            self._index.remove(path)
+            txn.changes[path] = _Staged(op, None, None, None, 0)
+        else:
             data = text.encode("utf-8") if data is None else data
             sha = sha256_hex(data)
-            size = len(data)
-            self._objects.put(sha, data)
-        elif op == "rename":
-            sha = self._index.sha(path)
-            size = self._index.size(path)
-        entry = JournalEntry(
-            version=len(self._entries) + 1,
-            op=op,
-            path=path,
-            dst=dst,
-            sha256=sha,
-            size=size,
-            ts=time.time(),
-        )
-        self._journal.append(entry)
-        self._entries.append(entry)
-        self._since_checkpoint += 1
-        try:
-            if op == "rename":
-                assert dst is not None and sha is not None
-                moved = self._index.text(path) or ""
+            self._index.put(path, text, sha, len(data))
+            txn.changes[path] = _Staged(op, text, data, sha, len(data))
+        txn.ops.append((op, path))
+
+    def _rollback(self, txn: _Txn) -> None:
+        """Undo ``txn``'s index changes (nothing of it was committed)."""
+        for path, old in txn.undo.items():
+            if old is None:
                 self._index.remove(path)
-                self._index.put(dst, moved, sha, size)
-                if apply:
-                    self._backend.move(path, dst, moved.encode("utf-8"))
-            elif text is None:
-                self._index.remove(path)
-                if apply:
-                    self._backend.remove(path)
             else:
-                assert data is not None and sha is not None
-                self._index.put(path, text, sha, size)
-                if apply:
-                    self._backend.write_atomic(path, data)
+                self._index.put(path, old[0], old[1], old[2])
+        txn.undo.clear()
+        txn.changes.clear()
+        txn.ops.clear()
+
+    def _entry_for(self, txn: _Txn, version: int) -> tuple[JournalEntry, dict[str, bytes]]:
+        """The journal entry that commits ``txn``, and the content objects it needs."""
+        objects = {c.sha: c.data for c in txn.changes.values() if c.sha and c.data is not None}
+        now = time.time()
+        if len(txn.ops) == 1 or (txn.rename is not None and len(txn.ops) == 2):
+            if txn.rename is not None:
+                src, dst = txn.rename
+                moved = txn.changes[dst]
+                entry = JournalEntry(
+                    version=version, op="rename", path=src, dst=dst,
+                    sha256=moved.sha, size=moved.size, ts=now,
+                )  # fmt: skip
+                return entry, {}
+            ((path, c),) = txn.changes.items()
+            entry = JournalEntry(
+                version=version, op=c.op, path=path, sha256=c.sha, size=c.size, ts=now
+            )
+            return entry, objects
+        changes = [
+            JournalChange(op=c.op, path=path, sha256=c.sha, size=c.size)
+            for path, c in txn.changes.items()
+        ]
+        entry = JournalEntry(version=version, op="batch", path="", changes=changes, ts=now)
+        return entry, objects
+
+    def _commit_txn(self, txn: _Txn, *, apply: bool = True) -> int:
+        """Objects first, then the journal entry (the commit point), then the tree.
+
+        Raises:
+            CommitRace: another writer took the version (nothing was committed).
+        """
+        if not txn.changes:
+            return len(self._entries)
+        entry, objects = self._entry_for(txn, len(self._entries) + 1)
+        if len(objects) > 1 and not self._backend.appendable:
+            pack = self._objects.put_pack(objects)  # one PUT for the whole batch
+            entry = entry.model_copy(update={"pack": pack})
+        else:
+            for sha, data in objects.items():
+                self._objects.put(sha, data)
+        self._journal.append(entry)
+        self._take([entry])
+        self._since_checkpoint += 1
+        if not apply:
+            return entry.version
+        try:
+            if entry.op == "rename" and entry.dst is not None:
+                self._backend.move(entry.path, entry.dst, txn.changes[entry.dst].data or b"")
+            else:
+                for path, c in txn.changes.items():
+                    if c.data is None:
+                        self._backend.remove(path)
+                    else:
+                        self._backend.write_atomic(path, c.data)
         except OSError as exc:
             raise AutomemError(
-                f"{path}: version {entry.version} is committed but the file could not be "
-                f"updated ({exc}); it is repaired when the store is next opened"
+                f"version {entry.version} is committed but the tree could not be updated "
+                f"({exc}); it is repaired when the store is next opened"
             ) from exc
         return entry.version
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise MemoryReadOnlyError(
+                f"{self.url} is open read-only; open it with MemoryStore(url) to change it"
+            )
+
+    def _transact(self, body: Callable[[_Txn], _R]) -> tuple[_R, int]:
+        """Run ``body`` (checks + staging) and commit what it staged as one version.
+
+        ``body`` reads the current state inside the critical section, so every
+        read-modify-write is atomic: on local disk under the thread lock and the
+        ``flock``; on object stores the commit is conditional and, if another writer
+        took the version, ``body`` runs again on the caught-up state. Inside
+        :meth:`batch` the staged changes join the batch instead.
+
+        Returns:
+            ``body``'s result and the version that commits it.
+        """
+        self._check_writable()
+        batch = self._batch
+        if batch is not None and self._batch_thread == threading.get_ident():
+            out = body(batch)
+            batch.bodies.append(body)
+            return out, len(self._entries) + 1
+        for attempt in range(_MAX_ATTEMPTS):
+            with self._mutation(force=attempt > 0):
+                txn = _Txn()
+                try:
+                    out = body(txn)
+                    return out, self._commit_txn(txn)
+                except CommitRace:
+                    self._rollback(txn)
+                except BaseException:
+                    self._rollback(txn)
+                    raise
+            self._backoff(attempt)
+        raise MemoryConflictError(
+            f"{self.url}: gave up after {_MAX_ATTEMPTS} attempts; other writers kept "
+            "committing first"
+        )
+
+    def _backoff(self, attempt: int) -> None:
+        time.sleep(min(0.2, 0.002 * (2 ** min(attempt, 7))) * (0.5 + self._rng.random()))
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Commit every mutation made inside the block as one journal version.
+
+        Reads inside the block see the block's own changes. Nothing is committed if the
+        block raises, or if the process dies inside it. The block holds the store's lock
+        (other threads and, on local disk, other processes wait); on object stores the
+        commit is one conditional PUT of the journal entry, one PUT of a pack holding the
+        new contents and one PUT per changed file, and if another writer committed first
+        the block's mutations are replayed on the new state. Versions returned inside the
+        block are the version the batch will get (if no other writer intervenes).
+
+        Raises:
+            MemoryConflictError: a precondition (``if_match``) failed while replaying.
+        """
+        self._check_writable()
+        if self._batch is not None and self._batch_thread == threading.get_ident():
+            yield  # nested: join the outer batch
+            return
+        with self._lock:
+            txn = _Txn()
+            self._batch, self._batch_thread = txn, threading.get_ident()
+            try:
+                if self._journal.probe_before_write and self._journal.changed():
+                    self._catch_up(locked=True)
+                try:
+                    yield
+                except BaseException:
+                    self._rollback(txn)
+                    raise
+                self._batch = None
+                for attempt in range(_MAX_ATTEMPTS):
+                    try:
+                        self._commit_txn(txn)
+                        return
+                    except CommitRace:
+                        bodies = txn.bodies
+                        self._rollback(txn)
+                        self._catch_up(locked=True)
+                        txn = _Txn()
+                        try:
+                            for body in bodies:
+                                body(txn)
+                                txn.bodies.append(body)
+                        except BaseException:
+                            self._rollback(txn)
+                            raise
+                    self._backoff(attempt)
+                self._rollback(txn)
+                raise MemoryConflictError(
+                    f"{self.url}: batch gave up after {_MAX_ATTEMPTS} attempts; other "
+                    "writers kept committing first"
+                )
+            finally:
+                self._batch = None
+                if self._since_checkpoint >= _CHECKPOINT_EVERY:
+                    self._checkpoint()
+
+    # ================================================================== preconditions
+    def _precondition(
+        self, path: str, if_match: str | None, wanted: Callable[[], str | None]
+    ) -> bool:
+        """Check ``if_match`` against ``path``'s current sha256.
+
+        Returns:
+            ``True`` if the write should go ahead, ``False`` if the store already holds
+            what was asked (a retried request: success, nothing to do).
+
+        Raises:
+            MemoryConflictError: the file changed since the caller read it.
+        """
+        current = self._index.sha(path)
+        if if_match is None or current == if_match:
+            return True
+        try:
+            goal = wanted()
+        except AutomemError:
+            goal = None
+        if goal is not None and goal == current:
+            return False
+        raise MemoryConflictError(
+            f"{path} changed since you read it (expected sha256 {if_match[:12]}..., now "
+            f"{'absent' if current is None else current[:12] + '...'}): read it again",
+            path=path,
+            current_sha256=current,
+        )
+
+    def _old_text(self, sha: str) -> str | None:
+        """The text with address ``sha`` if the store ever held it."""
+        try:
+            return self._objects.get(sha).decode("utf-8")
+        except (AutomemError, UnicodeDecodeError):
+            return None
 
     # ================================================================== public API
     @property
@@ -628,8 +922,15 @@ class MemoryStore:
         p = self.normalize(path)
         return p in self._index
 
-    def write(self, path: str, text: str) -> int:
+    def write(self, path: str, text: str, *, if_match: str | None = None) -> int:
         """Create or replace ``path`` with ``text``.
+
+        Args:
+            path: the file.
+            text: its new content.
+            if_match: only write if the file's current sha256 is this (from
+                :meth:`stat` or :meth:`read_with_sha`); if it already holds ``text``
+                the call succeeds without a new version.
 
         Returns:
             The new version.
@@ -637,13 +938,18 @@ class MemoryStore:
         Raises:
             MemoryPathError: invalid path.
             MemoryLimitError: a size or count limit would be exceeded.
-            MemoryConflictError: ``path`` is a directory or under a file.
+            MemoryConflictError: ``path`` is a directory or under a file, or it changed
+                since ``if_match`` was read.
         """
         p = self.normalize(path)
         data = self._encode(p, text)
-        with self._mutation():
-            self._check_limits(p, len(data))
-            return self._commit("write", p, text, data=data)
+
+        def body(txn: _Txn) -> None:
+            if self._precondition(p, if_match, lambda: sha256_hex(data)):
+                self._check_limits(p, len(data))
+                self._stage(txn, "write", p, text, data)
+
+        return self._transact(body)[1]
 
     def append(self, path: str, text: str) -> int:
         """Append ``text`` verbatim to ``path`` (created if missing; add your own newline).
@@ -658,50 +964,162 @@ class MemoryStore:
         """
         p = self.normalize(path)
         self._encode(p, text)
-        with self._mutation():
+
+        def body(txn: _Txn) -> None:
             new = (self._index.text(p) or "") + text
             data = new.encode("utf-8")
             self._check_limits(p, len(data))
-            return self._commit("append", p, new, data=data)
+            self._stage(txn, "append", p, new, data)
+
+        return self._transact(body)[1]
+
+    def update(
+        self,
+        path: str,
+        fn: Callable[[str | None], str | None],
+        *,
+        if_match: str | None = None,
+        max_bytes: int | None = None,
+        op: str = "write",
+    ) -> int | None:
+        """Atomically replace ``path``'s content with ``fn(current)``.
+
+        ``fn`` gets the current text (``None`` if the file does not exist) *inside* the
+        store's critical section and returns the new text, or ``None`` to change
+        nothing. It may raise an :class:`AutomemError` to refuse (nothing changes). On
+        object stores ``fn`` may run more than once (after another writer won the
+        race), so it must be a pure function of its argument.
+
+        Args:
+            path: the file.
+            fn: current text -> new text (or ``None``: leave it).
+            if_match: only update if the current sha256 is this; if applying ``fn`` to
+                that version gives what the file holds now, succeed without a change.
+            max_bytes: a per-file cap tighter than the store's ``max_file_bytes``.
+            op: the name recorded in the journal (``upsert``, ``replace``, ...).
+
+        Returns:
+            The new version, or ``None`` if ``fn`` changed nothing.
+
+        Raises:
+            MemoryConflictError: the file changed since ``if_match`` was read.
+            MemoryLimitError: the new content is over a cap.
+        """
+        p = self.normalize(path)
+
+        def wanted() -> str | None:
+            old = self._old_text(if_match or "")
+            new = fn(old) if old is not None else None
+            return None if new is None else sha256_hex(self._encode(p, new))
+
+        def body(txn: _Txn) -> bool:
+            if not self._precondition(p, if_match, wanted):
+                return False
+            current = self._index.text(p)
+            new = fn(current)
+            if new is None or new == current:
+                return False
+            data = self._encode(p, new)
+            if max_bytes is not None and len(data) > max_bytes:
+                raise MemoryLimitError(
+                    f"{p} would grow to {len(data)} bytes, over its cap of {max_bytes}; "
+                    "summarise or replace old lines instead"
+                )
+            self._check_limits(p, len(data))
+            self._stage(txn, op, p, new, data)
+            return True
+
+        changed, version = self._transact(body)
+        return version if changed else None
+
+    def replace(self, path: str, old: str, new: str, *, if_match: str | None = None) -> int:
+        """Replace the one occurrence of ``old`` in ``path`` by ``new``.
+
+        Returns:
+            The new version (the current one if the result equals the content).
+
+        Raises:
+            MemoryNotFoundError: no such file.
+            MemoryConflictError: ``old`` occurs zero or several times, or the file
+                changed since ``if_match`` was read.
+        """
+        p = self.normalize(path)
+
+        def fn(text: str | None) -> str:
+            if text is None:
+                raise MemoryNotFoundError(f"{p} does not exist")
+            count = text.count(old) if old else 0
+            if count != 1:
+                why = "not found" if count == 0 else f"found {count} times; make it unique"
+                raise MemoryConflictError(f"text to replace {why} in {p}: {old[:80]!r}", path=p)
+            return text.replace(old, new, 1)
+
+        version = self.update(p, fn, if_match=if_match, op="replace")
+        return self.version if version is None else version
 
     def create(self, path: str, text: str = "") -> int:
-        """Create ``path``; it must not exist.
+        """Create ``path``; it must not exist (if-none-match).
+
+        A retried create whose content is already stored succeeds without a new version.
 
         Returns:
             The new version.
 
         Raises:
-            MemoryConflictError: the file (or a directory of that name) exists.
+            MemoryConflictError: the file (or a directory of that name) exists with
+                other content.
             MemoryPathError: invalid path.
             MemoryLimitError: a size or count limit would be exceeded.
         """
         p = self.normalize(path)
         data = self._encode(p, text)
-        with self._mutation():
-            if p in self._index:
-                raise MemoryConflictError(f"{p} already exists")
-            self._check_limits(p, len(data))
-            return self._commit("create", p, text, data=data)
 
-    def delete(self, path: str) -> int:
+        def body(txn: _Txn) -> None:
+            if p in self._index:
+                if self._index.sha(p) == sha256_hex(data):
+                    return
+                raise MemoryConflictError(f"{p} already exists", path=p)
+            self._check_limits(p, len(data))
+            self._stage(txn, "create", p, text, data)
+
+        return self._transact(body)[1]
+
+    def delete(self, path: str, *, if_match: str | None = None) -> int:
         """Delete ``path``.
+
+        Args:
+            path: the file.
+            if_match: only delete if the current sha256 is this; if the file is
+                already gone the call succeeds.
 
         Returns:
             The new version.
 
         Raises:
             MemoryPathError: invalid path.
-            MemoryNotFoundError: no such file.
+            MemoryNotFoundError: no such file (without ``if_match``).
+            MemoryConflictError: the file changed since ``if_match`` was read.
         """
         p = self.normalize(path)
-        with self._mutation():
+
+        def body(txn: _Txn) -> None:
+            if not self._precondition(p, if_match, lambda: None):
+                return
             if p not in self._index:
                 what = "is a directory" if self._index.is_dir(p) else "does not exist"
                 raise MemoryNotFoundError(f"cannot delete {p}: it {what}")
-            return self._commit("delete", p, None)
+            self._stage(txn, "delete", p, None)
 
-    def rename(self, src: str, dst: str) -> int:
+        return self._transact(body)[1]
+
+    def rename(self, src: str, dst: str, *, if_match: str | None = None) -> int:
         """Move the file ``src`` to ``dst``; ``dst`` must not exist.
+
+        Args:
+            src: the file to move.
+            dst: its new path.
+            if_match: only move if ``src``'s sha256 is this; if ``src`` is gone and
+                ``dst`` holds that content (a retried move), the call succeeds.
 
         Returns:
             The new version.
@@ -709,17 +1127,64 @@ class MemoryStore:
         Raises:
             MemoryPathError: invalid path.
             MemoryNotFoundError: ``src`` does not exist.
-            MemoryConflictError: ``dst`` exists, or is a directory or under a file.
+            MemoryConflictError: ``dst`` exists, or is a directory or under a file, or
+                ``src`` changed since ``if_match`` was read.
         """
         s = self.normalize(src)
         d = self.normalize(dst)
-        with self._mutation():
+
+        def body(txn: _Txn) -> None:
+            if if_match is not None and s not in self._index and self._index.sha(d) == if_match:
+                return
+            if not self._precondition(s, if_match, lambda: None):
+                return
             if s not in self._index:
                 raise MemoryNotFoundError(f"cannot rename {s}: it does not exist")
             if d in self._index or d == s:
-                raise MemoryConflictError(f"cannot rename {s} to {d}: {d} already exists")
+                raise MemoryConflictError(f"cannot rename {s} to {d}: {d} already exists", path=d)
             self._check_target(d)
-            return self._commit("rename", s, None, dst=d)
+            text = self._index.text(s) or ""
+            self._stage(txn, "rename", s, None)
+            self._stage(txn, "rename", d, text)
+            if len(txn.ops) == 2:
+                txn.rename = (s, d)
+
+        return self._transact(body)[1]
+
+    @_reader
+    def stat(self, path: str) -> FileStat:
+        """The current sha256, size and last-changing version of ``path``.
+
+        Pass ``stat(path).sha256`` as ``if_match`` to make a later write conditional.
+
+        Raises:
+            MemoryPathError: invalid path.
+            MemoryNotFoundError: no such file.
+        """
+        p = self.normalize(path)
+        sha = self._index.sha(p)
+        if sha is None:
+            what = "is a directory" if self._index.is_dir(p) else "does not exist"
+            raise MemoryNotFoundError(f"{p} {what}")
+        version = next(
+            (e.version for e in reversed(self._entries) if any(t[0] == p for t in e.touched())
+             or e.op == "restore"),
+            0,
+        )  # fmt: skip
+        return FileStat(path=p, sha256=sha, size=self._index.size(p), version=version)
+
+    @_reader
+    def read_with_sha(self, path: str) -> tuple[str, str]:
+        """``(text, sha256)`` of ``path``, read together (for a later ``if_match``).
+
+        Raises:
+            MemoryPathError: invalid path.
+            MemoryNotFoundError: no such file.
+        """
+        text = self.read(path)
+        sha = self._index.sha(self.normalize(path))
+        assert sha is not None
+        return text, sha
 
     @_reader
     def list(self, prefix: str = "") -> list[str]:
@@ -778,7 +1243,7 @@ class MemoryStore:
         for e in self._entries:
             before = state.get(p)
             _apply_entry(state, e, self._manifests)
-            if e.path == p or e.dst == p or (e.op == "restore" and state.get(p) != before):
+            if e.path == p or e.dst == p or state.get(p) != before:
                 out.append(e)
         return out
 
@@ -854,42 +1319,62 @@ class MemoryStore:
         Raises:
             MemoryNotFoundError: no such version.
             MemoryLimitError: the old tree does not fit the current limits.
+            AutomemError: called inside :meth:`batch`.
         """
-        with self._mutation():
-            self._check_version(version)
-            target = _fold(self._entries, version, self._manifests)
-            total = sum(size for _sha, size in target.values())
-            if len(target) > self.limits.max_files or total > self.limits.max_store_bytes:
-                raise MemoryLimitError(
-                    f"version {version} has {len(target)} files / {total} bytes, over the "
-                    f"limits (max_files={self.limits.max_files}, "
-                    f"max_store_bytes={self.limits.max_store_bytes})"
+        self._check_writable()
+        if self._batch is not None and self._batch_thread == threading.get_ident():
+            raise AutomemError("restore() cannot run inside a batch")
+        for attempt in range(_MAX_ATTEMPTS):
+            with self._mutation(force=attempt > 0):
+                try:
+                    return self._restore_locked(version)
+                except CommitRace:
+                    pass
+            self._backoff(attempt)
+        raise MemoryConflictError(f"{self.url}: restore gave up; other writers kept committing")
+
+    def _restore_locked(self, version: int) -> int:
+        self._check_version(version)
+        target = _fold(self._entries, version, self._manifests)
+        total = sum(size for _sha, size in target.values())
+        lim = self.limits
+        too_big = [p for p, (_s, size) in target.items() if size > lim.max_file_bytes]
+        if len(target) > lim.max_files or total > lim.max_store_bytes or too_big:
+            raise MemoryLimitError(
+                f"version {version} has {len(target)} files / {total} bytes"
+                + (
+                    f" ({too_big[0]} is over max_file_bytes={lim.max_file_bytes})"
+                    if too_big
+                    else ""
                 )
-            blob = _manifest_bytes(target)
-            sha = sha256_hex(blob)
-            self._objects.put(sha, blob)
-            before = self._index.manifest()
-            entry = JournalEntry(
-                version=len(self._entries) + 1,
-                op="restore",
-                path="",
-                sha256=sha,
-                size=total,
-                ts=time.time(),
-                target=version,
+                + f", over the limits (max_files={lim.max_files}, "
+                f"max_store_bytes={lim.max_store_bytes})"
             )
-            self._journal.append(entry)
-            self._entries.append(entry)
-            self._since_checkpoint += 1
-            self._apply_tree(before, target, verify=False)
-            texts = self._index.texts_by_sha()
-            for path in before:
-                if path not in target:
-                    self._index.remove(path)
-            for path, (fsha, size) in target.items():
-                if self._index.sha(path) != fsha:
-                    text = texts.get(fsha)
-                    if text is None:
-                        text = self._objects.get(fsha).decode("utf-8")
-                    self._index.put(path, text, fsha, size)
-            return entry.version
+        blob = _manifest_bytes(target)
+        sha = sha256_hex(blob)
+        self._objects.put(sha, blob)
+        before = self._index.manifest()
+        entry = JournalEntry(
+            version=len(self._entries) + 1,
+            op="restore",
+            path="",
+            sha256=sha,
+            size=total,
+            ts=time.time(),
+            target=version,
+        )
+        self._journal.append(entry)
+        self._take([entry])
+        self._since_checkpoint += 1
+        self._apply_tree(before, target, verify=False)
+        texts = self._index.texts_by_sha()
+        for path in before:
+            if path not in target:
+                self._index.remove(path)
+        for path, (fsha, size) in target.items():
+            if self._index.sha(path) != fsha:
+                text = texts.get(fsha)
+                if text is None:
+                    text = self._objects.get(fsha).decode("utf-8")
+                self._index.put(path, text, fsha, size)
+        return entry.version

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 __all__ = [
     "FORMAT_VERSION",
     "Backend",
+    "CommitRace",
+    "JournalChange",
     "JournalEntry",
     "JsonlJournal",
     "Layout",
@@ -48,6 +50,7 @@ __all__ = [
     "ObjectStore",
     "StoreLock",
     "read_format",
+    "root_lock",
     "sha256_hex",
     "write_format",
 ]
@@ -60,13 +63,38 @@ FORMAT_VERSION = 1
 Layout = Literal["jsonl", "objects"]
 
 _APPENDABLE_PROTOCOLS = frozenset({"file", "local", "memory"})
+# Object stores whose fsspec backend sends ``pipe_file(..., mode="create")`` as a real
+# conditional PUT (s3fs: ``IfNoneMatch: *``). Elsewhere the journal assumes one writer.
+_CONDITIONAL_PROTOCOLS = frozenset({"s3", "s3a"})
 _ENTRY_NAME = re.compile(r"^(\d{12})\.json$")
 _SEGMENT_NAME = re.compile(r"^seg-(\d{12})\.jsonl$")
+
+
+class CommitRace(MemoryConflictError):
+    """Another writer took the next journal version first: catch up and try again."""
 
 
 def sha256_hex(data: bytes) -> str:
     """Return the hex sha256 of ``data`` (the address of a content object)."""
     return hashlib.sha256(data).hexdigest()
+
+
+class JournalChange(BaseModel):
+    """One file's net change inside a ``batch`` entry.
+
+    Attributes:
+        op: the last mutation of the file in the batch (``write``, ``append``, ...).
+        path: the file.
+        sha256: address of its new content, ``None`` when it was removed.
+        size: size in bytes of the new content.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    op: str
+    path: str
+    sha256: str | None = None
+    size: int = 0
 
 
 class JournalEntry(BaseModel):
@@ -83,6 +111,10 @@ class JournalEntry(BaseModel):
         size: size in bytes of the new content (``restore``: of the whole tree).
         ts: Unix time of the commit.
         target: for ``restore``, the version that was restored.
+        changes: for ``batch`` (many mutations committed as one version), each file's
+            net change.
+        pack: for ``batch`` on object stores, the address of the one object that holds
+            the batch's new contents (one PUT instead of one per file).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -95,6 +127,22 @@ class JournalEntry(BaseModel):
     size: int = 0
     ts: float
     target: int | None = None
+    changes: list[JournalChange] | None = None
+    pack: str | None = None
+
+    def touched(self) -> list[tuple[str, str | None, int]]:
+        """``(path, new sha256 or None, size)`` for every file this entry changes.
+
+        ``restore`` entries are not covered (they replace the whole tree).
+        """
+        if self.changes is not None:
+            return [(c.path, c.sha256, c.size) for c in self.changes]
+        if self.op == "rename":
+            out: list[tuple[str, str | None, int]] = [(self.path, None, 0)]
+            if self.dst and self.sha256:
+                out.append((self.dst, self.sha256, self.size))
+            return out
+        return [(self.path, self.sha256, self.size)]
 
     def to_line(self) -> bytes:
         """Serialise as one compact JSON line (no trailing newline)."""
@@ -134,7 +182,30 @@ class Backend:
         self.protocol = protocol
         self.local_root = local_root
         self.appendable = protocol in _APPENDABLE_PROTOCOLS
+        self.conditional = protocol in _CONDITIONAL_PROTOCOLS
         self.durable = durable and local_root is not None
+
+    def invalidate(self) -> None:
+        """Drop fsspec's cached listings under the root (other writers may have written)."""
+        with contextlib.suppress(Exception):
+            self.fs.invalidate_cache("")
+
+    def create_only(self, rel: str, data: bytes) -> bool:
+        """Write ``rel`` only if it does not exist (one conditional PUT on object stores).
+
+        Returns:
+            ``False`` if the object already existed (nothing was written).
+        """
+        if self.conditional:
+            try:
+                self.fs.pipe_file(rel, data, mode="create")
+            except FileExistsError:
+                return False
+            return True
+        if self.exists(rel):  # single-writer backends: a probe, then the PUT
+            return False
+        self.write_atomic(rel, data)
+        return True
 
     def _missing_dirs(self, path: str) -> list[str]:
         """The directories ``os.makedirs(path)`` would create, deepest first (durable only)."""
@@ -245,6 +316,17 @@ class Backend:
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(rel)
 
+    def remove_many(self, rels: list[str]) -> None:
+        """Remove many files; on object stores in batched requests (S3: 1,000 keys each)."""
+        if not rels:
+            return
+        if self.local_root is not None:
+            for rel in rels:
+                self.remove(rel)
+            return
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm(rels)
+
     def move(self, src: str, dst: str, data: bytes) -> None:
         """Move ``src`` to ``dst`` (``data`` is its content, used where a move is a copy)."""
         if self.local_root is not None:
@@ -319,15 +401,27 @@ class Backend:
 
 
 class ObjectStore:
-    """Content-addressed, immutable blobs under ``.automem/objects``."""
+    """Content-addressed, immutable blobs under ``.automem/objects``.
+
+    A batch committed on an object store keeps its new contents in one *pack* object
+    (``objects/packs/<sha>.json``: ``{"objects": {sha: text}}``) so that it costs one PUT;
+    :meth:`register_pack` tells the store which addresses a pack holds.
+    """
 
     def __init__(self, backend: Backend) -> None:
         self._backend = backend
+        self._packs: dict[str, str] = {}  # object sha -> pack sha
+        self._pack_cache: tuple[str, dict[str, str]] | None = None
 
     @staticmethod
     def path(sha: str) -> str:
         """Relative path of the object with address ``sha``."""
         return f"{RESERVED_DIR}/objects/{sha[:2]}/{sha[2:]}"
+
+    @staticmethod
+    def pack_path(sha: str) -> str:
+        """Relative path of the pack object with address ``sha``."""
+        return f"{RESERVED_DIR}/objects/packs/{sha}.json"
 
     def put(self, sha: str, data: bytes) -> None:
         """Store ``data`` under ``sha`` (no-op locally if it is already there)."""
@@ -336,13 +430,42 @@ class ObjectStore:
             return
         self._backend.write_atomic(rel, data)
 
+    def put_pack(self, objects: dict[str, bytes]) -> str:
+        """Store many objects as one pack object; returns the pack's address."""
+        body = {"schema_version": 1, "objects": {s: d.decode("utf-8") for s, d in objects.items()}}
+        blob = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        sha = sha256_hex(blob)
+        self._backend.write_atomic(self.pack_path(sha), blob)
+        return sha
+
+    def register_pack(self, pack: str, shas: list[str]) -> None:
+        """Record that pack ``pack`` holds the objects ``shas``."""
+        for sha in shas:
+            self._packs.setdefault(sha, pack)
+
+    def _from_pack(self, pack: str, sha: str) -> bytes | None:
+        if self._pack_cache is None or self._pack_cache[0] != pack:
+            blob = self._backend.read(self.pack_path(pack))
+            if blob is None:
+                return None
+            try:
+                objects = json.loads(blob)["objects"]
+            except (ValueError, KeyError, TypeError):
+                return None
+            self._pack_cache = (pack, objects)
+        text = self._pack_cache[1].get(sha)
+        return None if text is None else text.encode("utf-8")
+
     def get(self, sha: str) -> bytes:
         """Return the verified bytes of object ``sha``.
 
         Raises:
             AutomemError: the object is missing or its content does not match its address.
         """
-        data = self._backend.read(self.path(sha))
+        pack = self._packs.get(sha)
+        data = self._from_pack(pack, sha) if pack is not None else None
+        if data is None:
+            data = self._backend.read(self.path(sha))
         if data is None:
             raise AutomemError(f"store is damaged: content object {sha[:12]}... is missing")
         if sha256_hex(data) != sha:
@@ -383,14 +506,17 @@ class JsonlJournal:
         self._offset += cut
         return _parse_lines(data[:cut], self.PATH)
 
+    #: a cheap check before each locked write (a ``stat`` or a short tail read)
+    probe_before_write = True
+
     def append(self, entry: JournalEntry) -> None:
         """Append ``entry``; the caller holds the lock and has just called :meth:`read_new`.
 
         Raises:
-            MemoryConflictError: another writer appended since the last read.
+            CommitRace: another writer appended since the last read.
         """
         if self._grown():
-            raise MemoryConflictError("the journal changed during a locked write; retry")
+            raise CommitRace("the journal changed during a locked write; retry")
         line = (b"\n" if self._partial else b"") + entry.to_line() + b"\n"
         self._backend.append_bytes(self.PATH, line)
         self._seen += len(line)
@@ -402,12 +528,14 @@ class JsonlJournal:
 
 
 class ObjectJournal:
-    """Journal as one object per entry (object stores: every write is one atomic PUT).
+    """Journal as one object per entry (object stores: every commit is one atomic PUT).
 
-    Object stores have no cross-process lock here: a store on one assumes a single
-    writer at a time. Before each commit the next entry's key is probed, so a second
-    writer that committed in between is noticed and caught up with instead of being
-    overwritten (a narrow race between the probe and the PUT remains).
+    Multi-writer protocol: entry ``v`` is created *put-if-absent* (s3fs sends
+    ``IfNoneMatch: *``), so two writers can never both take version ``v``; the loser
+    gets :class:`CommitRace`, catches up with the winner's entries and tries again. No
+    probe precedes a commit. On a backend without conditional writes
+    (``Backend.conditional`` is false) the next key is probed before the PUT instead,
+    which is safe for one writer at a time only.
     """
 
     layout: Layout = "objects"
@@ -416,23 +544,21 @@ class ObjectJournal:
     def __init__(self, backend: Backend) -> None:
         self._backend = backend
         self._last = 0
+        self.probe_before_write = not backend.conditional
 
     @classmethod
     def entry_path(cls, version: int) -> str:
         """Relative path of the object holding entry ``version``."""
         return f"{cls.DIR}/{version:012d}.json"
 
-    def _invalidate(self) -> None:
-        self._backend.fs.invalidate_cache(self.DIR)
-
     def changed(self) -> bool:
         """Probe whether the entry after the last one read exists (one GET request)."""
-        self._invalidate()
+        self._backend.invalidate()
         return self._backend.read(self.entry_path(self._last + 1)) is not None
 
     def read_new(self) -> list[JournalEntry]:
         """Return the entries committed since the last call."""
-        self._invalidate()
+        self._backend.invalidate()
         try:
             names = [n.rsplit("/", 1)[-1] for n in self._backend.fs.ls(self.DIR, detail=False)]
         except FileNotFoundError:
@@ -449,17 +575,28 @@ class ObjectJournal:
         for v in versions:
             if v <= last:
                 continue
+            if v != last + 1:
+                break  # a gap: the entry in between is not visible yet
             data = self._backend.read(self.entry_path(v))
             if data is None:
                 break
-            out.extend(_parse_lines(data, self.entry_path(v)))
+            got = _parse_lines(data, self.entry_path(v))
+            if not got:
+                break
+            out.extend(got)
+            last = v
         if out:
             self._last = max(self._last, out[-1].version)
         return out
 
     def append(self, entry: JournalEntry) -> None:
-        """Write ``entry`` as its own object (one PUT)."""
-        self._backend.write_atomic(self.entry_path(entry.version), entry.to_line() + b"\n")
+        """Create ``entry``'s object; one conditional PUT.
+
+        Raises:
+            CommitRace: another writer already took this version.
+        """
+        if not self._backend.create_only(self.entry_path(entry.version), entry.to_line() + b"\n"):
+            raise CommitRace(f"version {entry.version} was taken by another writer; retry")
         self._last = entry.version
 
     def compact(self, entries: list[JournalEntry]) -> None:
@@ -469,13 +606,15 @@ class ObjectJournal:
         last = entries[-1].version
         blob = b"".join(e.to_line() + b"\n" for e in entries)
         self._backend.write_atomic(f"{self.DIR}/seg-{last:012d}.jsonl", blob)
-        self._invalidate()
+        self._backend.invalidate()
+        doomed: list[str] = []
         for name in self._backend.fs.ls(self.DIR, detail=False):
             base = name.rsplit("/", 1)[-1]
             entry = _ENTRY_NAME.match(base)
             seg = _SEGMENT_NAME.match(base)
             if (entry and int(entry.group(1)) <= last) or (seg and int(seg.group(1)) < last):
-                self._backend.remove(f"{self.DIR}/{base}")
+                doomed.append(f"{self.DIR}/{base}")
+        self._backend.remove_many(doomed)
 
 
 def read_format(backend: Backend) -> dict[str, Any] | None:
@@ -506,6 +645,22 @@ def write_format(backend: Backend, layout: Layout) -> None:
     backend.write_atomic(f"{RESERVED_DIR}/format.json", json.dumps(body).encode())
 
 
+# ``memory://`` is one process-wide filesystem, so the lock that guards a root in it must
+# be process-wide too: every MemoryStore object opened on that root shares it. (The one
+# piece of module state in the store, and it only ever holds locks.)
+_ROOT_LOCKS: dict[str, threading.RLock] = {}
+_ROOT_LOCKS_GUARD = threading.Lock()
+
+
+def root_lock(key: str) -> threading.RLock:
+    """The process-wide re-entrant lock of the store root ``key`` (e.g. ``memory:/x``)."""
+    with _ROOT_LOCKS_GUARD:
+        lock = _ROOT_LOCKS.get(key)
+        if lock is None:
+            lock = _ROOT_LOCKS[key] = threading.RLock()
+        return lock
+
+
 class StoreLock:
     """Re-entrant mutation lock: a thread lock plus, on local disk, an ``flock``.
 
@@ -514,11 +669,13 @@ class StoreLock:
 
     Args:
         path: local path of the lock file, or ``None`` (thread lock only).
+        thread_lock: the in-process lock to use (shared by every store on one
+            ``memory://`` root); a private one by default.
     """
 
-    def __init__(self, path: str | None) -> None:
+    def __init__(self, path: str | None, thread_lock: threading.RLock | None = None) -> None:
         self._path = path
-        self._thread = threading.RLock()
+        self._thread = thread_lock if thread_lock is not None else threading.RLock()
         self._depth = 0
         self._fd: int | None = None
         self._pid = 0
