@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -304,28 +304,41 @@ class AutomemMemoryTool(BetaAbstractMemoryTool):
             raise ToolError(f"Error: {exc}") from exc
 
     def str_replace(self, command: BetaMemoryTool20250818StrReplaceCommand) -> str:
-        """Replace one unique occurrence of ``old_str``; show the edited lines."""
-        rel, content = self._existing_file(command.path, hint=True)
+        """Replace one unique occurrence of ``old_str``; show the edited lines.
+
+        The check and the edit run as one store transaction (``MemoryStore.update``), so
+        concurrent edits of one file never lose each other's changes.
+        """
+        rel, _content = self._existing_file(command.path, hint=True)
         old = command.old_str
-        count = content.count(old) if old else 0
-        if count == 0:
-            raise ToolError(
-                f"No replacement was performed, old_str `{old}` did not appear verbatim in "
-                f"{command.path}."
-            )
-        if count > 1:
-            found, pos = [], content.find(old)
-            while pos != -1:
-                found.append(str(content[:pos].count("\n") + 1))
-                pos = content.find(old, pos + 1)
-            raise ToolError(
-                f"No replacement was performed. Multiple occurrences of old_str `{old}` in "
-                f"lines: {', '.join(found)}. Please ensure it is unique"
-            )
-        at = content[: content.find(old)].count("\n")
-        new_content = content.replace(old, command.new_str, 1)
-        self._write(rel, new_content)
-        new_lines = new_content.split("\n")
+        edited: dict[str, Any] = {}
+
+        def edit(content: str | None) -> str:
+            if content is None:
+                raise ToolError(
+                    f"Error: The path {command.path} does not exist. Please provide a valid path."
+                )
+            count = content.count(old) if old else 0
+            if count == 0:
+                raise ToolError(
+                    f"No replacement was performed, old_str `{old}` did not appear verbatim "
+                    f"in {command.path}."
+                )
+            if count > 1:
+                found, pos = [], content.find(old)
+                while pos != -1:
+                    found.append(str(content[:pos].count("\n") + 1))
+                    pos = content.find(old, pos + 1)
+                raise ToolError(
+                    f"No replacement was performed. Multiple occurrences of old_str `{old}` "
+                    f"in lines: {', '.join(found)}. Please ensure it is unique"
+                )
+            edited["at"] = content[: content.find(old)].count("\n")
+            edited["text"] = content.replace(old, command.new_str, 1)
+            return str(edited["text"])
+
+        self._update(rel, edit, "write")
+        at, new_lines = int(edited["at"]), str(edited["text"]).split("\n")
         lo, hi = max(0, at - 2), min(len(new_lines), at + 3)
         snippet = [f"{str(n).rjust(_NUM_WIDTH)}\t{new_lines[n - 1]}" for n in range(lo + 1, hi + 1)]
         return (
@@ -333,23 +346,33 @@ class AutomemMemoryTool(BetaAbstractMemoryTool):
             "(with line numbers):\n" + "\n".join(snippet)
         )
 
+    def _update(self, rel: str, fn: Callable[[str | None], str], op: str) -> None:
+        try:
+            self.store.update(rel, fn, op=op)
+        except AutomemError as exc:
+            raise ToolError(f"Error: {exc}") from exc
+
     def insert(self, command: BetaMemoryTool20250818InsertCommand) -> str:
-        """Insert a line of text after line ``insert_line`` (0 = at the top)."""
-        rel, content = self._existing_file(command.path, hint=False)
-        lines = content.split("\n")
-        if lines[-1] == "":
-            lines.pop()
-        n = command.insert_line
-        if n < 0 or n > len(lines):
-            raise ToolError(
-                f"Error: Invalid `insert_line` parameter: {n}. It should be within the range "
-                f"of lines of the file: [0, {len(lines)}]"
-            )
-        lines.insert(n, command.insert_text.rstrip("\n"))
-        new_content = "\n".join(lines)
-        if not new_content.endswith("\n"):
-            new_content += "\n"
-        self._write(rel, new_content)
+        """Insert a line of text after line ``insert_line`` (0 = at the top), atomically."""
+        rel, _content = self._existing_file(command.path, hint=False)
+
+        def edit(content: str | None) -> str:
+            if content is None:
+                raise ToolError(f"Error: The path {command.path} does not exist")
+            lines = content.split("\n")
+            if lines[-1] == "":
+                lines.pop()
+            n = command.insert_line
+            if n < 0 or n > len(lines):
+                raise ToolError(
+                    f"Error: Invalid `insert_line` parameter: {n}. It should be within the "
+                    f"range of lines of the file: [0, {len(lines)}]"
+                )
+            lines.insert(n, command.insert_text.rstrip("\n"))
+            new_content = "\n".join(lines)
+            return new_content if new_content.endswith("\n") else new_content + "\n"
+
+        self._update(rel, edit, "write")
         return f"The file {command.path} has been edited."
 
     def delete(self, command: BetaMemoryTool20250818DeleteCommand) -> str:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
-from automem_sdk.errors import AutomemError
+from automem_sdk.errors import AutomemError, MemoryNotFoundError
 
 if TYPE_CHECKING:
     from automem_sdk.scaffold import Scaffold
@@ -296,6 +296,10 @@ class OpResult(BaseModel):
     version: int | None = None
 
 
+class _OpRefused(AutomemError):
+    """An op whose arguments do not fit the file's current content (an agent mistake)."""
+
+
 def _err(op: str, message: str, path: str | None = None) -> OpResult:
     return OpResult(op=op, ok=False, text=f"ERROR ({op}): {message}", path=path, error=message)
 
@@ -352,23 +356,44 @@ def execute_op(
         return _err(name, str(exc), getattr(op, "path", None))
 
 
+def _file_cap(store: MemoryStore, path: str, scaffold: Scaffold | None) -> int | None:
+    """The scaffold's size cap of ``path`` (looked up on the normalised path), if any."""
+    if scaffold is None:
+        return None
+    try:
+        norm = store.normalize(path)
+    except AutomemError:
+        return None
+    spec = scaffold.file(norm)
+    return None if spec is None else spec.max_bytes
+
+
 def _cap_error(store: MemoryStore, op: MemoryOp, scaffold: Scaffold | None) -> str | None:
-    """Enforce the scaffold's per-file size cap before a write lands."""
-    if scaffold is None or op.op not in ("write", "append", "create", "insert", "upsert"):
+    """Refuse a write or create whose new content is over the scaffold's file cap.
+
+    Ops that grow a file from its current content (append, insert, upsert, replace) are
+    checked inside the store's critical section instead (``update(max_bytes=...)``).
+    """
+    if op.op not in ("write", "create"):
         return None
     path: str = getattr(op, "path", "")
-    spec = scaffold.file(path.strip())
-    if spec is None:
-        return None
-    added = len(getattr(op, "content", "").encode()) + len(getattr(op, "value", "").encode())
-    if op.op in ("append", "insert", "upsert") and store.exists(path):
-        added += len(store.read(path).encode())
-    if added > spec.max_bytes:
+    cap = _file_cap(store, path, scaffold)
+    size = len(getattr(op, "content", "").encode())
+    if cap is not None and size > cap:
         return (
-            f"{path} would grow to {added} bytes, over its cap of {spec.max_bytes}; "
+            f"{path} would grow to {size} bytes, over its cap of {cap}; "
             "summarise or replace old lines instead"
         )
     return None
+
+
+def _insert_text(old: str, line: int, content: str) -> tuple[str, int]:
+    lines = old.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    idx = len(lines) if line == 0 or line > len(lines) else line - 1
+    lines.insert(idx, _ensure_newline(content))
+    return "".join(lines), idx
 
 
 def _execute(store: MemoryStore, op: MemoryOp, scaffold: Scaffold | None, depth: int) -> OpResult:
@@ -439,40 +464,62 @@ def _execute(store: MemoryStore, op: MemoryOp, scaffold: Scaffold | None, depth:
     if isinstance(op, WriteOp):
         v = store.write(path, op.content)
         return _changed("write", path, v, f"wrote {len(op.content)} chars to {path}")
+    cap = _file_cap(store, path, scaffold)
     if isinstance(op, AppendOp):
         if not op.content.strip():
             return _err("append", "nothing to append (empty note)", path)
-        v = store.append(path, _ensure_newline(op.content))
+        note = _ensure_newline(op.content)
+        if cap is None:
+            v = store.append(path, note)
+        else:
+            got = store.update(path, lambda old: (old or "") + note, max_bytes=cap, op="append")
+            v = store.version if got is None else got
         return _changed("append", path, v, f"appended to {path}")
     if isinstance(op, CreateOp):
         v = store.create(path, op.content)
         return _changed("create", path, v, f"created {path}")
     if isinstance(op, UpsertOp):
-        old = store.read(path) if store.exists(path) else ""
-        new, replaced = _upsert_text(old, op.key.strip(), op.value.strip())
-        if new == old:
+        key, value = op.key.strip(), op.value.strip()
+        outcome: dict[str, bool] = {}
+
+        def upsert(old: str | None) -> str:
+            new, outcome["replaced"] = _upsert_text(old or "", key, value)
+            return new
+
+        got = store.update(path, upsert, max_bytes=cap, op="upsert")
+        if got is None:
             return OpResult(op="upsert", ok=True, text=f"{path}: '{op.key}' unchanged", path=path)
-        v = store.write(path, new)
-        verb = "updated" if replaced else "added"
-        return _changed("upsert", path, v, f"{verb} '{op.key}' in {path}")
+        verb = "updated" if outcome.get("replaced") else "added"
+        return _changed("upsert", path, got, f"{verb} '{op.key}' in {path}")
     if isinstance(op, ReplaceOp):
-        old = store.read(path)
-        count = old.count(op.old)
-        if count == 0:
-            return _err("replace", f"text not found in {path}: {op.old[:80]!r}", path)
-        if count > 1:
-            return _err("replace", f"text occurs {count} times in {path}; make it unique", path)
-        v = store.write(path, old.replace(op.old, op.new, 1))
+        old_text, new_text = op.old, op.new
+
+        def replace(old: str | None) -> str:
+            if old is None:
+                raise MemoryNotFoundError(f"{path} does not exist")
+            count = old.count(old_text)
+            if count == 0:
+                raise _OpRefused(f"text not found in {path}: {old_text[:80]!r}")
+            if count > 1:
+                raise _OpRefused(f"text occurs {count} times in {path}; make it unique")
+            return old.replace(old_text, new_text, 1)
+
+        try:
+            got = store.update(path, replace, max_bytes=cap, op="replace")
+        except _OpRefused as exc:
+            return _err("replace", str(exc), path)
+        v = store.version if got is None else got
         return _changed("replace", path, v, f"replaced 1 occurrence in {path}")
     if isinstance(op, InsertOp):
-        old = store.read(path) if store.exists(path) else ""
-        lines = old.splitlines(keepends=True)
-        if lines and not lines[-1].endswith("\n"):
-            lines[-1] += "\n"
-        idx = len(lines) if op.line == 0 or op.line > len(lines) else op.line - 1
-        lines.insert(idx, _ensure_newline(op.content))
-        v = store.write(path, "".join(lines))
-        return _changed("insert", path, v, f"inserted at line {idx + 1} of {path}")
+        where: dict[str, int] = {}
+
+        def insert(old: str | None) -> str:
+            new, where["idx"] = _insert_text(old or "", op.line, op.content)
+            return new
+
+        got = store.update(path, insert, max_bytes=cap, op="insert")
+        v = store.version if got is None else got
+        return _changed("insert", path, v, f"inserted at line {where['idx'] + 1} of {path}")
     if isinstance(op, DeleteOp):
         v = store.delete(path)
         return _changed("delete", path, v, f"deleted {path}")

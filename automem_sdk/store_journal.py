@@ -185,10 +185,14 @@ class Backend:
         self.conditional = protocol in _CONDITIONAL_PROTOCOLS
         self.durable = durable and local_root is not None
 
-    def invalidate(self) -> None:
-        """Drop fsspec's cached listings under the root (other writers may have written)."""
+    def invalidate(self, rel: str = "") -> None:
+        """Drop fsspec's cached listing of ``rel`` (other writers may have written there).
+
+        fsspec backends drop a path and its parents, not its children, so callers name
+        the folder they are about to list.
+        """
         with contextlib.suppress(Exception):
-            self.fs.invalidate_cache("")
+            self.fs.invalidate_cache(rel)
 
     def create_only(self, rel: str, data: bytes) -> bool:
         """Write ``rel`` only if it does not exist (one conditional PUT on object stores).
@@ -553,12 +557,12 @@ class ObjectJournal:
 
     def changed(self) -> bool:
         """Probe whether the entry after the last one read exists (one GET request)."""
-        self._backend.invalidate()
+        self._backend.invalidate(self.DIR)
         return self._backend.read(self.entry_path(self._last + 1)) is not None
 
     def read_new(self) -> list[JournalEntry]:
         """Return the entries committed since the last call."""
-        self._backend.invalidate()
+        self._backend.invalidate(self.DIR)
         try:
             names = [n.rsplit("/", 1)[-1] for n in self._backend.fs.ls(self.DIR, detail=False)]
         except FileNotFoundError:
@@ -606,7 +610,7 @@ class ObjectJournal:
         last = entries[-1].version
         blob = b"".join(e.to_line() + b"\n" for e in entries)
         self._backend.write_atomic(f"{self.DIR}/seg-{last:012d}.jsonl", blob)
-        self._backend.invalidate()
+        self._backend.invalidate(self.DIR)
         doomed: list[str] = []
         for name in self._backend.fs.ls(self.DIR, detail=False):
             base = name.rsplit("/", 1)[-1]
