@@ -163,6 +163,11 @@ class MemoryAgent:
         instruction: the task description for the system prompt.
         actions: the allowed task actions (None = any string).
         trace: a TraceWriter the agent logs turns to (set per episode by :meth:`reset`).
+        batch_writes: commit each step's memory writes as one journal version
+            (``MemoryStore.batch``). On S3 a step then costs one PUT per changed file
+            plus two, instead of three per write; but the store's lock is held for the
+            whole step (LLM calls included), so other writers on a local store wait, and
+            a process killed mid-step loses that step's writes.
     """
 
     def __init__(
@@ -177,6 +182,7 @@ class MemoryAgent:
         instruction: str = "",
         actions: Sequence[str] | None = None,
         trace: TraceWriter | None = None,
+        batch_writes: bool = False,
     ) -> None:
         if mode not in ("unified", "two-model", "observe"):
             raise ValueError(f"mode must be unified, two-model or observe, not {mode!r}")
@@ -193,6 +199,7 @@ class MemoryAgent:
         self.instruction = instruction
         self.actions: list[str] | None = list(actions) if actions is not None else None
         self.trace = trace
+        self.batch_writes = batch_writes
         self.step_index = 0
         self.usage = Usage()
         self.n_ops = 0
@@ -245,6 +252,12 @@ class MemoryAgent:
     # ------------------------------------------------------------------- step
     def step(self, observation: str, *, info: dict[str, Any] | None = None) -> str:
         """Run LOG and PLAN for one observation and return the action to take."""
+        if self.batch_writes:
+            with self.store.batch():
+                return self._step(observation, info)
+        return self._step(observation, info)
+
+    def _step(self, observation: str, info: dict[str, Any] | None) -> str:
         if not self._initialised:
             self._init_files()
         observation = _clean_text(observation)

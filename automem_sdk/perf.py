@@ -7,7 +7,8 @@ Prints three rich tables:
    ``s3fs`` are installed; otherwise the s3 row says it was skipped);
 2. search on an N-note store (default 10,000): the index vs a naive full scan that reads
    every file through fsspec and scans it line by line, as a ratio (target >= 20x);
-3. the time of ``import automem_sdk`` (and of ``automem_sdk.store``) in a fresh
+3. concurrency and S3 request counts (:mod:`automem_sdk.perf_shared`);
+4. the time of ``import automem_sdk`` (and of ``automem_sdk.store``) in a fresh
    interpreter.
 
 Figures are wall-clock medians on the current machine; nothing here asserts a speed.
@@ -33,6 +34,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from automem_sdk.perf_shared import concurrency_bench, s3_request_bench
 from automem_sdk.store import MemoryStore, StoreLimits
 
 __all__ = ["main", "naive_search", "run_perf"]
@@ -215,7 +217,7 @@ def run_perf(
         "import_ms": x, "import_store_ms": y}``.
     """
     console = console or Console()
-    results: dict[str, Any] = {"ops": {}, "search": {}}
+    results: dict[str, Any] = {"ops": {}, "search": {}, "concurrency": [], "s3_requests": None}
     with tempfile.TemporaryDirectory(prefix="automem-perf-") as tmp:
         urls = {
             "memory": f"memory://automem-perf-{uuid.uuid4().hex[:8]}",
@@ -223,6 +225,17 @@ def run_perf(
         }
         for name, url in urls.items():
             results["ops"][name] = _op_latency(url, None, ops)
+        for name in urls:
+            for separate in (False, True):
+                url = (
+                    f"memory://automem-perf-conc-{uuid.uuid4().hex[:8]}"
+                    if name == "memory"
+                    else os.path.join(tmp, f"conc-{uuid.uuid4().hex[:8]}")
+                )
+                row = concurrency_bench(url, None, per_thread=max(5, ops // 2), separate=separate)
+                results["concurrency"].append(
+                    {"backend": name, "stores": 4 if separate else 1, **row}
+                )
         results["ops"]["file (durable)"] = _op_latency(
             os.path.join(tmp, "durable"), None, ops, durable=True
         )
@@ -233,6 +246,14 @@ def run_perf(
                 else:
                     url = f"s3://automem-perf/ops-{uuid.uuid4().hex[:8]}"
                     results["ops"]["s3"] = _op_latency(url, options, s3_ops)
+                    results["s3_requests"] = s3_request_bench(options, "automem-perf", s3_ops)
+                    for separate in (False, True):
+                        url = f"s3://automem-perf/conc-{uuid.uuid4().hex[:8]}"
+                        results["concurrency"].append(
+                            {"backend": "s3", "stores": 4 if separate else 1,
+                             **concurrency_bench(url, options, per_thread=max(5, s3_ops),
+                                                 separate=separate)}
+                        )  # fmt: skip
         else:
             results["ops"]["s3"] = None
         show = not quiet and console.is_terminal
@@ -276,6 +297,34 @@ def _print(console: Console, results: dict[str, Any], ops: int, s3_ops: int) -> 
             f"{row['reopen_ms']:.0f}",
         )
     console.print(table)
+
+    table = Table(title="concurrency: 4 threads upserting distinct keys into one file")
+    for col in ("backend", "store objects", "keys kept", "seconds", "commits/s", "retries"):
+        table.add_column(col, justify="left" if col == "backend" else "right")
+    for row in results["concurrency"]:
+        table.add_row(
+            row["backend"],
+            str(row["stores"]),
+            f"{row['keys_kept']}/{row['keys_written']}",
+            f"{row['seconds']:.2f}",
+            f"{row['commits_per_s']:.0f}",
+            str(row["retries"]),
+        )
+    console.print(table)
+
+    if results.get("s3_requests"):
+        table = Table(title="s3 (moto on 127.0.0.1): requests and time per op vs a raw s3fs PUT")
+        for col in ("op", "requests/op", "ms/op", "raw PUT ms", "ratio"):
+            table.add_column(col, justify="left" if col == "op" else "right")
+        for row in results["s3_requests"]:
+            table.add_row(
+                row["op"],
+                f"{row['requests']:.2f}",
+                f"{row['ms']:.2f}",
+                f"{row['raw_put_ms']:.2f}",
+                f"{row['ratio']:.2f}x",
+            )
+        console.print(table)
 
     table = Table(title="import time")
     table.add_column("what")

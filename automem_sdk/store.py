@@ -299,6 +299,8 @@ class MemoryStore:
         self._rng = random.Random()
         self._batch: _Txn | None = None
         self._batch_thread = 0
+        self.commit_retries = 0
+        """Commits lost to another writer and retried (a contention figure for perf)."""
         base, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
         protocol = base.protocol if isinstance(base.protocol, str) else base.protocol[0]
         _ensure_root(base, protocol, root, url, create=create and not read_only,
@@ -783,6 +785,7 @@ class MemoryStore:
                     return out, self._commit_txn(txn)
                 except CommitRace:
                     self._rollback(txn)
+                    self.commit_retries += 1
                 except BaseException:
                     self._rollback(txn)
                     raise
@@ -831,6 +834,7 @@ class MemoryStore:
                         self._commit_txn(txn)
                         return
                     except CommitRace:
+                        self.commit_retries += 1
                         bodies = txn.bodies
                         self._rollback(txn)
                         self._catch_up(locked=True)

@@ -369,3 +369,23 @@ def test_forty_concurrent_async_inserts_through_the_claude_memory_tool(file_url:
     assert lines[0] == "top"
     assert ok and {f"line {i}" for i in ok} <= set(lines)
     assert len(lines) == 1 + len(ok)
+
+
+def test_agent_batch_writes_commit_one_version_per_step(memory_url: str) -> None:
+    from automem_sdk.agent import MemoryAgent
+    from automem_sdk.llm import ScriptedClient
+
+    def model(messages: Any) -> str:
+        prompt = messages[-1].content
+        if "LOG routine" in prompt:
+            return "<|APPEND|>notes.md|seen<|END|><|APPEND|>notes.md|again<|END|><|DONE|>"
+        return "<|SEARCH|>notes.md|seen<|END|><|ACTION|>wait<|END|>"
+
+    store = MemoryStore(memory_url)
+    agent = MemoryAgent(store, "generic", ScriptedClient(model), batch_writes=True)
+    agent.step("first")
+    v1 = store.version
+    agent.step("second")
+    assert store.version == v1 + 1
+    assert store.read("notes.md").count("seen") == 2
+    assert store.history()[-1].op == "batch"
