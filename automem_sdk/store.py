@@ -23,14 +23,28 @@ Guarantees:
 * **Search index** (:mod:`automem_sdk.store_index`) updated on every mutation and by
   replaying journal entries written by other stores/processes.
 
-Concurrency: on local disk, mutations take an ``flock`` on ``.automem/lock`` and replay
-entries written by other processes first, so several processes can write to one store.
-Other filesystems have no lock: they assume a single writer at a time (a second writer
-that committed since our last read is detected by probing the next journal key before
-each commit, and caught up with). Stores on local disk and in memory also check the
-journal before reads and searches, so they see other writers' changes; on object stores
-call :meth:`MemoryStore.refresh`. Files changed *outside* the store (an editor, ``cp``)
-are adopted as ``sync`` entries when a store is opened (detected by size).
+Concurrency: every mutation, including every read-modify-write (``append``,
+:meth:`MemoryStore.update`, ``replace`` and the ops built on them), reads the current
+content and commits inside one critical section, so no writer loses another's update:
+
+* local disk: the thread lock plus an ``flock`` on ``.automem/lock``; entries written by
+  other processes are replayed first;
+* ``memory://``: one process-wide lock per root, shared by every store object on it;
+* object stores (S3): journal entry ``v`` is created put-if-absent
+  (``IfNoneMatch: *``); a writer that loses the race catches up with the winner's
+  entries and runs its mutation again on the new state (no HEAD or LIST before a
+  commit). A backend without conditional writes is logged at open and is safe for one
+  writer at a time only.
+
+Callers can make a write conditional on what they read: ``stat(path).sha256`` or
+``read_with_sha(path)``, then ``write/replace/delete/rename(..., if_match=sha)``; a
+mismatch raises :class:`~automem_sdk.errors.MemoryConflictError` (with the current
+sha) and changes nothing, unless the store already holds what was asked (a retried
+request succeeds). ``with store.batch():`` commits many mutations as one version.
+Stores on local disk and in memory check the journal before reads and searches, so
+they see other writers' changes; on object stores call :meth:`MemoryStore.refresh`.
+Files changed *outside* the store (an editor, ``cp``) are adopted as ``sync`` entries
+when a store is opened (detected by size).
 
 Durability: by default against process crashes (a killed writer loses nothing it
 committed). ``MemoryStore(..., durable=True)`` on local disk also ``fsync``-s each
