@@ -241,7 +241,7 @@ _READ_ONLY_ERRNOS = frozenset({30, 13, 1})  # EROFS, EACCES, EPERM
 
 def _ensure_root(
     base: AbstractFileSystem, protocol: str, root: str, url: str, *, create: bool,
-    create_bucket: bool,
+    create_bucket: bool, dir_mode: int = 0o700,
 ) -> None:  # fmt: skip
     """Make sure the store root exists; create it only when asked (never a bucket, unless told).
 
@@ -258,7 +258,13 @@ def _ensure_root(
                 )
             base.mkdir(bucket)
         return  # a prefix needs no creating
-    if create:
+    if create and protocol in ("file", "local"):
+        import os
+
+        if not os.path.isdir(root):
+            os.makedirs(root, mode=dir_mode, exist_ok=True)
+            os.chmod(root, dir_mode)
+    elif create:
         base.makedirs(root, exist_ok=True)
     elif not base.exists(root):
         raise MemoryNotFoundError(f"no memory store at {url} (nothing was created)")
@@ -285,6 +291,9 @@ class MemoryStore:
         create: create a missing root folder (ignored with ``read_only``); with
             ``False`` a missing store raises instead.
         create_bucket: on object stores, create a missing bucket (never done otherwise).
+        file_mode: permissions of local files the store writes (default ``0o600``,
+            whatever the umask; ``0o640`` to share with a group).
+        dir_mode: permissions of local folders the store creates (default ``0o700``).
 
     Raises:
         AutomemError: the store's on-disk format is unsupported or it is damaged.
@@ -302,6 +311,8 @@ class MemoryStore:
         read_only: bool = False,
         create: bool = True,
         create_bucket: bool = False,
+        file_mode: int = 0o600,
+        dir_mode: int = 0o700,
     ) -> None:
         import fsspec
         from fsspec.implementations.dirfs import DirFileSystem
@@ -318,7 +329,7 @@ class MemoryStore:
         base, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
         protocol = base.protocol if isinstance(base.protocol, str) else base.protocol[0]
         _ensure_root(base, protocol, root, url, create=create and not read_only,
-                     create_bucket=create_bucket)  # fmt: skip
+                     create_bucket=create_bucket, dir_mode=dir_mode)  # fmt: skip
         local_root: str | None = None
         if isinstance(base, LocalFileSystem):
             import os
@@ -326,16 +337,19 @@ class MemoryStore:
             local_root = os.path.realpath(root)
             if os.path.islink(os.path.join(local_root, RESERVED_DIR)):
                 raise MemoryPathError(f"{RESERVED_DIR}/ in {url} is a symlink; refusing to use it")
-            if not read_only:
-                try:
-                    os.makedirs(os.path.join(local_root, RESERVED_DIR, "tmp"), exist_ok=True)
-                except OSError as exc:
-                    if exc.errno not in _READ_ONLY_ERRNOS:
-                        raise
-                    log.warning("%s is not writable (%s): opening it read-only", url, exc)
-                    self.read_only = True
         self._fs: AbstractFileSystem = DirFileSystem(path=root, fs=base)
-        self._backend = Backend(self._fs, protocol, local_root, durable=durable)
+        self._backend = Backend(
+            self._fs, protocol, local_root, durable=durable, file_mode=file_mode,
+            dir_mode=dir_mode,
+        )  # fmt: skip
+        if local_root is not None and not read_only:
+            try:
+                self._backend.makedirs(self._backend.local(f"{RESERVED_DIR}/tmp"))
+            except OSError as exc:
+                if exc.errno not in _READ_ONLY_ERRNOS:
+                    raise
+                log.warning("%s is not writable (%s): opening it read-only", url, exc)
+                self.read_only = True
         self._objects = ObjectStore(self._backend)
         self._manifests = _ManifestLoader(self._objects)
         lock_file = None
@@ -746,7 +760,13 @@ class MemoryStore:
         else:
             for sha, data in objects.items():
                 self._objects.put(sha, data)
-        self._journal.append(entry)
+        try:
+            self._journal.append(entry)
+        except OSError as exc:  # disk full, quota, I/O error: nothing is committed
+            raise AutomemError(
+                f"{self.url}: could not commit version {entry.version} ({exc}); nothing "
+                "was changed: free space (or fix the volume) and retry"
+            ) from exc
         self._take([entry])
         self._since_checkpoint += 1
         if not apply:

@@ -177,8 +177,12 @@ class Backend:
         local_root: str | None,
         *,
         durable: bool = False,
+        file_mode: int = 0o600,
+        dir_mode: int = 0o700,
     ) -> None:
         self.fs = fs
+        self.file_mode = file_mode
+        self.dir_mode = dir_mode
         self.protocol = protocol
         self.local_root = local_root
         self.appendable = protocol in _APPENDABLE_PROTOCOLS
@@ -242,6 +246,10 @@ class Backend:
             if self.local_root is not None:
                 with open(self.local(rel), "rb") as fh:
                     return fh.read()
+            if self.conditional:
+                # one GET: s3fs otherwise sizes the object first from its listing cache,
+                # which misses objects other writers added (a false "missing object")
+                return bytes(self.fs.cat_file(rel, max_concurrency=1))
             return bytes(self.fs.cat_file(rel))
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
@@ -291,15 +299,22 @@ class Backend:
         if self.local_root is not None:
             target = self.local(rel)
             tmp = self.local(f"{RESERVED_DIR}/tmp/{uuid.uuid4().hex}.tmp")
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                if self.durable:
-                    fh.flush()
-                    os.fsync(fh.fileno())
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.file_mode)
+            try:
+                os.fchmod(fd, self.file_mode)  # whatever the umask
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                    if self.durable:
+                        fh.flush()
+                        os.fsync(fh.fileno())
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.remove(tmp)
+                raise
             parent = os.path.dirname(target)
             created = self._missing_dirs(parent)
             try:
-                os.makedirs(parent, exist_ok=True)
+                self.makedirs(parent)
                 os.replace(tmp, target)
             except BaseException:
                 with contextlib.suppress(OSError):
@@ -309,6 +324,17 @@ class Backend:
                 self._sync_dir(directory)
             return
         self.fs.pipe_file(rel, data)
+
+    def makedirs(self, path: str) -> None:
+        """Create a local directory and its missing parents with ``dir_mode``."""
+        if os.path.isdir(path):
+            return
+        parent = os.path.dirname(path)
+        if parent and parent != path:
+            self.makedirs(parent)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(path, self.dir_mode)
+            os.chmod(path, self.dir_mode)  # whatever the umask
 
     def remove(self, rel: str) -> None:
         """Remove a file if it exists; on local disk also prune emptied parent directories."""
@@ -335,7 +361,7 @@ class Backend:
         """Move ``src`` to ``dst`` (``data`` is its content, used where a move is a copy)."""
         if self.local_root is not None:
             target = self.local(dst)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
+            self.makedirs(os.path.dirname(target))
             try:
                 os.replace(self.local(src), target)
             except FileNotFoundError:
@@ -358,11 +384,20 @@ class Backend:
     def append_bytes(self, rel: str, data: bytes) -> None:
         """Append ``data`` to ``rel`` with a single write (appendable backends only)."""
         if self.local_root is not None:
-            fd = os.open(self.local(rel), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            fd = os.open(self.local(rel), os.O_WRONLY | os.O_APPEND | os.O_CREAT, self.file_mode)
             try:
-                os.write(fd, data)
-                if self.durable:
-                    os.fsync(fd)
+                start = os.fstat(fd).st_size
+                try:
+                    written = os.write(fd, data)
+                    if written != len(data):
+                        raise OSError(28, f"short write ({written} of {len(data)} bytes)")
+                    if self.durable:
+                        os.fsync(fd)
+                except OSError:
+                    # leave no torn line behind: the entry is not committed
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, start)
+                    raise
             finally:
                 os.close(fd)
             return
@@ -398,7 +433,7 @@ class Backend:
         if self.local_root is None:
             return
         tmp_dir = self.local(f"{RESERVED_DIR}/tmp")
-        os.makedirs(tmp_dir, exist_ok=True)
+        self.makedirs(tmp_dir)
         for name in os.listdir(tmp_dir):
             with contextlib.suppress(OSError):
                 os.remove(os.path.join(tmp_dir, name))
@@ -504,11 +539,20 @@ class JsonlJournal:
         data = self._backend.read_from(self.PATH, self._offset)
         self._seen = self._offset + len(data)
         cut = data.rfind(b"\n") + 1
-        self._partial = cut < len(data)
-        if cut == 0:
-            return []
+        if data:
+            self._partial = cut < len(data)
+        out = _parse_lines(data[:cut], self.PATH) if cut else []
+        if self._partial:
+            # a complete entry whose newline was lost (a crash between the two, or an
+            # editor) is an entry: take it; the next append starts with a newline
+            tail = _parse_lines(data[cut:], self.PATH)
+            if tail:
+                log.warning("%s: last line had no newline; taking it as entry %d",
+                            self.PATH, tail[-1].version)  # fmt: skip
+                out.extend(tail)
+                cut = len(data)
         self._offset += cut
-        return _parse_lines(data[:cut], self.PATH)
+        return out
 
     #: a cheap check before each locked write (a ``stat`` or a short tail read)
     probe_before_write = True
@@ -707,7 +751,7 @@ class StoreLock:
             return
         assert self._path is not None
         if self._fd is None or self._pid != os.getpid():
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
             self._pid = os.getpid()
         fcntl.flock(self._fd, fcntl.LOCK_EX)
 

@@ -1,0 +1,144 @@
+"""Store lifecycle: private files, read-only opens, lost newlines, a full disk."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from automem_sdk import MemoryNotFoundError, MemoryStore
+from automem_sdk.errors import AutomemError, MemoryReadOnlyError
+from automem_sdk.store_journal import Backend
+
+
+def _root(file_url: str) -> Path:
+    return Path(file_url[len("file://") :])
+
+
+def test_files_and_folders_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        root = tmp_path / "new-store"
+        store = MemoryStore(str(root))
+        store.write("a/b/notes.md", "secret\n")
+        store.append("log.md", "x\n")
+        store.rename("a/b/notes.md", "c/notes.md")
+    finally:
+        os.umask(old)
+    seen = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames, "."]:
+            mode = stat.S_IMODE(os.lstat(os.path.join(dirpath, name)).st_mode)
+            assert mode & 0o077 == 0, (os.path.join(dirpath, name), oct(mode))
+            seen += 1
+    assert seen > 8  # files, folders, journal, objects, lock
+
+
+def test_group_access_is_configurable(tmp_path: Path) -> None:
+    store = MemoryStore(str(tmp_path / "s"), file_mode=0o640, dir_mode=0o750)
+    store.write("d/n.md", "x")
+    assert stat.S_IMODE((tmp_path / "s" / "d" / "n.md").stat().st_mode) == 0o640
+    assert stat.S_IMODE((tmp_path / "s" / "d").stat().st_mode) == 0o750
+
+
+def test_read_only_open_reads_and_refuses_writes(file_url: str) -> None:
+    MemoryStore(file_url).write("notes.md", "hello\n")
+    before = sorted(p.relative_to(_root(file_url)) for p in _root(file_url).rglob("*"))
+    ro = MemoryStore(file_url, read_only=True)
+    assert ro.read("notes.md") == "hello\n" and ro.search("hello")[0].line == 1
+    for call in (
+        lambda: ro.write("notes.md", "x"),
+        lambda: ro.append("n.md", "x"),
+        lambda: ro.delete("notes.md"),
+        lambda: ro.restore(0),
+    ):
+        with pytest.raises(MemoryReadOnlyError, match="read-only"):
+            call()
+    ro.close()
+    after = sorted(p.relative_to(_root(file_url)) for p in _root(file_url).rglob("*"))
+    assert after == before
+
+
+def test_read_only_open_of_a_missing_store_creates_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "typo"
+    with pytest.raises(MemoryNotFoundError, match="nothing was created"):
+        MemoryStore(str(missing), read_only=True)
+    with pytest.raises(MemoryNotFoundError):
+        MemoryStore(str(missing), create=False)
+    assert not missing.exists()
+
+
+@pytest.mark.s3
+def test_no_bucket_is_created_unless_asked(moto_server: dict[str, Any]) -> None:
+    import s3fs
+
+    fs = s3fs.S3FileSystem(skip_instance_cache=True, **moto_server)
+    with pytest.raises(MemoryNotFoundError, match="create_bucket=True"):
+        MemoryStore("s3://no-such-bucket-here/x", moto_server)
+    with pytest.raises(MemoryNotFoundError):
+        MemoryStore("s3://no-such-bucket-here/x", moto_server, read_only=True)
+    assert not fs.exists("no-such-bucket-here")
+    store = MemoryStore("s3://made-on-purpose/x", moto_server, create_bucket=True)
+    store.write("a.md", "1")
+    assert fs.exists("made-on-purpose/x/a.md")
+
+
+def test_read_only_on_an_unwritable_volume(file_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    MemoryStore(file_url).write("notes.md", "kept\n")
+
+    def refuse(self: Backend, path: str) -> None:
+        raise OSError(errno.EROFS, "Read-only file system", path)
+
+    monkeypatch.setattr(Backend, "makedirs", refuse)
+    store = MemoryStore(file_url)  # opened read-only, with a warning
+    assert store.read_only and store.read("notes.md") == "kept\n"
+    with pytest.raises(MemoryReadOnlyError):
+        store.write("notes.md", "lost")
+
+
+def test_a_lost_last_newline_then_another_write(file_url: str) -> None:
+    store = MemoryStore(file_url)
+    store.write("a.md", "1\n")
+    store.write("a.md", "2\n")
+    journal = _root(file_url) / ".automem" / "journal.jsonl"
+    journal.write_bytes(journal.read_bytes().rstrip(b"\n"))  # the last newline is lost
+    other = MemoryStore(file_url)
+    assert other.version == 2 and other.read("a.md") == "2\n"
+    other.write("a.md", "3\n")
+    other.write("b.md", "4\n")
+    again = MemoryStore(file_url)
+    assert [e.version for e in again.history()] == [1, 2, 3, 4]
+    assert again.snapshot() == {"a.md": "3\n", "b.md": "4\n"}
+
+
+def test_disk_full_at_the_journal_loses_no_committed_version(
+    file_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = MemoryStore(file_url)
+    store.write("a.md", "1\n")
+    real_write = os.write
+    full = {"on": True}
+
+    def short_write(fd: int, data: bytes) -> int:
+        if full["on"] and data.startswith(b'{"version"'):
+            return real_write(fd, data[: len(data) // 2])  # the disk filled up mid-line
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", short_write)
+    with pytest.raises(AutomemError, match=r"short write.*nothing was changed"):
+        store.write("a.md", "2\n")
+    assert store.version == 1 and store.read("a.md") == "1\n"  # nothing half-committed
+    journal = (_root(file_url) / ".automem" / "journal.jsonl").read_bytes()
+    assert journal.endswith(b"\n")  # no torn line left behind
+    full["on"] = False  # space is back: the same process recovers
+    assert store.write("a.md", "3\n") == 2
+    reopened = MemoryStore(file_url)
+    assert reopened.version == 2 and reopened.read("a.md") == "3\n"
+
+
+def test_errors_are_automem_errors() -> None:
+    assert issubclass(MemoryReadOnlyError, AutomemError)
