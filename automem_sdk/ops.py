@@ -486,7 +486,7 @@ def _execute(store: MemoryStore, op: MemoryOp, scaffold: Scaffold | None, depth:
             new, outcome["replaced"] = _upsert_text(old or "", key, value)
             return new
 
-        got = store.update(path, upsert, max_bytes=cap, op="upsert")
+        got = store.update(path, upsert, max_bytes=cap)
         if got is None:
             return OpResult(op="upsert", ok=True, text=f"{path}: '{op.key}' unchanged", path=path)
         verb = "updated" if outcome.get("replaced") else "added"
@@ -505,7 +505,7 @@ def _execute(store: MemoryStore, op: MemoryOp, scaffold: Scaffold | None, depth:
             return old.replace(old_text, new_text, 1)
 
         try:
-            got = store.update(path, replace, max_bytes=cap, op="replace")
+            got = store.update(path, replace, max_bytes=cap)
         except _OpRefused as exc:
             return _err("replace", str(exc), path)
         v = store.version if got is None else got
@@ -517,7 +517,7 @@ def _execute(store: MemoryStore, op: MemoryOp, scaffold: Scaffold | None, depth:
             new, where["idx"] = _insert_text(old or "", op.line, op.content)
             return new
 
-        got = store.update(path, insert, max_bytes=cap, op="insert")
+        got = store.update(path, insert, max_bytes=cap)
         v = store.version if got is None else got
         return _changed("insert", path, v, f"inserted at line {where['idx'] + 1} of {path}")
     if isinstance(op, DeleteOp):

@@ -119,6 +119,7 @@ _CHECKPOINT_EVERY = 2000  # mutations between content-cache rewrites
 _CHECKPOINT_MIN = 128  # objects read on open before a content cache is worth writing
 _CHECKPOINT_ON_CLOSE = 16  # mutations since the last cache that make close() rewrite it
 _MAX_ATTEMPTS = 200  # commits lost to other writers before giving up
+_INLINE_MAX = 4096  # object stores: contents up to this size ride in the journal entry
 
 
 class FileStat(NamedTuple):
@@ -446,6 +447,9 @@ class MemoryStore:
             self._entries.append(e)
             if e.pack and e.changes:
                 self._objects.register_pack(e.pack, [c.sha256 for c in e.changes if c.sha256])
+            if e.data is not None:
+                sha = sha256_hex(e.data.encode("utf-8"))  # the entry's one new content
+                self._objects.register_inline(sha, e.data)
 
     def _catch_up(self, *, locked: bool) -> None:
         """Replay entries other writers committed; with the lock, repair their last one."""
@@ -754,7 +758,13 @@ class MemoryStore:
         if not txn.changes:
             return len(self._entries)
         entry, objects = self._entry_for(txn, len(self._entries) + 1)
-        if len(objects) > 1 and not self._backend.appendable:
+        remote = not self._backend.appendable
+        if remote and len(objects) == 1:
+            (data,) = objects.values()
+            if len(data) <= _INLINE_MAX:  # the entry carries it: one PUT fewer
+                entry = entry.model_copy(update={"data": data.decode("utf-8")})
+                objects = {}
+        if len(objects) > 1 and remote:
             pack = self._objects.put_pack(objects)  # one PUT for the whole batch
             entry = entry.model_copy(update={"pack": pack})
         else:
@@ -775,11 +785,12 @@ class MemoryStore:
             if entry.op == "rename" and entry.dst is not None:
                 self._backend.move(entry.path, entry.dst, txn.changes[entry.dst].data or b"")
             else:
-                for path, c in txn.changes.items():
-                    if c.data is None:
-                        self._backend.remove(path)
-                    else:
-                        self._backend.write_atomic(path, c.data)
+                gone = [path for path, c in txn.changes.items() if c.data is None]
+                self._backend.write_many(
+                    {path: c.data for path, c in txn.changes.items() if c.data is not None}
+                )
+                for path in gone:
+                    self._backend.remove(path)
         except OSError as exc:
             raise AutomemError(
                 f"version {entry.version} is committed but the tree could not be updated "
@@ -1094,7 +1105,7 @@ class MemoryStore:
                 raise MemoryConflictError(f"text to replace {why} in {p}: {old[:80]!r}", path=p)
             return text.replace(old, new, 1)
 
-        version = self.update(p, fn, if_match=if_match, op="replace")
+        version = self.update(p, fn, if_match=if_match)
         return self.version if version is None else version
 
     def create(self, path: str, text: str = "") -> int:

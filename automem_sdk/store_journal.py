@@ -115,6 +115,8 @@ class JournalEntry(BaseModel):
             net change.
         pack: for ``batch`` on object stores, the address of the one object that holds
             the batch's new contents (one PUT instead of one per file).
+        data: on object stores, a small new content carried in the entry itself (no
+            separate content object: one PUT fewer per write, one GET fewer on open).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -129,6 +131,7 @@ class JournalEntry(BaseModel):
     target: int | None = None
     changes: list[JournalChange] | None = None
     pack: str | None = None
+    data: str | None = None
 
     def touched(self) -> list[tuple[str, str | None, int]]:
         """``(path, new sha256 or None, size)`` for every file this entry changes.
@@ -346,6 +349,14 @@ class Backend:
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(rel)
 
+    def write_many(self, files: dict[str, bytes]) -> None:
+        """Write many files; on object stores as concurrent PUTs (fsspec ``pipe``)."""
+        if self.local_root is not None or len(files) < 2:
+            for rel, data in files.items():
+                self.write_atomic(rel, data)
+            return
+        self.fs.pipe(files)
+
     def remove_many(self, rels: list[str]) -> None:
         """Remove many files; on object stores in batched requests (S3: 1,000 keys each)."""
         if not rels:
@@ -450,6 +461,7 @@ class ObjectStore:
     def __init__(self, backend: Backend) -> None:
         self._backend = backend
         self._packs: dict[str, str] = {}  # object sha -> pack sha
+        self._inline: dict[str, str] = {}  # object sha -> text carried by a journal entry
         self._pack_cache: tuple[str, dict[str, str]] | None = None
 
     @staticmethod
@@ -477,6 +489,10 @@ class ObjectStore:
         self._backend.write_atomic(self.pack_path(sha), blob)
         return sha
 
+    def register_inline(self, sha: str, text: str) -> None:
+        """Record content that a journal entry carries inline."""
+        self._inline.setdefault(sha, text)
+
     def register_pack(self, pack: str, shas: list[str]) -> None:
         """Record that pack ``pack`` holds the objects ``shas``."""
         for sha in shas:
@@ -501,8 +517,11 @@ class ObjectStore:
         Raises:
             AutomemError: the object is missing or its content does not match its address.
         """
+        inline = self._inline.get(sha)
         pack = self._packs.get(sha)
-        data = self._from_pack(pack, sha) if pack is not None else None
+        data = inline.encode("utf-8") if inline is not None else None
+        if data is None and pack is not None:
+            data = self._from_pack(pack, sha)
         if data is None:
             data = self._backend.read(self.path(sha))
         if data is None:
