@@ -18,9 +18,10 @@ a full scan. The index is updated on every mutation and by journal replay.
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from pydantic import BaseModel
@@ -66,6 +67,8 @@ class SearchIndex:
         self._postings: dict[str, set[str]] = {}
         self._dirs: dict[str, int] = {}
         self._vocab: str | None = None
+        self._stale_vocab = 0  # removed words still listed in _vocab
+        self._order: list[str] = []  # every path, sorted (search walks it in order)
         self.total_bytes = 0
 
     # -- inspection --------------------------------------------------------------------
@@ -126,6 +129,7 @@ class SearchIndex:
             tokens = frozenset(_TOKEN.findall(folded))
         old_tokens: frozenset[str] = frozenset()
         if old is None:
+            bisect.insort(self._order, path)
             for parent in _parents(path):
                 self._dirs[parent] = self._dirs.get(parent, 0) + 1
         else:
@@ -137,7 +141,8 @@ class SearchIndex:
             posting = self._postings.get(tok)
             if posting is None:
                 self._postings[tok] = {path}
-                self._vocab = None
+                if self._vocab is not None:  # grow the vocabulary in place
+                    self._vocab += tok + "\n"
             else:
                 posting.add(path)
         self._docs[path] = _Doc(sha, size, text, folded, tokens)
@@ -148,6 +153,9 @@ class SearchIndex:
         doc = self._docs.pop(path, None)
         if doc is None:
             return
+        i = bisect.bisect_left(self._order, path)
+        if i < len(self._order) and self._order[i] == path:
+            del self._order[i]
         self.total_bytes -= doc.size
         for tok in doc.tokens:
             self._unpost(tok, path)
@@ -163,21 +171,52 @@ class SearchIndex:
         posting.discard(path)
         if not posting:
             del self._postings[tok]
-            self._vocab = None
+            self._stale_vocab += 1
+            if self._stale_vocab > 1024 and self._stale_vocab > len(self._postings) // 4:
+                self._vocab = None  # many dead words: rebuild on the next partial search
 
     # -- search ------------------------------------------------------------------------
-    def _expand(self, word: str, anchored_start: bool, anchored_end: bool) -> set[str]:
+    def _ordered(self, scope: str | None) -> Iterator[str]:
+        """Paths in sorted order, from the first one under ``scope`` (all if ``None``)."""
+        order = self._order
+        if not scope:
+            yield from order
+            return
+        under = scope + "/"
+        i = bisect.bisect_left(order, scope)
+        while i < len(order):
+            path = order[i]
+            if path != scope and not path.startswith(under):
+                if path > under:
+                    return
+            else:
+                yield path
+            i += 1
+
+    def _expand(self, word: str, anchored_start: bool, anchored_end: bool) -> set[str] | None:
+        """Files holding a token that contains ``word`` (``None``: too many to list)."""
         if self._vocab is None:
             self._vocab = "\n" + "\n".join(self._postings) + "\n"
+            self._stale_vocab = 0
         vocab = self._vocab
         needle = ("\n" if anchored_start else "") + word + ("\n" if anchored_end else "")
-        out: set[str] = set()
+        postings: list[set[str]] = []
+        total = 0
+        dense = len(self._docs) // 8
         pos = vocab.find(needle)
         while pos >= 0:
             start = vocab.rfind("\n", 0, pos + (1 if anchored_start else 0)) + 1
             end = vocab.find("\n", pos + len(needle) - (1 if anchored_end else 0))
-            out |= self._postings[vocab[start:end]]
+            posting = self._postings.get(vocab[start:end])  # None: a removed word
+            if posting:
+                postings.append(posting)
+                total += len(posting)
+                if total > dense:
+                    return None  # most files match: cheaper to scan them in order
             pos = vocab.find(needle, end)
+        out: set[str] = set()
+        for posting in postings:
+            out |= posting
         return out
 
     def candidates(self, folded_query: str) -> Iterable[str] | None:
@@ -195,12 +234,16 @@ class SearchIndex:
             elif whole_start or whole_end or len(word) >= _MIN_PARTIAL:
                 # A word that touches the query's start is the *end* of a token, etc.
                 expanded = self._expand(word, anchored_start=whole_start, anchored_end=whole_end)
+                if expanded is None:
+                    continue  # too common to narrow anything down
                 if not expanded:
                     return ()
                 sets.append(expanded)
         if not sets:
             return None
         sets.sort(key=len)
+        if len(sets) == 1:
+            return sets[0]  # read-only use: no copy
         result = set(sets[0])
         for other in sets[1:]:
             result &= other
@@ -223,12 +266,21 @@ class SearchIndex:
         if not q or limit <= 0 or any(ch in _LINE_BREAKS for ch in q):
             return []
         cand = self.candidates(q)
-        pool: Iterable[str] = self._docs if cand is None else cand
-        if scope:
-            under = scope + "/"
-            pool = [p for p in pool if p == scope or p.startswith(under)]
+        if cand is not None and not isinstance(cand, set):
+            cand = set(cand)
+        if cand is not None and len(cand) * 8 < len(self._docs):
+            # few candidates: visit just those, in order
+            paths: Iterable[str] = sorted(
+                p for p in cand if not scope or p == scope or p.startswith(scope + "/")
+            )
+        else:
+            # many candidates (a common or partial word): walk the sorted paths and stop
+            # at ``limit`` hits, never sorting the candidate set
+            paths = self._ordered(scope)
         hits: list[SearchHit] = []
-        for path in sorted(pool):
+        for path in paths:
+            if cand is not None and path not in cand:
+                continue
             doc = self._docs[path]
             if q not in doc.folded:
                 continue
