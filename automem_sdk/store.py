@@ -404,12 +404,35 @@ class MemoryStore:
         for path, (sha, size) in manifest.items():
             text = cache.get(sha)
             if text is None or sha256_hex(text.encode("utf-8", "surrogatepass")) != sha:
-                text = self._objects.get(sha).decode("utf-8")
+                text = self._load_current(path, sha)
                 loaded += 1
+                if text is None:
+                    continue  # left to _adopt_external: the tree file becomes a new version
             self._index.put(path, text, sha, size)
         self._adopt_external()
         if loaded >= _CHECKPOINT_MIN and not self.read_only:
             self._checkpoint()
+
+    def _load_current(self, path: str, sha: str) -> str | None:
+        """The text of ``path``'s current version; from the tree if its object is damaged.
+
+        Returns ``None`` (with a warning) when neither the object nor the tree file holds
+        that version: the file on disk is then adopted as a new version, never lost.
+        """
+        try:
+            return self._objects.get(sha).decode("utf-8")
+        except AutomemError as exc:
+            data = self._backend.read(path)
+            if data is not None and sha256_hex(data) == sha:
+                if not self.read_only:
+                    self._objects.put(sha, data)  # rebuilt from the identical file
+                log.warning("%s: %s; rebuilt it from %s", self.url, exc, path)
+                return data.decode("utf-8")
+            log.warning(
+                "%s: %s and %s on disk differs; adopting the file as it is "
+                "(automem memory fsck lists what history is lost)", self.url, exc, path,
+            )  # fmt: skip
+            return None
 
     def close(self) -> None:
         """Rewrite the content cache if many mutations made it stale; release the lock file."""
@@ -439,10 +462,14 @@ class MemoryStore:
     def _take(self, entries: list[JournalEntry]) -> None:
         for e in entries:
             expected = len(self._entries) + 1
+            if e.version == expected - 1 and self._entries and e == self._entries[-1]:
+                log.warning("%s: journal line for version %d is duplicated; skipping the "
+                            "copy (automem memory repair removes it)", self.url, e.version)  # fmt: skip
+                continue
             if e.version != expected:
                 raise AutomemError(
                     f"journal of {self.url} is inconsistent: expected version {expected}, "
-                    f"found {e.version} ({e.op} {e.path!r})"
+                    f"found {e.version} ({e.op} {e.path!r}); see `automem memory fsck`"
                 )
             self._entries.append(e)
             if e.pack and e.changes:
