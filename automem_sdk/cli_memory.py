@@ -8,6 +8,10 @@ Subcommands (every one takes ``--storage-options JSON`` for fsspec)::
     automem memory log URL [PATH]          the journal (of one file)
     automem memory diff URL V1 V2          unified diff between two versions
     automem memory restore URL VERSION     bring the tree back to VERSION (journaled)
+
+Every subcommand but ``restore`` opens the store read-only: nothing is created or
+written, and a missing store, folder or bucket is an error. ``restore`` writes to an
+existing store only. ``ls``, ``search`` and ``log`` take ``--format md|csv|json``.
 """
 
 from __future__ import annotations
@@ -18,9 +22,7 @@ import json
 import sys
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from automem_sdk.cli import UsageError, add_format_flag, emit_table
 
 __all__ = ["register"]
 
@@ -29,9 +31,9 @@ def _options(raw: str) -> dict[str, Any]:
     try:
         value = json.loads(raw)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"--storage-options is not valid JSON: {exc}") from exc
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc})") from exc
     if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError("--storage-options must be a JSON object")
+        raise argparse.ArgumentTypeError("must be a JSON object, e.g. '{\"anon\": true}'")
     return value
 
 
@@ -55,6 +57,7 @@ def register(sub: Any) -> None:
     ls = msub.add_parser("ls", parents=[common], help="list files")
     ls.add_argument("url", help="store URL (file://, s3://, memory://, a local path, ...)")
     ls.add_argument("prefix", nargs="?", default="", help="directory to list")
+    add_format_flag(ls)
     ls.set_defaults(func=_ls)
 
     cat = msub.add_parser("cat", parents=[common], help="print a file")
@@ -68,12 +71,14 @@ def register(sub: Any) -> None:
     search.add_argument("query")
     search.add_argument("--path", help="restrict to a file or directory")
     search.add_argument("--limit", type=int, default=50)
+    add_format_flag(search)
     search.set_defaults(func=_search)
 
     log = msub.add_parser("log", parents=[common], help="show the journal")
     log.add_argument("url")
     log.add_argument("path", nargs="?", help="only entries that changed this file")
     log.add_argument("--limit", type=int, default=0, help="only the last N entries")
+    add_format_flag(log)
     log.set_defaults(func=_log)
 
     diff = msub.add_parser("diff", parents=[common], help="unified diff between two versions")
@@ -90,25 +95,51 @@ def register(sub: Any) -> None:
     restore.set_defaults(func=_restore)
 
 
-def _open(args: argparse.Namespace) -> Any:
+def _open(args: argparse.Namespace, *, write: bool = False) -> Any:
+    """Open ``args.url``: read-only (creating nothing), or for writing an existing store.
+
+    Raises:
+        MemoryNotFoundError: no store (folder, prefix or bucket) there.
+    """
+    import inspect
+
+    from automem_sdk.cli import s3_preflight
     from automem_sdk.store import MemoryStore
 
-    return MemoryStore(args.url, args.storage_options or None)
+    options = args.storage_options or None
+    s3_preflight(args.url, options)
+    params = inspect.signature(MemoryStore).parameters
+    kw: dict[str, Any] = {}
+    if "create" in params:
+        kw["create"] = False
+    if not write and "read_only" in params:
+        kw["read_only"] = True
+    return MemoryStore(args.url, options, **kw)
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False)
 
 
 def _ls(args: argparse.Namespace) -> int:
     store = _open(args)
     files = store.list(args.prefix)
-    table = Table(title=f"{args.url} (version {store.version})")
-    table.add_column("path")
-    table.add_column("bytes", justify="right")
-    table.add_column("lines", justify="right")
+    rows: list[list[object]] = []
     for path in files:
         text = store.read(path)
-        table.add_row(path, str(len(text.encode("utf-8"))), str(len(text.splitlines())))
-    console = Console()
-    console.print(table)
-    console.print(f"{len(files)} files, {store.total_bytes()} bytes in the store")
+        rows.append([path, len(text.encode("utf-8")), len(text.splitlines())])
+    where = f" under {args.prefix}" if args.prefix else ""
+    emit_table(
+        f"files of {args.url}{where} at version {store.version}",
+        ["path", "bytes", "lines"],
+        rows,
+        fmt=args.format,
+        numeric=["bytes", "lines"],
+        note=f"{len(files)} files{where}, {store.total_bytes()} bytes in the store",
+        console=_console(),
+    )
     return 0
 
 
@@ -117,6 +148,8 @@ def _cat(args: argparse.Namespace) -> int:
     if args.at is None:
         text = store.read(args.path)
     else:
+        if not 0 <= args.at <= store.version:
+            raise UsageError(f"--at {args.at}: the store has versions 0..{store.version}")
         path = store.normalize(args.path)
         snap = store.snapshot(args.at)
         if path not in snap:
@@ -132,24 +165,25 @@ def _cat(args: argparse.Namespace) -> int:
 def _search(args: argparse.Namespace) -> int:
     store = _open(args)
     hits = store.search(args.query, args.path, limit=args.limit)
-    table = Table(title=f"{len(hits)} lines matching {args.query!r}")
-    table.add_column("path")
-    table.add_column("line", justify="right")
-    table.add_column("text")
-    for h in hits:
-        table.add_row(h.path, str(h.line), Text(h.text))
-    Console().print(table)
+    emit_table(
+        f"{len(hits)} lines matching {args.query!r} in {args.url}"
+        + (f" (first {args.limit})" if len(hits) >= args.limit else ""),
+        ["path", "line", "text"],
+        [[h.path, h.line, h.text] for h in hits],
+        fmt=args.format,
+        numeric=["line"],
+        console=_console(),
+    )
     return 0
 
 
 def _log(args: argparse.Namespace) -> int:
     store = _open(args)
     entries = store.history(args.path)
+    total = len(entries)
     if args.limit > 0:
         entries = entries[-args.limit :]
-    table = Table(title=f"journal of {args.url}" + (f" for {args.path}" if args.path else ""))
-    for col in ("version", "op", "path", "bytes", "sha256", "time (UTC)"):
-        table.add_column(col, justify="right" if col in ("version", "bytes") else "left")
+    rows: list[list[object]] = []
     for e in entries:
         if e.op == "rename":
             what = f"{e.path} -> {e.dst}"
@@ -158,15 +192,34 @@ def _log(args: argparse.Namespace) -> int:
         else:
             what = e.path
         when = dt.datetime.fromtimestamp(e.ts, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-        table.add_row(str(e.version), e.op, Text(what), str(e.size), (e.sha256 or "-")[:12], when)
-    Console().print(table)
+        rows.append([e.version, e.op, what, e.size, (e.sha256 or "-")[:12], when])
+    shown = f"last {len(entries)} of {total}" if len(entries) < total else f"{total}"
+    emit_table(
+        f"journal of {args.url}"
+        + (f" for {args.path}" if args.path else "")
+        + f" ({shown} entries)",
+        ["version", "op", "path", "bytes", "sha256", "time (UTC)"],
+        rows,
+        fmt=args.format,
+        numeric=["version", "bytes", "sha256", "time (UTC)"],
+        console=_console(),
+    )
     return 0
 
 
+def _check_versions(store: Any, *versions: int) -> None:
+    for v in versions:
+        if not 0 <= v <= store.version:
+            raise UsageError(f"version {v}: the store has versions 0..{store.version}")
+
+
 def _diff(args: argparse.Namespace) -> int:
+    from rich.text import Text
+
     store = _open(args)
+    _check_versions(store, args.v1, args.v2)
     text = store.diff(args.v1, args.v2)
-    console = Console(highlight=False)
+    console = _console()
     if not text:
         console.print(f"no differences between version {args.v1} and version {args.v2}")
         return 0
@@ -185,10 +238,11 @@ def _diff(args: argparse.Namespace) -> int:
 
 
 def _restore(args: argparse.Namespace) -> int:
-    store = _open(args)
+    store = _open(args, write=True)
+    _check_versions(store, args.version)
     before = store.version
     new = store.restore(args.version)
-    Console(highlight=False).print(
+    _console().print(
         f"restored {args.url} to version {args.version}: now version {new} "
         f"(was {before}; `automem memory restore {args.url} {before}` undoes this)"
     )

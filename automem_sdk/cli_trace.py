@@ -1,23 +1,60 @@
-"""``automem trace show FILE``: a trace as tables, with its diagnostics."""
+"""``automem trace show FILE``: a trace as tables, with its diagnostics.
+
+What it prints, in order:
+
+- the header (env, seed, scaffold, mode, models, run);
+- one row per env step: the memory ops of its LOG and PLAN routines, the action
+  committed (``(fallback)`` when the scaffold's fallback action was used), reward,
+  whether the env state changed, and how many ops failed. A trace written without env
+  step records (an agent driven by ``agent.step(obs)``) is listed from its routine
+  turns, and says so;
+- every op error and parse error (step, routine, op, message);
+- with ``--turns``: every routine turn in full (model output, each op and its result);
+- totals computed from the records beside the footer's figures (a mismatch is
+  flagged); token counts come from the models' reported usage; a turn whose client
+  reported none (a keyless policy) is estimated from its text at 4 characters per
+  token and labelled as such; the scripted client counts words, and is labelled too;
+- the trace diagnostics.
+
+``--format md|csv|json`` prints the steps table only, for piping.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
-from typing import Any
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["register", "show_trace"]
+from automem_sdk.cli import add_format_flag, emit_table
+
+if TYPE_CHECKING:
+    from automem_sdk.trace import Trace, TurnRecord
+
+__all__ = ["StepView", "TokenCount", "register", "show_trace", "step_views", "token_count"]
+
+_CONTROL_OPS = frozenset({"done", "action", "invalid"})
+_SCRIPTED = ("scripted",)
 
 
 def register(sub: Any) -> None:
     """Add the ``trace`` command."""
+    from automem_sdk.cli_memory import _options
+
     p = sub.add_parser("trace", help="inspect logged trajectories")
     tsub = p.add_subparsers(dest="trace_command", metavar="SUBCOMMAND", required=True)
     show = tsub.add_parser("show", help="show a trace file (.jsonl or .jsonl.gz, any fsspec URL)")
     show.add_argument("file")
-    show.add_argument("--turns", action="store_true", help="print every routine turn's output")
+    show.add_argument("--turns", action="store_true", help="print every routine turn in full")
     show.add_argument("--limit", type=int, default=50, help="max steps to list (default 50)")
-    show.add_argument("--storage-options", default="{}", help="fsspec options as JSON")
+    show.add_argument(
+        "--storage-options",
+        type=_options,
+        default={},
+        metavar="JSON",
+        help="fsspec options as a JSON object",
+    )
+    add_format_flag(show)
     show.set_defaults(func=_show)
 
 
@@ -26,55 +63,289 @@ def _show(args: argparse.Namespace) -> int:
         args.file,
         turns=args.turns,
         limit=args.limit,
-        storage_options=json.loads(args.storage_options),
+        storage_options=args.storage_options or None,
+        fmt=args.format,
     )
     return 0
 
 
-def show_trace(
-    url: str, *, turns: bool = False, limit: int = 50, storage_options: dict[str, Any] | None = None
-) -> None:
-    """Print a trace's header, its steps, footer and diagnostics with rich."""
-    from rich.console import Console
-    from rich.table import Table
+def _is_memory_op(op: dict[str, Any]) -> bool:
+    return str(op.get("op", "")) not in _CONTROL_OPS
 
-    from automem_sdk.diagnostics import diagnose
+
+def _op_label(op: dict[str, Any]) -> str:
+    name = str(op.get("op", "?"))
+    if name == "custom":
+        return f"{op.get('name', 'custom')}"
+    path = op.get("path") or op.get("prefix") or ""
+    return f"{name} {path}".strip()
+
+
+@dataclass
+class StepView:
+    """One env step as ``trace show`` lists it (from step records, or from turns)."""
+
+    step: int
+    log_ops: list[str] = field(default_factory=list)
+    plan_ops: list[str] = field(default_factory=list)
+    action: str = ""
+    fallback: bool = False
+    reward: float | None = None
+    changed: bool | None = None
+    errors: int = 0
+
+
+def step_views(tr: Trace) -> tuple[list[StepView], bool]:
+    """The steps of a trace, and whether they came from env step records.
+
+    A trace without step records (an agent driven through ``agent.step(obs)``) is
+    listed from its routine turns: one view per step number seen, reward and change
+    unknown.
+    """
+    views: dict[int, StepView] = {}
+    for s in tr.steps:
+        views[s.step] = StepView(step=s.step, action=s.action, reward=s.reward, changed=s.changed)
+    from_records = bool(tr.steps)
+    for t in tr.turns:
+        v = views.get(t.step)
+        if v is None:
+            if from_records:
+                continue  # a turn of a step the env never took (the run stopped)
+            v = views[t.step] = StepView(step=t.step)
+        if t.routine in ("log", "plan"):
+            ops = [_op_label(op) for op in t.ops if _is_memory_op(op)]
+            (v.log_ops if t.routine == "log" else v.plan_ops).extend(ops)
+            v.errors += sum(1 for r in t.results if not r.get("ok", True))
+            v.errors += len(t.parse_errors)
+        if t.action and (not from_records or not v.action):
+            v.action = t.action
+        v.fallback = v.fallback or t.fallback
+    return [views[k] for k in sorted(views)], from_records
+
+
+@dataclass
+class TokenCount:
+    """Tokens of a trace, split by where the count comes from."""
+
+    reported: int = 0
+    scripted_words: int = 0
+    estimated: int = 0
+    turns_reported: int = 0
+    turns_scripted: int = 0
+    turns_estimated: int = 0
+
+    @property
+    def total(self) -> int:
+        """Every token counted, whatever its source."""
+        return self.reported + self.scripted_words + self.estimated
+
+    def describe(self) -> str:
+        """One line saying how many tokens came from where."""
+        parts = []
+        if self.turns_reported:
+            parts.append(f"{self.reported:,} reported by the models ({self.turns_reported} turns)")
+        if self.turns_scripted:
+            parts.append(
+                f"{self.scripted_words:,} words counted by the scripted client "
+                f"({self.turns_scripted} turns; not a tokenizer)"
+            )
+        if self.turns_estimated:
+            parts.append(
+                f"~{self.estimated:,} estimated from text at 4 chars/token "
+                f"({self.turns_estimated} turns of policies that report no usage: the "
+                "context a model would have read)"
+            )
+        return "; ".join(parts) if parts else "no model turns"
+
+
+def token_count(turns: list[TurnRecord]) -> TokenCount:
+    """Count a trace's tokens from usage, labelling scripted and estimated counts."""
+    tc = TokenCount()
+    for t in turns:
+        used = t.usage.prompt_tokens + t.usage.completion_tokens
+        if used and t.model.startswith(_SCRIPTED):
+            tc.scripted_words += used
+            tc.turns_scripted += 1
+        elif used:
+            tc.reported += used
+            tc.turns_reported += 1
+        elif t.messages:
+            prompt = sum(len(m.content) for m in t.messages)
+            tc.estimated += (prompt + 3) // 4 + (len(t.output) + 3) // 4
+            tc.turns_estimated += 1
+    return tc
+
+
+def _read(url: str, storage_options: dict[str, Any] | None) -> Trace:
+    from automem_sdk.cli import s3_preflight
+    from automem_sdk.errors import TraceError
     from automem_sdk.trace import read_trace
 
-    console = Console()
-    tr = read_trace(url, storage_options)
+    s3_preflight(url, storage_options)
+    try:
+        return read_trace(url, storage_options)
+    except TraceError as exc:
+        text = str(exc)
+        m = re.search(r":(\d+): (invalid record|not JSON)", text)
+        if m is None:
+            raise
+        what = "is not JSON" if m.group(2) == "not JSON" else "is not a trace record"
+        raise TraceError(
+            f"{url} is not an automem trace: line {m.group(1)} {what} (a trace is JSON lines "
+            "of records whose 'kind' is header, turn, step or footer, as TraceWriter writes)"
+        ) from None
+
+
+def show_trace(
+    url: str,
+    *,
+    turns: bool = False,
+    limit: int = 50,
+    storage_options: dict[str, Any] | None = None,
+    fmt: str = "table",
+) -> None:
+    """Print a trace: header, steps, errors, (turns), totals vs footer, diagnostics.
+
+    Args:
+        url: the trace file (any fsspec URL; ``.gz`` for gzip).
+        turns: print every routine turn in full.
+        limit: list at most this many steps (the rest are counted).
+        storage_options: passed to fsspec.
+        fmt: ``table`` for everything, or ``md``/``csv``/``json`` for the steps table only.
+
+    Raises:
+        TraceError: the file is not a trace.
+        FileNotFoundError: no such file.
+    """
+    from rich.console import Console
+    from rich.text import Text
+
+    from automem_sdk.diagnostics import diagnose
+
+    tr = _read(url, storage_options)
+    views, from_records = step_views(tr)
+    rows = [
+        [
+            v.step,
+            ", ".join(v.log_ops),
+            ", ".join(v.plan_ops),
+            v.action + (" (fallback)" if v.fallback else ""),
+            v.reward,
+            "" if v.changed is None else ("yes" if v.changed else "no"),
+            v.errors,
+        ]
+        for v in views[:limit]
+    ]
+    columns = ["step", "LOG ops", "PLAN ops", "action", "reward", "changed", "errors"]
+    if fmt != "table":
+        emit_table(url, columns, rows, fmt=fmt, numeric=["step", "reward", "errors"])
+        return
+    console = Console(highlight=False)
     h = tr.header
+    models = ", ".join(f"{k}={v}" for k, v in h.models.items()) or "-"
     console.print(
-        f"[bold]{h.env}[/] seed={h.seed} scaffold={h.scaffold_id} mode={h.mode} "
-        f"models={h.models} sdk={h.sdk_version} run={h.run_id}"
+        Text(
+            f"{h.env or '-'} seed={h.seed} scaffold={h.scaffold_id or '-'} mode={h.mode} "
+            f"models: {models} sdk={h.sdk_version or '-'} run={h.run_id}"
+        ),
+        style="bold",
     )
-    by_step: dict[int, list[Any]] = {}
-    for t in tr.turns:
-        by_step.setdefault(t.step, []).append(t)
-    table = Table(title=f"steps ({len(tr.steps)})")
-    for col in ("step", "memory ops", "action", "reward", "changed"):
-        table.add_column(col)
-    for s in tr.steps[:limit]:
-        ops = [op.get("op", "?") for t in by_step.get(s.step, []) for op in t.ops]
-        table.add_row(str(s.step), " ".join(ops), s.action, f"{s.reward:g}", str(s.changed))
-    console.print(table)
-    if len(tr.steps) > limit:
-        console.print(f"... {len(tr.steps) - limit} more steps")
+    source = "" if from_records else ", listed from routine turns (no env step records)"
+    more = f", first {limit} shown" if len(views) > limit else ""
+    emit_table(
+        f"{len(views)} steps{source}{more}",
+        columns,
+        rows,
+        numeric=["step", "reward", "errors"],
+        floats={"reward": "g"},
+        console=console,
+    )
+    errors = [
+        [t.step, t.routine, _op_label(op), str(res.get("error") or res.get("text", ""))]
+        for t in tr.turns
+        if t.routine in ("log", "plan")
+        for op, res in zip(t.ops, t.results, strict=False)
+        if not res.get("ok", True)
+    ]
+    errors += [
+        [t.step, t.routine, "(parse)", e]
+        for t in tr.turns
+        if t.routine in ("log", "plan")
+        for e in t.parse_errors
+    ]
+    if errors:
+        errors.sort(key=lambda r: (int(r[0]), str(r[1])))
+        emit_table(
+            f"{len(errors)} op and parse errors (the agent saw each as a result)",
+            ["step", "routine", "op", "error"],
+            errors,
+            numeric=["step"],
+            console=console,
+        )
     if turns:
         for t in tr.turns:
-            console.rule(f"step {t.step} {t.routine} turn {t.turn} ({t.model})")
-            console.print(t.output, markup=False)
-    if tr.footer is None:
+            console.rule(f"step {t.step} {t.routine} turn {t.turn} ({t.model or '-'})")
+            console.print(Text(t.output))
+            for op, res in zip(t.ops, t.results, strict=False):
+                ok = res.get("ok", True)
+                body = str(res.get("text") if ok else res.get("error") or res.get("text", ""))
+                console.print(
+                    Text(f"  {_op_label(op)} -> ", style="bold")
+                    + Text(("" if ok else "error: ") + body, style="" if ok else "red")
+                )
+            for e in t.parse_errors if t.routine in ("log", "plan") else []:
+                console.print(Text(f"  parse error: {e}", style="red"))
+    _print_totals(tr, views, console)
+    summary = diagnose(tr).summary()
+    title = "diagnostics (tokens estimated at 4 chars/token where a turn has no usage)"
+    if not from_records:
+        title = "diagnostics (per-step figures need env step records: this trace has none)"
+    emit_table(
+        title,
+        ["metric", "value"],
+        [[k, v] for k, v in summary.items()],
+        numeric=["value"],
+        floats={"value": ".3f"},
+        console=console,
+    )
+
+
+def _print_totals(tr: Trace, views: list[StepView], console: Any) -> None:
+    n_ops = sum(1 for t in tr.turns for op in t.ops if _is_memory_op(op))
+    reward = sum(s.reward for s in tr.steps)
+    tc = token_count(tr.turns)
+    usage = sum(t.usage.prompt_tokens + t.usage.completion_tokens for t in tr.turns)
+    rows: list[list[object]] = [
+        ["steps", len(views)],
+        ["memory ops", n_ops],
+        ["reward", reward],
+        ["tokens (usage)", usage],
+    ]
+    f = tr.footer
+    if f is None:
         console.print("[yellow]no footer: the run did not finish (showing the readable prefix)[/]")
+        emit_table(
+            "totals from the records", ["figure", "records"], rows, numeric=["records"],
+            console=console,
+        )  # fmt: skip
     else:
-        f = tr.footer
-        console.print(
-            f"progression={f.progression:.3f} steps={f.steps} reward={f.total_reward:g} "
-            f"ops={f.n_ops} tokens={f.usage.total_tokens} wall={f.wall_s:.1f}s"
+        footer: list[object] = [f.steps, f.n_ops, f.total_reward, f.usage.total_tokens]
+        table = []
+        for (name, mine), theirs in zip(rows, footer, strict=True):
+            agree = "" if _same(mine, theirs) else "differs"
+            table.append([name, mine, theirs, agree])
+        emit_table(
+            f"totals: records vs footer (progression {f.progression:.3f}, wall {f.wall_s:.1f} s)",
+            ["figure", "records", "footer", "check"],
+            table,
+            numeric=["records", "footer"],
+            floats={"records": "g", "footer": "g"},
+            console=console,
         )
-    diag = Table(title="diagnostics")
-    diag.add_column("metric")
-    diag.add_column("value", justify="right")
-    for k, v in diagnose(tr).summary().items():
-        diag.add_row(k, f"{v:.3f}")
-    console.print(diag)
+    console.print(f"tokens: {tc.describe()}")
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        return abs(float(a) - float(b)) < 1e-9  # type: ignore[arg-type]
+    return a == b

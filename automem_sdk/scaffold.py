@@ -363,24 +363,54 @@ def _str_presenter(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
 _BlockDumper.add_representer(str, _str_presenter)
 
 
-def load_scaffold(spec: str | Scaffold, storage_options: dict[str, Any] | None = None) -> Scaffold:
+def load_scaffold(
+    spec: str | Scaffold,
+    storage_options: dict[str, Any] | None = None,
+    *,
+    validate: bool = True,
+) -> Scaffold:
     """Resolve a scaffold: a built-in name, a YAML/JSON path or fsspec URL, or a Scaffold.
 
+    Every scaffold is checked with :meth:`Scaffold.validate_scaffold` (the checks the
+    structural trainer runs first, with the same messages): a misspelt placeholder such
+    as ``{observaton}``, a custom op built from disabled ops or a duplicate file is
+    refused here rather than silently rendering an empty prompt later.
+
+    Args:
+        spec: a name from ``BUILTIN_SCAFFOLDS``, a ``.yaml``/``.yml``/``.json`` path or
+            URL, or a :class:`Scaffold`.
+        storage_options: fsspec options for a URL.
+        validate: run the checks (``False`` only to inspect a broken scaffold).
+
     Raises:
-        ScaffoldError: unknown name, unreadable file, or invalid content.
+        ScaffoldError: unknown name, unreadable file, or invalid content (every problem
+            listed, ``; ``-separated).
     """
     if isinstance(spec, Scaffold):
-        return spec
+        return _validated(spec, "given") if validate else spec
     if spec in BUILTIN_SCAFFOLDS:
         text = resources.files("automem_sdk.scaffolds").joinpath(f"{spec}.yaml").read_text()
-        return Scaffold.from_yaml(text)
-    if not spec.endswith((".yaml", ".yml", ".json")):
-        raise ScaffoldError(
-            f"unknown scaffold {spec!r}: use one of {list(BUILTIN_SCAFFOLDS)} or a .yaml/.json path"
-        )
-    try:
-        with fsspec.open(spec, "r", **(storage_options or {})) as f:
-            text = f.read()
-    except (OSError, ValueError) as exc:
-        raise ScaffoldError(f"cannot read scaffold {spec}: {exc}") from exc
-    return Scaffold.from_yaml(text)
+        scaffold = Scaffold.from_yaml(text)
+    else:
+        if not spec.endswith((".yaml", ".yml", ".json")):
+            raise ScaffoldError(
+                f"unknown scaffold {spec!r}: use one of {list(BUILTIN_SCAFFOLDS)} or a "
+                ".yaml/.json path"
+            )
+        try:
+            with fsspec.open(spec, "r", **(storage_options or {})) as f:
+                text = f.read()
+        except (OSError, ValueError) as exc:
+            raise ScaffoldError(f"cannot read scaffold {spec}: {exc}") from exc
+        try:
+            scaffold = Scaffold.from_yaml(text)
+        except ScaffoldError as exc:
+            raise ScaffoldError(f"scaffold {spec}: {exc}") from exc
+    return _validated(scaffold, spec) if validate else scaffold
+
+
+def _validated(scaffold: Scaffold, where: str) -> Scaffold:
+    problems = scaffold.validate_scaffold()
+    if problems:
+        raise ScaffoldError(f"invalid scaffold ({where}): " + "; ".join(problems))
+    return scaffold

@@ -36,7 +36,7 @@ def register(sub: Any) -> None:
         p.add_argument("--memory-url", help="fsspec URL for memory stores (default OUT/memory)")
         p.add_argument("--executor", choices=("process", "ray"), default="process")
         p.add_argument("--quiet", action="store_true", help="no progress bar")
-        p.set_defaults(func=_bench)
+        p.set_defaults(func=_bench_checked)
     if "report" not in choices:
         p = sub.add_parser(
             "report", help="tables and plot of a benchmark, structural or pipeline run"
@@ -99,3 +99,100 @@ def _speed(args: argparse.Namespace) -> int:
 
     run_speed(games=args.game, steps=args.steps, rounds=args.rounds, quick=args.quick)
     return 0
+
+
+# ---------------------------------------------------------------- argument checks
+#: BenchConfig field -> the flag that sets it (for one-line errors).
+_FLAGS: dict[str, str] = {
+    "envs": "--env",
+    "agents": "--agent",
+    "seeds": "--seeds",
+    "workers": "--workers",
+    "llm": "--llm",
+    "memory_llm": "--memory-llm",
+    "task_llm": "--task-llm",
+    "scaffold": "--scaffold",
+    "max_steps": "--max-steps",
+    "temperature": "--temperature",
+    "max_tokens": "--max-tokens",
+    "history": "--history",
+    "max_llm_failures": "--max-llm-failures",
+}
+
+
+def check_envs(envs: list[str]) -> None:
+    """Refuse an unknown ``--env`` value with one line naming it and the choices.
+
+    Raises:
+        UsageError: a value is not a group, ``crafter``, ``nethack`` or ``minihack/<Task>``.
+    """
+    from automem_sdk.benchmarks.minihack import MINIHACK_TASKS
+    from automem_sdk.benchmarks.registry import ENV_GROUPS
+
+    from automem_sdk.cli import UsageError
+
+    for env in envs:
+        family, _, task = env.partition("/")
+        if not task and env in ENV_GROUPS:
+            continue
+        if family == "minihack" and task:
+            if task.removeprefix("MiniHack-").removesuffix("-v0") in MINIHACK_TASKS:
+                continue
+            raise UsageError(
+                f"--env {env}: unknown MiniHack task {task!r}; tasks: {', '.join(MINIHACK_TASKS)}"
+            )
+        raise UsageError(
+            f"--env {env}: unknown env; use {', '.join(ENV_GROUPS)} or minihack/<Task> "
+            f"(tasks: {', '.join(MINIHACK_TASKS)})"
+        )
+
+
+def check_llm(flag: str, spec: str | None) -> None:
+    """Refuse a malformed LLM spec (``--llm gpt-4o``) before any episode starts.
+
+    The client is built once and closed: a missing API key is reported now, once.
+
+    Raises:
+        UsageError: the spec is not one of ``SPEC_FORMS``.
+        LLMError: the provider needs a key that is not set.
+    """
+    if not spec:
+        return
+    from automem_sdk.cli import UsageError
+    from automem_sdk.llm import SPEC_FORMS, make_client
+
+    try:
+        client = make_client(spec)
+    except ValueError as exc:
+        why = str(exc).split(": ", 1)[-1].split(". Known forms", 1)[0]
+        forms = ", ".join(f.split("  ")[0] for f in SPEC_FORMS)
+        raise UsageError(f"{flag} {spec}: {why}; use one of: {forms}") from exc
+    close = getattr(client, "close", None)
+    if callable(close):
+        close()
+
+
+def _bench_checked(args: argparse.Namespace) -> int:
+    """``automem bench`` with its arguments checked first (one line per mistake)."""
+    from pydantic import ValidationError
+
+    from automem_sdk.cli import UsageError
+
+    check_envs(args.env)
+    check_llm("--llm", args.llm)
+    if args.scaffold:
+        from automem_sdk.scaffold import load_scaffold
+
+        load_scaffold(args.scaffold)  # an invalid scaffold is refused before any episode
+    try:
+        return _bench(args)
+    except ValidationError as exc:
+        if exc.title != "BenchConfig":
+            raise
+        parts = []
+        for err in exc.errors():
+            name = str(err["loc"][0]) if err.get("loc") else ""
+            flag = _FLAGS.get(name, name)
+            msg = str(err.get("msg", "")).removeprefix("Value error, ").replace(f" ({flag})", "")
+            parts.append(f"{flag}: {msg}")
+        raise UsageError("; ".join(parts)) from exc

@@ -91,7 +91,9 @@ def test_storage_options_and_errors(memory_url: str, capsys: pytest.CaptureFixtu
         parser.parse_args(["memory", "ls", memory_url, "--storage-options", "{not json"])
     with pytest.raises(SystemExit):
         parser.parse_args(["memory", "ls", memory_url, "--storage-options", "[1]"])
-    with pytest.raises(MemoryNotFoundError):
+    from automem_sdk.cli import UsageError
+
+    with pytest.raises(UsageError, match=r"version 9: the store has versions 0\.\.1"):
         _run(["memory", "restore", memory_url, "9"], capsys)
 
 
