@@ -477,6 +477,11 @@ class MemoryStore:
             if e.data is not None:
                 sha = sha256_hex(e.data.encode("utf-8"))  # the entry's one new content
                 self._objects.register_inline(sha, e.data)
+            if e.op == "redact" and e.changes:
+                when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(e.ts))
+                for c in e.changes:
+                    if c.sha256:
+                        self._objects.redacted[c.sha256] = f"version {e.version}, {when}: {e.path}"
 
     def _catch_up(self, *, locked: bool) -> None:
         """Replay entries other writers committed; with the lock, repair their last one."""
@@ -565,6 +570,8 @@ class MemoryStore:
             target = self._manifests(e.sha256) if e.sha256 else {}
             self._apply_tree(before, target, verify=True)
             return
+        if e.op == "redact":
+            return  # changes nothing in the tree
         if e.changes is not None:
             for c in e.changes:
                 old, now = self._state_before(version, c.path), self._tree_sha(c.path)
@@ -1458,3 +1465,68 @@ class MemoryStore:
                     text = self._objects.get(fsha).decode("utf-8")
                 self._index.put(path, text, fsha, size)
         return entry.version
+
+    # ================================================================== forgetting
+    def redact(
+        self, *, path: str | None = None, pattern: str | None = None, reason: str = "redacted"
+    ) -> int:
+        """Purge content from every stored version (a user asked to be forgotten).
+
+        With ``path``, every version of that file is purged and the file is deleted.
+        With ``pattern`` (a regular expression), matching text is cut out of the current
+        files (a new version) and every old version containing it is purged. The journal
+        keeps its entries; a ``redact`` entry records what was purged, when and why, and
+        reading a purged version raises a clear error.
+
+        Returns:
+            The version of the ``redact`` entry.
+
+        Raises:
+            AutomemError: neither or both of ``path`` and ``pattern`` given, or the store
+                is on an object store (not supported yet: contents ride in its journal).
+        """
+        import re
+
+        self._check_writable()
+        if (path is None) == (pattern is None):
+            raise AutomemError("redact() needs exactly one of path= or pattern=")
+        if not self._backend.appendable:
+            raise AutomemError(f"redact() is not supported on {self._backend.protocol}:// yet")
+        regex = re.compile(pattern) if pattern is not None else None
+        target = self.normalize(path) if path is not None else None
+        with self._lock:
+            self._catch_up(locked=True)
+            if target is not None and target in self._index:
+                self.delete(target)
+            if regex is not None:
+                for p in self._index.paths():
+                    text = self._index.text(p) or ""
+                    if regex.search(text):
+                        self.write(p, regex.sub("[redacted]", text))
+            doomed: dict[str, str] = {}
+            state: Manifest = {}
+            for e in self._entries:
+                _apply_entry(state, e, self._manifests)
+                for p, sha, _size in e.touched():
+                    if sha is None or sha in doomed or sha in self._objects.redacted:
+                        continue
+                    if target is not None and p == target:
+                        doomed[sha] = p
+                    elif regex is not None:
+                        try:
+                            old = self._objects.get(sha).decode("utf-8")
+                        except AutomemError:
+                            continue
+                        if regex.search(old):
+                            doomed[sha] = p
+            live = {sha for sha, _ in self._index.manifest().values()}
+            doomed = {sha: p for sha, p in doomed.items() if sha not in live}
+            entry = JournalEntry(
+                version=len(self._entries) + 1, op="redact", path=reason[:200], ts=time.time(),
+                changes=[JournalChange(op="redact", path=p, sha256=s) for s, p in doomed.items()],
+            )  # fmt: skip
+            self._journal.append(entry)
+            self._take([entry])
+            self._backend.remove_many([ObjectStore.path(sha) for sha in doomed])
+            self._checkpoint()  # the content cache must not keep a purged text
+            return entry.version

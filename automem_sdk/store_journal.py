@@ -102,8 +102,10 @@ class JournalEntry(BaseModel):
 
     Attributes:
         version: 1-based, contiguous version number assigned under the store lock.
-        op: ``write``, ``append``, ``create``, ``delete``, ``rename``, ``restore`` or
-            ``sync`` (a change made outside the store, adopted when the store was opened).
+        op: ``write``, ``append``, ``create``, ``delete``, ``rename``, ``restore``,
+            ``batch``, ``sync`` (a change made outside the store, adopted when the store
+            was opened) or ``redact`` (old contents purged; ``changes`` lists them and
+            ``path`` holds the reason).
         path: the file touched (``""`` for ``restore``).
         dst: rename target, else ``None``.
         sha256: address of the file's new content (``restore``: of the tree manifest);
@@ -138,6 +140,8 @@ class JournalEntry(BaseModel):
 
         ``restore`` entries are not covered (they replace the whole tree).
         """
+        if self.op == "redact":
+            return []  # it purges old contents; the tree does not change
         if self.changes is not None:
             return [(c.path, c.sha256, c.size) for c in self.changes]
         if self.op == "rename":
@@ -462,6 +466,7 @@ class ObjectStore:
         self._backend = backend
         self._packs: dict[str, str] = {}  # object sha -> pack sha
         self._inline: dict[str, str] = {}  # object sha -> text carried by a journal entry
+        self.redacted: dict[str, str] = {}  # object sha -> why and when it was purged
         self._pack_cache: tuple[str, dict[str, str]] | None = None
 
     @staticmethod
@@ -517,6 +522,9 @@ class ObjectStore:
         Raises:
             AutomemError: the object is missing or its content does not match its address.
         """
+        why = self.redacted.get(sha)
+        if why is not None:
+            raise AutomemError(f"that version's content was redacted ({why})")
         inline = self._inline.get(sha)
         pack = self._packs.get(sha)
         data = inline.encode("utf-8") if inline is not None else None

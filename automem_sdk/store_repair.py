@@ -146,6 +146,7 @@ def _scan(backend: Backend, report: StoreReport) -> tuple[list[JournalEntry], li
 
 def _needed_objects(entries: list[JournalEntry]) -> set[str]:
     shas: set[str] = set()
+    purged = {c.sha256 for e in entries if e.op == "redact" for c in e.changes or [] if c.sha256}
     for e in entries:
         if e.data is not None or e.op == "rename":
             continue
@@ -154,7 +155,7 @@ def _needed_objects(entries: list[JournalEntry]) -> set[str]:
                 shas.update(c.sha256 for c in e.changes if c.sha256)
         elif e.sha256:
             shas.add(e.sha256)
-    return shas
+    return shas - purged
 
 
 def _tree_by_sha(backend: Backend) -> dict[str, str]:

@@ -112,3 +112,41 @@ def test_open_survives_a_lost_object_without_repair(file_url: str) -> None:
     _objects_deleted(root)
     store = MemoryStore(file_url)  # object gone and file differs: adopted, not lost
     assert store.read("plan.md") == "edited outside\n"
+
+
+@pytest.mark.parametrize("by", ["path", "pattern"])
+def test_redact_purges_the_content_from_every_version(tmp_path: Path, by: str) -> None:
+    from automem_sdk.errors import AutomemError
+
+    root = tmp_path / "store"
+    store = MemoryStore(str(root))
+    store.write("alice.md", "alice: phone 555-0199\n")
+    store.append("alice.md", "alice: likes tea\n")
+    store.write("shared.md", "team notes; alice phone 555-0199 too\n")
+    store.write("shared.md", "team notes\n")
+    store.write("bob.md", "bob: likes coffee\n")
+    old = store.version
+    if by == "path":
+        v = store.redact(path="alice.md", reason="GDPR request #12")
+        secret = b"likes tea"
+        assert not store.exists("alice.md")
+    else:
+        v = store.redact(pattern=r"555-0199", reason="phone numbers")
+        secret = b"555-0199"
+        assert store.read("alice.md") == "alice: phone [redacted]\nalice: likes tea\n"
+    store.close()
+    hits = [p for p in root.rglob("*") if p.is_file() and secret in p.read_bytes()]
+    assert hits == []  # in no file under the store root: objects, cache, journal, tree
+    again = MemoryStore(str(root))
+    last = again.history()[-1]
+    assert (
+        last.version == v
+        and last.op == "redact"
+        and last.path in ("GDPR request #12", "phone numbers")
+    )
+    assert last.changes
+    with pytest.raises(AutomemError, match="redacted"):
+        again.snapshot(old - 3)
+    assert again.read("bob.md") == "bob: likes coffee\n"
+    again.write("bob.md", "bob: likes tea now\n")
+    assert fsck(str(root)).ok  # purged objects are not reported missing
