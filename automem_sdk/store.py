@@ -119,6 +119,7 @@ _CHECKPOINT_EVERY = 2000  # mutations between content-cache rewrites
 _CHECKPOINT_MIN = 128  # objects read on open before a content cache is worth writing
 _CHECKPOINT_ON_CLOSE = 16  # mutations since the last cache that make close() rewrite it
 _MAX_ATTEMPTS = 200  # commits lost to other writers before giving up
+_MTIME_SLACK = 0.5  # seconds: coarse filesystem clocks
 _INLINE_MAX = 4096  # object stores: contents up to this size ride in the journal entry
 
 
@@ -583,6 +584,11 @@ class MemoryStore:
             return
         old = self._state_before(version, e.path)
         now = self._tree_sha(e.path)
+        mtime = self._backend.mtime(e.path)
+        if now is not None and now == old and mtime is not None and mtime > e.ts + _MTIME_SLACK:
+            # the file shows its old content but was written *after* the commit: reverted
+            # outside the store, not a writer killed before applying; adopt it instead
+            return
         if e.op == "rename":
             if e.dst is None or e.sha256 is None:
                 return
@@ -619,14 +625,24 @@ class MemoryStore:
 
         Read-only stores show the outside changes without journaling them.
         """
-        listed = self._backend.list_files()
+        listed = self._backend.list_files_detail()
+        last_ts: dict[str, float] = {}
+        for e in self._entries:
+            for p, _sha, _size in e.touched():
+                last_ts[p] = e.ts
         txn = _Txn()
         for path in self._index.paths():
             if path not in listed:
                 self._stage(txn, "sync", path, None)
-        for rel, size in sorted(listed.items()):
+        for rel, (size, mtime) in sorted(listed.items()):
             if rel in self._index and self._index.size(rel) == size:
-                continue
+                # same size: unchanged unless touched after its last version (an edit
+                # that kept the size), and then only if the bytes really differ
+                if mtime is None or mtime <= last_ts.get(rel, 0.0) + _MTIME_SLACK:
+                    continue
+                data = self._backend.read(rel)
+                if data is None or sha256_hex(data) == self._index.sha(rel):
+                    continue
             try:
                 path = self.normalize(rel)
                 if path != rel:

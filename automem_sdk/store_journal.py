@@ -270,31 +270,50 @@ class Backend:
     def list_files(self) -> dict[str, int]:
         """All regular files of the tree (reserved directory excluded) with their sizes.
 
-        On local disk, symlinks are skipped and never followed.
+        On local disk, symlinks are skipped and never followed, and a folder that is a
+        store of its own (a scoped sub-store with its own ``.automem/``) is skipped.
         """
-        out: dict[str, int] = {}
+        return {rel: size for rel, (size, _mtime) in self.list_files_detail().items()}
+
+    def list_files_detail(self) -> dict[str, tuple[int, float | None]]:
+        """Like :meth:`list_files`, with each file's mtime (``None`` off local disk)."""
+        out: dict[str, tuple[int, float | None]] = {}
         if self.local_root is not None:
             root = self.local_root
             for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
                 rel_dir = os.path.relpath(dirpath, root)
                 if rel_dir == ".":
-                    dirnames[:] = [d for d in dirnames if d.casefold() != RESERVED_DIR]
                     rel_dir = ""
+                dirnames[:] = [
+                    d
+                    for d in dirnames
+                    if d.casefold() != RESERVED_DIR
+                    and not os.path.isdir(os.path.join(dirpath, d, RESERVED_DIR))
+                ]
                 for name in filenames:
                     full = os.path.join(dirpath, name)
                     st = os.lstat(full)
                     if not os.path.isfile(full) or os.path.islink(full):
                         continue
                     rel = f"{rel_dir}/{name}" if rel_dir else name
-                    out[rel.replace(os.sep, "/")] = st.st_size
+                    out[rel.replace(os.sep, "/")] = (st.st_size, st.st_mtime)
             return out
         found: dict[str, dict[str, Any]] = self.fs.find("", detail=True)
         for name, info in found.items():
             rel = name.lstrip("/")
             if info.get("type") != "file" or rel.split("/", 1)[0].casefold() == RESERVED_DIR:
                 continue
-            out[rel] = int(info.get("size") or 0)
+            out[rel] = (int(info.get("size") or 0), None)
         return out
+
+    def mtime(self, rel: str) -> float | None:
+        """Modification time of a local file (``None`` if missing or not local)."""
+        if self.local_root is None:
+            return None
+        try:
+            return os.stat(self.local(rel)).st_mtime
+        except OSError:
+            return None
 
     # -- writing -----------------------------------------------------------------------
     def write_atomic(self, rel: str, data: bytes) -> None:

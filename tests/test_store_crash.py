@@ -9,6 +9,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -223,7 +224,14 @@ def test_committed_but_unapplied_entry_is_redone(tmp_path: Path) -> None:
     obj = root / ".automem" / "objects" / sha[:2] / sha[2:]
     obj.parent.mkdir(parents=True, exist_ok=True)
     obj.write_bytes(data)
-    entry = {"version": 2, "op": "write", "path": "a.md", "sha256": sha, "size": 12, "ts": 0.0}
+    entry = {
+        "version": 2,
+        "op": "write",
+        "path": "a.md",
+        "sha256": sha,
+        "size": 12,
+        "ts": time.time(),
+    }
     with (root / ".automem" / "journal.jsonl").open("ab") as fh:
         fh.write(json.dumps(entry).encode() + b"\n")
     assert (root / "a.md").read_text() == "old\n"

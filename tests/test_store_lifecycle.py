@@ -142,3 +142,35 @@ def test_disk_full_at_the_journal_loses_no_committed_version(
 
 def test_errors_are_automem_errors() -> None:
     assert issubclass(MemoryReadOnlyError, AutomemError)
+
+
+def _later(path: Path) -> None:
+    """Give ``path`` an mtime clearly after the store's last commit."""
+    st = path.stat()
+    os.utime(path, (st.st_atime + 5, st.st_mtime + 5))
+
+
+def test_an_outside_edit_of_the_same_size_is_adopted(file_url: str) -> None:
+    store = MemoryStore(file_url)
+    store.write("notes.md", "cat\n")
+    store.close()
+    path = _root(file_url) / "notes.md"
+    path.write_text("dog\n")  # same size
+    _later(path)
+    reopened = MemoryStore(file_url)
+    assert reopened.read("notes.md") == "dog\n"
+    assert reopened.history("notes.md")[-1].op == "sync"
+
+
+def test_an_outside_revert_is_adopted_not_undone(file_url: str) -> None:
+    store = MemoryStore(file_url)
+    store.write("notes.md", "first version\n")
+    store.write("notes.md", "second\n")
+    store.close()
+    path = _root(file_url) / "notes.md"
+    path.write_text("first version\n")  # the user reverts it with an editor
+    _later(path)
+    reopened = MemoryStore(file_url)
+    assert reopened.read("notes.md") == "first version\n"
+    assert path.read_text() == "first version\n"
+    assert [e.op for e in reopened.history("notes.md")] == ["write", "write", "sync"]
