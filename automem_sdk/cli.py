@@ -64,6 +64,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "NLE explorer with vs without memory over many seeds",
     ),
     "train": ("automem_sdk.trainers.cli", "offline trainers (structural, behavioral)"),
+    "mcp": ("automem_sdk.adapters.mcp_cli", "serve memory to any MCP client (stdio or HTTP)"),
     "pipeline": (
         "automem_sdk.trainers.pipeline",
         "baseline -> structural -> behavioral -> final, resumable",
@@ -308,7 +309,7 @@ def emit_table(
     from rich.text import Text
 
     console = console or Console()
-    table = Table(title=title)
+    table = Table()
     for i, c in enumerate(columns):
         if c in numeric:
             width = max([len(c), *(len(r[i]) for r in cells)])
@@ -317,6 +318,7 @@ def emit_table(
             table.add_column(c, overflow="fold")
     for r in cells:
         table.add_row(*(Text(x) for x in r))
+    console.print(Text(title, style="bold"))  # above the table: never squeezed to its width
     if console.is_terminal:
         console.print(table)
     else:  # piped: as wide as the table needs, so that nothing is folded or cut

@@ -69,6 +69,13 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pairs(t: TurnRecord) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(op, result) of a turn; a result with no op (the model call failed) gets ``{}``."""
+    from itertools import zip_longest
+
+    return [(op or {}, res or {}) for op, res in zip_longest(t.ops, t.results)]
+
+
 def _is_memory_op(op: dict[str, Any]) -> bool:
     return str(op.get("op", "")) not in _CONTROL_OPS
 
@@ -261,10 +268,10 @@ def show_trace(
         console=console,
     )
     errors = [
-        [t.step, t.routine, _op_label(op), str(res.get("error") or res.get("text", ""))]
+        [t.step, t.routine, _op_label(op) if op else "(turn)", str(res.get("error") or "")]
         for t in tr.turns
         if t.routine in ("log", "plan")
-        for op, res in zip(t.ops, t.results, strict=False)
+        for op, res in _pairs(t)
         if not res.get("ok", True)
     ]
     errors += [
@@ -286,11 +293,15 @@ def show_trace(
         for t in tr.turns:
             console.rule(f"step {t.step} {t.routine} turn {t.turn} ({t.model or '-'})")
             console.print(Text(t.output))
-            for op, res in zip(t.ops, t.results, strict=False):
+            if t.routine == "act":
+                fell = " (fallback)" if t.fallback else ""
+                console.print(Text(f"  action -> {t.action}{fell}", style="bold"))
+                continue
+            for op, res in _pairs(t):
                 ok = res.get("ok", True)
                 body = str(res.get("text") if ok else res.get("error") or res.get("text", ""))
                 console.print(
-                    Text(f"  {_op_label(op)} -> ", style="bold")
+                    Text(f"  {_op_label(op) if op else '(turn)'} -> ", style="bold")
                     + Text(("" if ok else "error: ") + body, style="" if ok else "red")
                 )
             for e in t.parse_errors if t.routine in ("log", "plan") else []:
