@@ -8,6 +8,10 @@ Subcommands (every one takes ``--storage-options JSON`` for fsspec)::
     automem memory log URL [PATH]          the journal (of one file)
     automem memory diff URL V1 V2          unified diff between two versions
     automem memory restore URL VERSION     bring the tree back to VERSION (journaled)
+    automem memory fsck URL                list every problem of the journal and objects
+    automem memory repair URL              fix what can be fixed; never deletes user files
+    automem memory redact URL (--path P | --pattern RE) [--reason TEXT]
+                                           purge content from every stored version
 
 Every subcommand but ``restore`` opens the store read-only: nothing is created or
 written, and a missing store, folder or bucket is an error. ``restore`` writes to an
@@ -93,6 +97,53 @@ def register(sub: Any) -> None:
     restore.add_argument("url")
     restore.add_argument("version", type=int)
     restore.set_defaults(func=_restore)
+
+    fsck = msub.add_parser("fsck", parents=[common], help="check the journal and objects")
+    fsck.add_argument("url")
+    fsck.set_defaults(func=_fsck)
+    repair = msub.add_parser(
+        "repair", parents=[common], help="fix what fsck found (never deletes user files)"
+    )
+    repair.add_argument("url")
+    repair.set_defaults(func=_repair)
+    redact = msub.add_parser(
+        "redact", parents=[common], help="purge content from every stored version"
+    )
+    redact.add_argument("url")
+    what = redact.add_mutually_exclusive_group(required=True)
+    what.add_argument("--path", help="purge every version of this file (and delete it)")
+    what.add_argument("--pattern", help="cut this regular expression out of every version")
+    redact.add_argument("--reason", default="redacted", help="recorded in the journal")
+    redact.set_defaults(func=_redact)
+
+
+def _fsck(args: argparse.Namespace) -> int:
+    from automem_sdk.cli import s3_preflight
+    from automem_sdk.store_repair import fsck
+
+    s3_preflight(args.url, args.storage_options or None)
+    report = fsck(args.url, args.storage_options or None)
+    print("\n".join(report.lines()))
+    return 0 if report.ok else 1
+
+
+def _repair(args: argparse.Namespace) -> int:
+    from automem_sdk.cli import s3_preflight
+    from automem_sdk.store_repair import repair
+
+    s3_preflight(args.url, args.storage_options or None)
+    report = repair(args.url, args.storage_options or None)
+    print("\n".join(report.lines()))
+    return 0 if not [p for p in report.problems if p.fixable] else 1
+
+
+def _redact(args: argparse.Namespace) -> int:
+    store = _open(args, write=True)
+    version = store.redact(path=args.path, pattern=args.pattern, reason=args.reason)
+    purged = len(store.history()[-1].changes or [])
+    store.close()
+    print(f"redacted as version {version}: {purged} stored content(s) purged")
+    return 0
 
 
 def _open(args: argparse.Namespace, *, write: bool = False) -> Any:

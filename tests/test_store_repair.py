@@ -150,3 +150,26 @@ def test_redact_purges_the_content_from_every_version(tmp_path: Path, by: str) -
     assert again.read("bob.md") == "bob: likes coffee\n"
     again.write("bob.md", "bob: likes tea now\n")
     assert fsck(str(root)).ok  # purged objects are not reported missing
+
+
+def test_memory_fsck_repair_redact_commands(file_url: str) -> None:
+    import subprocess
+    import sys
+
+    root = _build(file_url)
+    _garbage_line(root)
+
+    def automem(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "automem_sdk.cli", "memory", *args],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    found = automem("fsck", file_url)
+    assert found.returncode == 1 and "unreadable-line" in found.stdout
+    fixed = automem("repair", file_url)
+    assert fixed.returncode == 0 and "set aside" in fixed.stdout
+    assert automem("fsck", file_url).returncode == 0
+    gone = automem("redact", file_url, "--pattern", "go north", "--reason", "test")
+    assert gone.returncode == 0 and "purged" in gone.stdout
+    assert not [p for p in root.rglob("*") if p.is_file() and b"go north" in p.read_bytes()]
