@@ -49,6 +49,9 @@ def register(sub: Any) -> None:
             help="agents to compare (default explorer vs explorer-nomem)",
         )
         p.add_argument("--no-plot", action="store_true", help="do not write the PNG")
+        from automem_sdk.cli import add_format_flag
+
+        add_format_flag(p)
         p.set_defaults(func=_report)
     if "bench-speed" not in choices:
         p = sub.add_parser("bench-speed", help="raw env steps/s vs through the text wrapper")
@@ -89,7 +92,10 @@ def _report(args: argparse.Namespace) -> int:
     from automem_sdk.benchmarks.bench_report import report_dir
 
     report_dir(
-        args.dir, compare=tuple(args.compare) if args.compare else None, plot=not args.no_plot
+        args.dir,
+        compare=tuple(args.compare) if args.compare else None,
+        plot=not args.no_plot,
+        fmt=args.format,
     )
     return 0
 

@@ -21,7 +21,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
@@ -263,6 +263,27 @@ def _ms(s: Score) -> str:
     return f"{s.mean:.1f} ± {s.se:.1f}"
 
 
+def _fit(console: Console, table: Any) -> None:
+    """Print ``table`` whole: in a terminal it fits the width (labels fold, numbers never
+    wrap); piped, the table is as wide as it needs to be, so nothing is cut."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    width = console.width
+    need = console.measure(table, options=console.options.update(width=10_000)).maximum
+    console.width = max(width, need)
+    try:
+        console.print(table)
+    finally:
+        console.width = width
+
+
+def _numeric(table: Any, name: str, cells: Sequence[str]) -> None:
+    """A right-aligned column that never wraps and is as wide as its longest cell."""
+    width = max([len(name), *(len(c) for c in cells)])
+    table.add_column(name, justify="right", no_wrap=True, min_width=width)
+
+
 def print_report(
     report: BenchReport,
     *,
@@ -278,13 +299,12 @@ def print_report(
     if not report.agents:
         console.print("no finished episodes")
         return
-    t = Table(
-        title="Progression % (mean ± SE); * = env: mean over all its episodes; overall = BALROG"
+    console.print(
+        "[bold]Progression % (mean ± SE); * = env: mean over all its episodes; "
+        "overall = BALROG; n = episodes per agent[/]"
     )
-    t.add_column("env / task", no_wrap=True)
-    t.add_column("n", justify="right", min_width=2)
-    for a in report.agents:
-        t.add_column(a.agent, justify="right", no_wrap=True)
+    t = Table()
+    t.add_column("env / task", overflow="fold")
     names: list[tuple[str, str]] = []
     for level in ("task", "env"):
         for a in report.agents:
@@ -292,48 +312,75 @@ def print_report(
                 if (level, s.name) not in names:
                     names.append((level, s.name))
     names.append(("overall", "overall"))
+    body: list[tuple[str, str, list[str], bool]] = []
     for i, (level, name) in enumerate(names):
         cells: list[str] = []
         ns: list[int] = []
         for a in report.agents:
             pool = {"task": a.tasks, "env": a.envs, "overall": [a.overall]}[level]
             found = next((x for x in pool if x.name == name), None)
-            cells.append(_ms(found) if found is not None else "")
+            cells.append(_ms(found) if found is not None else "-")
             ns += [found.n] if found is not None else []
-        label = _label(level, name)
         last_of_level = i + 1 == len(names) or names[i + 1][0] != level
-        t.add_row(label, "/".join(map(str, sorted(set(ns)))), *cells, end_section=last_of_level)
-    console.print(t)
+        body.append(
+            (_label(level, name), "/".join(map(str, sorted(set(ns)))), cells, last_of_level)
+        )
+    _numeric(t, "n", [b[1] for b in body])
+    for j, a in enumerate(report.agents):
+        _numeric(t, a.agent, [b[2][j] for b in body])
+    for label, n, cells, last in body:
+        t.add_row(label, n, *cells, end_section=last)
+    _fit(console, t)
+    missing = [
+        f"{a.agent} has no {name}"
+        for level, name in names
+        if level == "task"
+        for a in report.agents
+        if not any(x.name == name for x in a.tasks)
+    ]
+    if missing:
+        console.print("missing (-): " + "; ".join(missing), highlight=False)
     comp = report.comparison
     if compare and comp is not None:
-        c = Table(
-            title=f"A = {comp.a} vs B = {comp.b}: paired over common seeds (progression %, A - B ± SE)"
+        console.print(
+            f"[bold]A = {comp.a} vs B = {comp.b}: paired over common seeds "
+            "(progression %, A - B ± SE; n = seeds both played)[/]"
         )
-        c.add_column("env / task", no_wrap=True)
-        for col in ("n", comp.a, comp.b, "A - B"):
-            c.add_column(col, justify="right")
+        c = Table()
+        c.add_column("env / task", overflow="fold")
         rows = [("task", r) for r in comp.tasks] + [("env", r) for r in comp.envs]
         if comp.overall is not None:
             rows.append(("overall", comp.overall))
-        for level, r in rows:
-            c.add_row(
-                _label(level, r.name),
+        cells = [
+            [
                 str(r.n),
                 f"{r.mean_a:.1f}",
                 f"{r.mean_b:.1f}",
                 f"{r.diff:+.1f} ± {r.diff_se:.1f}",
-            )
-        console.print(c)
+            ]
+            for _, r in rows
+        ]
+        for j, col in enumerate(("n", comp.a, comp.b, "A - B")):
+            _numeric(c, col, [row[j] for row in cells])
+        for (level, r), row in zip(rows, cells, strict=True):
+            c.add_row(_label(level, r.name), *row)
+        _fit(console, c)
     if diagnostics:
-        d = Table(title="Trace diagnostics (mean per episode)")
-        d.add_column("agent", no_wrap=True)
-        d.add_column("env", no_wrap=True)
-        for k in _DIAG_KEYS:
-            d.add_column(_SHORT.get(k, k), justify="right")
-        for a in report.agents:
-            for env, vals in a.diagnostics.items():
-                d.add_row(a.agent, env, *(_num(vals.get(k, 0.0)) for k in _DIAG_KEYS))
-        console.print(d)
+        legend = ", ".join(f"{v} = {k}" for k, v in _SHORT.items())
+        console.print(f"[bold]Trace diagnostics (mean per episode)[/] ({legend})")
+        d = Table()
+        d.add_column("agent", overflow="fold")
+        d.add_column("env", overflow="fold")
+        drows = [
+            (a.agent, env, [_num(vals.get(k, 0.0)) for k in _DIAG_KEYS])
+            for a in report.agents
+            for env, vals in a.diagnostics.items()
+        ]
+        for j, k in enumerate(_DIAG_KEYS):
+            _numeric(d, _SHORT.get(k, k), [r[2][j] for r in drows])
+        for agent, env, vals in drows:
+            d.add_row(agent, env, *vals)
+        _fit(console, d)
 
 
 def _markdown(report: BenchReport) -> str:
@@ -365,6 +412,17 @@ def _markdown(report: BenchReport) -> str:
 
 
 def _plot(report: BenchReport, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig = _figure(report)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _figure(report: BenchReport) -> Any:
+    """Grouped bars per task (and overall): mean ± SE, each bar labelled with its mean and
+    n; a zero bar is drawn as a marked baseline; a task an agent did not play is marked
+    "no episodes"; unequal n within a group is noted under the plot."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -374,27 +432,56 @@ def _plot(report: BenchReport, path: Path) -> None:
     labels.append("overall")
     k = max(1, len(report.agents))
     width = 0.8 / k
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(labels) * (1 + k / 3)), 3.8))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(labels) * (1 + k / 3)), 4.6))
+    top = max([s.mean + s.se for a in report.agents for s in [*a.tasks, a.overall]] + [1.0])
+    missing: list[str] = []
+    ns_by_label: dict[str, set[int]] = {}
     for i, a in enumerate(report.agents):
         xs, ys, es = [], [], []
         for j, name in enumerate(labels):
+            x = j + i * width
             s = (
                 a.overall
                 if name == "overall"
-                else next((x for x in a.tasks if x.name == name), None)
+                else next((t for t in a.tasks if t.name == name), None)
             )
-            if s is not None:
-                xs.append(j + i * width)
-                ys.append(s.mean)
-                es.append(s.se)
-        ax.bar(xs, ys, width, yerr=es, label=a.agent, capsize=3)
+            if s is None:
+                missing.append(f"{a.agent}: {name.split('/')[-1]}")
+                ax.text(x, top * 0.02, "no episodes", rotation=90, ha="center", va="bottom",
+                        fontsize=6, color="0.4")  # fmt: skip
+                continue
+            xs.append(x)
+            ys.append(s.mean)
+            es.append(s.se)
+            ns_by_label.setdefault(name, set()).add(s.n)
+            ax.text(x, s.mean + s.se + top * 0.02, f"{s.mean:.0f}\nn={s.n}", ha="center",
+                    va="bottom", fontsize=6)  # fmt: skip
+        bars = ax.bar(xs, ys, width, yerr=es, label=a.agent, capsize=3)
+        color = bars.patches[0].get_facecolor() if bars.patches else None
+        zero = [x for x, y in zip(xs, ys, strict=True) if y == 0]
+        if zero:  # a zero bar has no height: draw its baseline so it is seen
+            ax.scatter(zero, [0] * len(zero), marker="_", s=300, linewidths=3, color=color,
+                       zorder=3, clip_on=False)  # fmt: skip
     ax.set_xticks([j + width * (k - 1) / 2 for j in range(len(labels))])
     ax.set_xticklabels([n.split("/")[-1] for n in labels], rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("progression % (mean ± SE)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    ax.set_ylim(0, top * 1.25)
+    n_total = report.n_episodes
+    ax.set_title(
+        f"Progression per task and overall (BALROG aggregation), {n_total} episodes",
+        fontsize=10,
+    )
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    notes = []
+    unequal = [n.split("/")[-1] for n, ns in ns_by_label.items() if len(ns) > 1]
+    if unequal:
+        notes.append("unequal n between agents: " + ", ".join(unequal))
+    if missing:
+        notes.append("no episodes: " + "; ".join(missing))
+    if notes:
+        fig.text(0.01, 0.01, "\n".join(notes), fontsize=7, ha="left", va="bottom")
+    fig.tight_layout(rect=(0, 0.04 * len(notes), 1, 1))
+    return fig
 
 
 def write_report(report: BenchReport, out: str | Path, *, plot: bool = True) -> list[Path]:
@@ -414,22 +501,48 @@ def write_report(report: BenchReport, out: str | Path, *, plot: bool = True) -> 
     return paths
 
 
-def _print_pipeline(root: Path, console: Console) -> None:
+def _print_pipeline(root: Path, console: Console, fmt: str = "table") -> None:
     from rich.table import Table
 
     data = json.loads((root / "report.json").read_text(encoding="utf-8"))
     rows = data.get("rows", [])
     cols = list(dict.fromkeys(k for r in rows for k in r))
-    t = Table(title=f"pipeline {data.get('name', '')}: stages {data.get('stages', {})}")
-    for c in cols:
-        t.add_column(c, justify="left" if c in ("stage", "env", "scaffold") else "right")
-    for r in rows:
-        t.add_row(
-            *(f"{r[c]:.3f}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in cols)
+    if fmt != "table":
+        from automem_sdk.cli import emit_table
+
+        emit_table(
+            f"pipeline {data.get('name', '')}",
+            cols,
+            [[r.get(c) for c in cols] for r in rows],
+            fmt=fmt,
         )
-    console.print(t)
+        return
+    console.print(f"[bold]pipeline {data.get('name', '')}[/]: stages {data.get('stages', {})}")
+    t = Table()
+    text_cols = [c for c in cols if not any(isinstance(r.get(c), int | float) for r in rows)]
+    cells = [
+        [f"{r[c]:.3f}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in cols]
+        for r in rows
+    ]
+    for j, c in enumerate(cols):
+        if c in text_cols:
+            t.add_column(c, overflow="fold")
+        else:
+            _numeric(t, c, [row[j] for row in cells])
+    for row in cells:
+        t.add_row(*row)
+    _fit(console, t)
     if (root / "progression.png").exists():
         console.print(f"plot: {root / 'progression.png'}")
+
+
+def _flat_rows(report: BenchReport) -> tuple[list[str], list[list[object]]]:
+    cols = ["agent", "level", "name", "n", "mean", "se"]
+    rows: list[list[object]] = []
+    for a in report.agents:
+        for level, scores in (("task", a.tasks), ("env", a.envs), ("overall", [a.overall])):
+            rows += [[a.agent, level, s.name, s.n, s.mean, s.se] for s in scores]
+    return cols, rows
 
 
 def report_dir(
@@ -438,8 +551,17 @@ def report_dir(
     compare: tuple[str, str] | None = None,
     plot: bool = True,
     console: Console | None = None,
+    fmt: str = "table",
 ) -> BenchReport | None:
     """Print the report of a benchmark folder (or a structural / pipeline run).
+
+    Args:
+        path: the folder.
+        compare: the two agents of the paired comparison.
+        plot: write the PNG.
+        console: where the tables go.
+        fmt: ``table`` (rich tables), or ``md``/``csv``/``json`` printed to stdout for
+            piping (a structural run always renders its own report).
 
     Returns:
         The benchmark report, or None for a structural or pipeline run.
@@ -463,12 +585,21 @@ def report_dir(
             return None
     if (root / "episodes").is_dir():
         report = build_report(load_episodes(root), compare)
-        print_report(report, console=console)
         written = write_report(report, root, plot=plot)
-        console.print("wrote " + ", ".join(str(p) for p in written))
+        if fmt == "md":
+            print(_markdown(report), end="")
+        elif fmt == "json":
+            print(report.model_dump_json(indent=1))
+        elif fmt == "csv":
+            from automem_sdk.cli import emit_table
+
+            emit_table("progression %", *_flat_rows(report), fmt="csv")
+        else:
+            print_report(report, console=console)
+            console.print("wrote " + ", ".join(str(p) for p in written))
         return report
     if (root / "report.json").is_file():
-        _print_pipeline(root, console)
+        _print_pipeline(root, console, fmt)
         return None
     raise AutomemError(
         f"{root}: not a benchmark folder (no episodes/), structural run or pipeline output"

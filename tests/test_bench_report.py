@@ -160,3 +160,86 @@ def test_report_dir_rejects_other_folders(tmp_path: Path) -> None:
         report_dir(tmp_path, console=_console())
     with pytest.raises(AutomemError, match="no such folder"):
         report_dir(tmp_path / "missing", console=_console())
+
+
+def _folder(tmp_path: Path, agents: dict[str, dict[str, list[float]]]) -> Path:
+    for agent, envs in agents.items():
+        for env, progs in envs.items():
+            for seed, p in enumerate(progs):
+                path = episode_path(tmp_path, agent, env, seed)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(_ep(agent, env, seed, p).model_dump_json())
+    return tmp_path
+
+
+def test_tables_piped_at_80_columns_cut_no_number(tmp_path: Path) -> None:
+    envs = {"minihack/MazeWalk-15x15": [0.3, 1.0, 0.0], "minihack/CorridorBattle-Dark": [0.0]}
+    agents = {
+        name: envs
+        for name in ("explorer", "explorer-stateless", "explorer-hist16", "explorer-trunc")
+    }
+    console = Console(record=True, width=80, force_terminal=False)
+    rep = report_dir(_folder(tmp_path, agents), console=console, plot=False)
+    text = console.export_text()
+    assert rep is not None
+    assert "…" not in text
+    assert text.count("43.3 ± 24.2") == 4  # every agent's MazeWalk-15x15 cell, whole
+    for name in agents:
+        assert name in text
+    assert "CorridorBattle-Dark" in text and "unprod = unproductive_rate" in text
+
+
+def test_pipeline_table_keeps_every_stage_name(tmp_path: Path) -> None:
+    stages = [f"behavioral-{k}-specialist-after-round-2" for k in ("map", "log", "plan", "all")]
+    rows = [
+        {"stage": s, "env": "minihack/CorridorBattle-Dark", "n": 20, "raw score": 0.123456}
+        for s in stages
+    ]
+    (tmp_path / "report.json").write_text(json.dumps({"name": "p", "rows": rows}))
+    console = Console(record=True, width=80, force_terminal=False)
+    report_dir(tmp_path, console=console)
+    text = console.export_text()
+    assert "…" not in text
+    for s in stages:
+        assert s in text
+    assert text.count("0.123") == 4 and "raw score" in text
+
+
+def test_report_formats_for_piping(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import csv
+    import io
+
+    root = _folder(tmp_path, {"explorer": {"minihack/MazeWalk-9x9": [1.0, 0.0]}})
+    report_dir(root, fmt="csv", plot=False)
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0]["agent"] == "explorer" and float(rows[0]["mean"]) == 50.0
+    report_dir(root, fmt="json", plot=False)
+    assert json.loads(capsys.readouterr().out)["n_episodes"] == 2
+    report_dir(root, fmt="md", plot=False)
+    assert (
+        "| explorer | task | minihack/MazeWalk-9x9 | 2 | 50.0 ± 35.4 |" in capsys.readouterr().out
+    )
+
+
+def test_plot_says_what_it_shows() -> None:
+    pytest.importorskip("matplotlib")
+    from automem_sdk.benchmarks.bench_report import _figure
+
+    rows = [
+        _ep("explorer", "minihack/MazeWalk-9x9", 0, 1.0),
+        _ep("explorer", "minihack/MazeWalk-9x9", 1, 1.0),
+        _ep("explorer", "minihack/Corridor-R3", 0, 0.0),
+        _ep("explorer-stateless", "minihack/MazeWalk-9x9", 0, 0.0),
+    ]
+    fig = _figure(build_report(rows))
+    ax = fig.axes[0]
+    assert "4 episodes" in ax.get_title()
+    texts = [t.get_text() for t in ax.texts] + [t.get_text() for t in fig.texts]
+    assert "100\nn=2" in texts and "0\nn=1" in texts
+    assert "no episodes" in texts  # explorer-stateless never played Corridor-R3
+    note = next(t for t in texts if t.startswith("unequal n"))
+    assert "MazeWalk-9x9" in note and "explorer-stateless: Corridor-R3" in texts[-1]
+    assert len(ax.collections) >= 1  # zero bars drawn as a marked baseline
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
