@@ -1,0 +1,673 @@
+"""MCP: automem memory behind the Model Context Protocol, for any MCP client.
+
+:class:`MemoryMCPServer` serves a :class:`~automem_sdk.store.MemoryStore` (local disk,
+``s3://``, ``memory://``) with the official ``mcp`` SDK's low-level server:
+
+- **tools**: one per op the scaffold enables (``memory_read``, ``memory_append``, ...,
+  and the scaffold's custom ops), arguments = the op model's fields, descriptions from
+  the scaffold and the op spec; optionally ``memory``, the six commands of Claude's
+  memory tool (view, create, str_replace, insert, delete, rename), run by
+  :class:`~automem_sdk.adapters.anthropic_memory.AutomemMemoryTool`;
+- **resources**: every memory file (``automem://memory/<path>``) and the journal
+  (``automem://journal`` for the whole store, ``automem://journal/<path>`` for one file);
+- **prompts**: the scaffold's LOG and PLAN routines, filled with the current memory;
+- **scoping**: a namespace template (``clients/{client_id}``) filled per request from
+  the bearer token's identity, ``X-Automem-<Key>`` headers, the client's
+  ``io.automem/scope`` extension settings, or fixed values (stdio); each namespace is its
+  own sandboxed store;
+- **traces**: every tool call becomes one :class:`~automem_sdk.trace.TurnRecord`
+  (observe mode) that ``automem trace show`` and ``automem train behavioral dataset`` read.
+
+Bad input (malformed arguments, unknown tools, oversized payloads, path escapes, a
+read-only or full store) is answered as a tool error (``isError: true``); the server
+goes on serving. Run it with ``automem mcp URL`` (see :mod:`.mcp_cli`).
+
+Requires the ``[mcp]`` extra.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+import mcp_types as types
+from mcp.server.lowlevel import Server
+
+from automem_sdk.errors import AutomemError
+from automem_sdk.llm.base import Message
+from automem_sdk.ops import (
+    MUTATING_OPS,
+    CreateOp,
+    DeleteOp,
+    InsertOp,
+    InvalidOp,
+    ListOp,
+    MemoryOp,
+    OpResult,
+    ReadOp,
+    RenameOp,
+    ReplaceOp,
+    execute_op,
+)
+from automem_sdk.scaffold import Scaffold, load_scaffold
+from automem_sdk.scopes import StoreScopes
+from automem_sdk.tools import MAX_TOOL_ARGUMENT_BYTES, op_from_tool_call, tool_specs
+from automem_sdk.trace import TraceFooter, TraceHeader, TraceWriter, TurnRecord
+
+if TYPE_CHECKING:
+    from mcp.server.context import ServerRequestContext
+
+    from automem_sdk.store import MemoryStore, StoreLimits
+
+__all__ = [
+    "CLAUDE_TOOL",
+    "IDENTITY_HEADER",
+    "JOURNAL_URI",
+    "MEMORY_URI",
+    "SCOPE_EXTENSION",
+    "MemoryMCPServer",
+    "claude_tool_schema",
+]
+
+#: Name of the optional Claude memory-tool tool (commands view, create, ...).
+CLAUDE_TOOL = "memory"
+#: URI prefix of memory files as resources.
+MEMORY_URI = "automem://memory/"
+#: URI of the journal (add ``/<path>`` for one file's history).
+JOURNAL_URI = "automem://journal"
+#: Client extension whose settings fill the namespace template (``ClientSession(extensions=...)``).
+SCOPE_EXTENSION = "io.automem/scope"
+#: Header the HTTP front sets to the verified bearer-token identity (a client's own is dropped).
+IDENTITY_HEADER = "x-automem-identity"
+_HEADER_PREFIX = "x-automem-"
+_T = TypeVar("_T")
+_PROMPT_ARGS = {
+    "log": [
+        ("observation", "what just happened (the exchange or observation to record)", True),
+        ("step", "step number", False),
+        ("last_action", "the action taken before this observation", False),
+    ],
+    "plan": [
+        ("observation", "the current situation to plan for", True),
+        ("step", "step number", False),
+        ("actions", "the actions to choose from", False),
+    ],
+}
+
+
+def claude_tool_schema() -> dict[str, Any]:
+    """JSON Schema of the Claude memory tool's input (all six commands in one object)."""
+    s = {"type": "string"}
+    return {
+        "type": "object",
+        "properties": {
+            "command": {
+                "type": "string",
+                "enum": ["view", "create", "str_replace", "insert", "delete", "rename"],
+            },
+            "path": {**s, "description": "a path under /memories"},
+            "view_range": {
+                "type": "array",
+                "items": {"type": "integer"},
+                "minItems": 2,
+                "maxItems": 2,
+                "description": "view: [first_line, last_line] (-1 = to the end)",
+            },
+            "file_text": {**s, "description": "create: the new file's content"},
+            "old_str": {**s, "description": "str_replace: the exact, unique text to replace"},
+            "new_str": {**s, "description": "str_replace: the replacement"},
+            "insert_line": {"type": "integer", "description": "insert: after this line (0 = top)"},
+            "insert_text": {**s, "description": "insert: the text to insert"},
+            "old_path": {**s, "description": "rename: the current path"},
+            "new_path": {**s, "description": "rename: the new path"},
+        },
+        "required": ["command"],
+    }
+
+
+_CLAUDE_DESCRIPTION = (
+    "Claude's memory tool: view a directory or file, create, str_replace, insert, delete "
+    "or rename files under /memories. Check /memories before starting a task and record "
+    "progress there as you go."
+)
+
+
+def _error_result(text: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
+
+
+class MemoryMCPServer:
+    """automem memory as an MCP server (see the module docstring).
+
+    Args:
+        url: base fsspec URL of the memory (each namespace is a sub-root of it).
+        scaffold: enabled ops, custom ops, prompts and file schema (name, path or object).
+        namespace: a namespace template such as ``"clients/{client_id}"``; ``None`` serves
+            one shared store at ``url``.
+        scope: fixed values for the template (stdio: one client per process).
+        storage_options: fsspec options for every store.
+        limits: size limits of every store.
+        read_only: open every store read-only (writes become tool errors).
+        claude_tools: also offer the ``memory`` tool with Claude's six commands.
+        trace: a trace URL (``.jsonl`` or ``.jsonl.gz``) or writer; every tool call is
+            recorded there.
+        trace_storage_options: fsspec options for the trace URL.
+        max_payload_bytes: a tool call whose JSON arguments are larger is refused.
+        name: the server name announced to clients.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        scaffold: Scaffold | str = "generic",
+        namespace: str | None = None,
+        scope: Mapping[str, str] | None = None,
+        storage_options: dict[str, Any] | None = None,
+        limits: StoreLimits | None = None,
+        read_only: bool = False,
+        claude_tools: bool = False,
+        trace: str | TraceWriter | None = None,
+        trace_storage_options: dict[str, Any] | None = None,
+        max_payload_bytes: int = MAX_TOOL_ARGUMENT_BYTES,
+        name: str = "automem",
+    ) -> None:
+        from automem_sdk import __version__
+
+        self.scaffold = load_scaffold(scaffold)
+        kwargs: dict[str, Any] = {"read_only": True} if read_only else {}
+        self.scopes = StoreScopes(
+            url, namespace, storage_options=storage_options, limits=limits, **kwargs
+        )
+        self.scope = dict(scope or {})
+        self.claude_tools = claude_tools
+        self.max_payload_bytes = max_payload_bytes
+        self.name = name
+        self.version = __version__
+        self._specs = tool_specs(self.scaffold, include_action=False)
+        self._tool_names = {s["name"] for s in self._specs}
+        self._claude: dict[int, Any] = {}
+        self._lock = threading.Lock()
+        self._step = 0
+        self.n_calls = 0
+        self.trace: TraceWriter | None = None
+        self._owns_trace = isinstance(trace, str)
+        if trace is not None:
+            self.trace = (
+                TraceWriter(trace, trace_storage_options) if isinstance(trace, str) else trace
+            )
+            self.trace.write(
+                TraceHeader(
+                    episode_id=f"mcp/{name}",
+                    env="mcp",
+                    task="mcp",
+                    scaffold_id=self.scaffold.id,
+                    mode="observe",
+                    models={"memory": "mcp-client"},
+                    sdk_version=__version__,
+                    memory_url=url,
+                    config={"namespace": namespace or "", "claude_tools": claude_tools},
+                )
+            )
+
+    # ---------------------------------------------------------------- scoping
+    def context_values(self, ctx: ServerRequestContext[Any, Any] | None) -> dict[str, str]:
+        """The values that fill the namespace template for one request.
+
+        Fixed ``scope`` values first, then the client's ``io.automem/scope`` extension
+        settings, then ``X-Automem-<Key>`` headers (``X-Automem-Client-Id`` fills
+        ``client_id``), and last the verified bearer-token identity as ``identity``.
+        """
+        values = dict(self.scope)
+        if ctx is None:
+            return values
+        caps = getattr(ctx.session, "client_capabilities", None)
+        ext = (getattr(caps, "extensions", None) or {}).get(SCOPE_EXTENSION)
+        if isinstance(ext, Mapping):
+            values.update({str(k): str(v) for k, v in ext.items()})
+        request = ctx.request
+        headers = getattr(request, "headers", None)
+        if headers is not None:
+            identity = None
+            for key, value in headers.items():
+                k = key.lower()
+                if k == IDENTITY_HEADER:
+                    identity = value
+                elif k.startswith(_HEADER_PREFIX):
+                    values[k[len(_HEADER_PREFIX) :].replace("-", "_")] = value
+            values.pop("identity", None)
+            if identity:
+                values["identity"] = identity
+        return values
+
+    def store_for(self, ctx: ServerRequestContext[Any, Any] | None) -> tuple[MemoryStore, str]:
+        """The store of the request's namespace, and the namespace.
+
+        Raises:
+            AutomemError: a namespace key is missing or unsafe.
+        """
+        values = self.context_values(ctx)
+        return self.scopes.get(values), self.scopes.namespace(values)
+
+    # ------------------------------------------------------------------ tools
+    def list_tools(self) -> list[types.Tool]:
+        """The tools offered: the scaffold's ops, then Claude's memory tool if enabled."""
+        files = self.scaffold.describe_files()
+        out = []
+        for spec in self._specs:
+            desc = spec["description"]
+            if spec["name"] in ("memory_read", "memory_list", "memory_write", "memory_append"):
+                desc = f"{desc}\nMemory files:\n{files}"
+            out.append(
+                types.Tool(name=spec["name"], description=desc, input_schema=spec["parameters"])
+            )
+        if self.claude_tools:
+            out.append(
+                types.Tool(
+                    name=CLAUDE_TOOL,
+                    description=_CLAUDE_DESCRIPTION,
+                    input_schema=claude_tool_schema(),
+                )
+            )
+        return out
+
+    def call_tool(
+        self,
+        name: str,
+        arguments: Mapping[str, Any] | None,
+        ctx: ServerRequestContext[Any, Any] | None = None,
+    ) -> types.CallToolResult:
+        """Run one tool call; every mistake becomes a tool error, never an exception."""
+        args: dict[str, Any] = dict(arguments or {})
+        client = self._client_name(ctx)
+        try:
+            size = len(json.dumps(args, default=str).encode())
+        except (TypeError, ValueError):  # pragma: no cover - JSON-RPC arguments are JSON
+            size = 0
+        if size > self.max_payload_bytes:
+            return self._refuse(
+                name,
+                args,
+                client,
+                "",
+                f"tool arguments too large ({size} bytes; max {self.max_payload_bytes})",
+            )
+        if name not in self._tool_names and not (self.claude_tools and name == CLAUDE_TOOL):
+            known = sorted(self._tool_names | ({CLAUDE_TOOL} if self.claude_tools else set()))
+            return self._refuse(
+                name, args, client, "", f"unknown tool '{name}'; tools: {', '.join(known)}"
+            )
+        try:
+            store, ns = self.store_for(ctx)
+        except AutomemError as exc:
+            return self._refuse(name, args, client, "", str(exc))
+        if name == CLAUDE_TOOL:
+            op, result = self._claude_call(store, args)
+        else:
+            op = op_from_tool_call(name, args, self.scaffold)
+            result = self._run(store, op)
+        self._record(name, args, client, ns, op, result)
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=result.text)],
+            structured_content=result.model_dump(mode="json"),
+            is_error=not result.ok,
+        )
+
+    def _run(self, store: MemoryStore, op: MemoryOp) -> OpResult:
+        try:
+            return execute_op(store, op, self.scaffold)
+        except OSError as exc:  # the backend failed: disk full, permissions, network
+            msg = f"the memory store could not complete {op.op}: {exc.strerror or exc}"
+            return OpResult(op=op.op, ok=False, text=f"ERROR ({op.op}): {msg}", error=msg)
+
+    def _refuse(
+        self, name: str, args: dict[str, Any], client: str, ns: str, message: str
+    ) -> types.CallToolResult:
+        op = InvalidOp(raw=json.dumps({"tool": name}, default=str)[:300], error=message)
+        result = OpResult(op="invalid", ok=False, text=f"ERROR: {message}", error=message)
+        self._record(name, args, client, ns, op, result)
+        return _error_result(result.text)
+
+    def _claude_call(self, store: MemoryStore, args: dict[str, Any]) -> tuple[MemoryOp, OpResult]:
+        from anthropic.lib.tools import ToolError
+        from automem_sdk.adapters.anthropic_memory import AutomemMemoryTool
+
+        with self._lock:
+            tool = self._claude.get(id(store))
+            if tool is None:
+                tool = self._claude[id(store)] = AutomemMemoryTool(
+                    store, max_input_bytes=self.max_payload_bytes
+                )
+        op = _claude_op(store, args)
+        command = str(args.get("command", "invalid"))
+        try:
+            text = tool.call(args)
+            ok = True
+        except ToolError as exc:
+            text, ok = _tool_error_text(exc), False
+        except OSError as exc:
+            text, ok = f"Error: the memory store failed: {exc.strerror or exc}", False
+        result = OpResult(
+            op=op.op if op.op != "invalid" else command,
+            ok=ok,
+            text=text,
+            path=getattr(op, "path", None),
+            error=None if ok else text,
+            changed=ok and op.op in MUTATING_OPS,
+        )
+        return op, result
+
+    # ------------------------------------------------------------------ trace
+    def _client_name(self, ctx: ServerRequestContext[Any, Any] | None) -> str:
+        params = getattr(getattr(ctx, "session", None), "client_params", None)
+        info = getattr(params, "client_info", None)
+        return str(getattr(info, "name", "") or "mcp-client")
+
+    def _record(
+        self,
+        name: str,
+        args: dict[str, Any],
+        client: str,
+        ns: str,
+        op: MemoryOp,
+        result: OpResult,
+    ) -> None:
+        with self._lock:
+            self.n_calls += 1
+            if self.trace is None or self.trace.closed:
+                return
+            step, self._step = self._step, self._step + 1
+            call = json.dumps({"tool": name, "arguments": args}, default=str, ensure_ascii=False)
+            where = f"namespace {ns!r}" if ns else "the shared store"
+            self.trace.write(
+                TurnRecord(
+                    step=step,
+                    routine="log" if op.op in MUTATING_OPS else "plan",
+                    model=client,
+                    messages=[
+                        Message(
+                            role="system",
+                            content=f"MCP client {client!r} calling automem tools on {where} "
+                            f"(scaffold {self.scaffold.name} {self.scaffold.id}).",
+                        ),
+                        Message(role="user", content=f"tool call: {call[:4000]}"),
+                    ],
+                    output=call[:4000],
+                    ops=[op.model_dump()],
+                    results=[result.model_dump()],
+                    parse_errors=[op.error] if isinstance(op, InvalidOp) else [],
+                )
+            )
+
+    def close(self) -> None:
+        """Close the trace (if this server opened it) and every store (idempotent)."""
+        with self._lock:
+            trace, self.trace = self.trace, None
+        if trace is not None and not trace.closed:
+            trace.write(TraceFooter(steps=self._step, n_ops=self.n_calls))
+            if self._owns_trace:
+                trace.close()
+        self.scopes.close()
+
+    # -------------------------------------------------------------- resources
+    def list_resources(self, ctx: ServerRequestContext[Any, Any] | None) -> list[types.Resource]:
+        """Every memory file of the request's namespace, then the journal."""
+        store, _ns = self.store_for(ctx)
+        out = [
+            types.Resource(
+                name=path,
+                uri=MEMORY_URI + path,
+                mime_type="text/markdown" if path.endswith(".md") else "text/plain",
+                description=_purpose(self.scaffold, path),
+            )
+            for path in store.list()
+        ]
+        out.append(
+            types.Resource(
+                name="journal",
+                uri=JOURNAL_URI,
+                mime_type="application/json",
+                description="every change to this memory, oldest first "
+                f"({JOURNAL_URI}/<path> for one file's history)",
+            )
+        )
+        return out
+
+    def read_resource(
+        self, uri: str, ctx: ServerRequestContext[Any, Any] | None
+    ) -> tuple[str, str]:
+        """``(text, mime type)`` of a resource URI.
+
+        Raises:
+            AutomemError: unknown URI, missing file or invalid path.
+        """
+        store, _ns = self.store_for(ctx)
+        if uri.startswith(MEMORY_URI):
+            path = uri[len(MEMORY_URI) :]
+            return store.read(path), "text/markdown" if path.endswith(".md") else "text/plain"
+        if uri == JOURNAL_URI or uri.startswith(JOURNAL_URI + "/"):
+            entries = [
+                e.model_dump(mode="json")
+                for e in store.history(uri[len(JOURNAL_URI) + 1 :] or None)
+            ]
+            return json.dumps(entries, indent=1), "application/json"
+        raise AutomemError(f"unknown resource {uri!r} (try {MEMORY_URI}<path> or {JOURNAL_URI})")
+
+    # ---------------------------------------------------------------- prompts
+    def list_prompts(self) -> list[types.Prompt]:
+        """The scaffold's LOG and PLAN routines as prompts."""
+        return [
+            types.Prompt(
+                name=routine,
+                description=f"automem {routine.upper()} routine of scaffold "
+                f"{self.scaffold.name!r}: "
+                + (
+                    "record what matters in memory" if routine == "log" else "read memory, then act"
+                ),
+                arguments=[
+                    types.PromptArgument(name=n, description=d, required=r)
+                    for n, d, r in _PROMPT_ARGS[routine]
+                ],
+            )
+            for routine in ("log", "plan")
+        ]
+
+    def get_prompt(
+        self, name: str, arguments: Mapping[str, str] | None, ctx: ServerRequestContext[Any, Any]
+    ) -> str:
+        """The rendered routine prompt (system text, then the routine text).
+
+        Raises:
+            AutomemError: unknown prompt or a missing ``observation``.
+        """
+        if name not in _PROMPT_ARGS:
+            raise AutomemError(f"unknown prompt {name!r}; prompts: log, plan")
+        args = dict(arguments or {})
+        if not args.get("observation"):
+            raise AutomemError(f"prompt {name!r} needs the argument 'observation'")
+        store, _ns = self.store_for(ctx)
+        files = store.list()
+        system = self.scaffold.render(
+            "system",
+            instruction="",
+            actions=args.get("actions", "(any)"),
+            files=self.scaffold.describe_files(),
+            ops=self.scaffold.describe_ops(),
+            max_log_ops=self.scaffold.limits.max_log_ops,
+        )
+        routine = self.scaffold.render(
+            name,
+            observation=args["observation"],
+            step=args.get("step", "0"),
+            memory_index=", ".join(files[:30]) or "(empty)",
+            last_action=args.get("last_action", "(none)"),
+            actions=args.get("actions", "(any)"),
+            feedback="",
+            pinned=_pinned(store, self.scaffold),
+            max_log_ops=self.scaffold.limits.max_log_ops,
+        )
+        return f"{system.rstrip()}\n\n{routine.rstrip()}\n"
+
+    # ------------------------------------------------------------- the server
+    def build(self) -> Server[Any]:
+        """The ``mcp`` low-level :class:`~mcp.server.lowlevel.Server` with every handler."""
+        srv = self
+
+        async def on_list_tools(
+            ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+        ) -> types.ListToolsResult:
+            return types.ListToolsResult(tools=srv.list_tools())
+
+        async def on_call_tool(
+            ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+        ) -> types.CallToolResult:
+            return await anyio.to_thread.run_sync(srv.call_tool, params.name, params.arguments, ctx)
+
+        async def on_list_resources(
+            ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+        ) -> types.ListResourcesResult:
+            found = await _mcp_call(srv.list_resources, ctx)
+            return types.ListResourcesResult(resources=found)
+
+        async def on_list_templates(
+            ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+        ) -> types.ListResourceTemplatesResult:
+            return types.ListResourceTemplatesResult(
+                resource_templates=[
+                    types.ResourceTemplate(
+                        name="memory file",
+                        uri_template=MEMORY_URI + "{path}",
+                        mime_type="text/plain",
+                    ),
+                    types.ResourceTemplate(
+                        name="file history",
+                        uri_template=JOURNAL_URI + "/{path}",
+                        mime_type="application/json",
+                    ),
+                ]
+            )
+
+        async def on_read_resource(
+            ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams
+        ) -> types.ReadResourceResult:
+            text, mime = await _mcp_call(srv.read_resource, str(params.uri), ctx)
+            return types.ReadResourceResult(
+                contents=[
+                    types.TextResourceContents(uri=str(params.uri), mime_type=mime, text=text)
+                ]
+            )
+
+        async def on_list_prompts(
+            ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+        ) -> types.ListPromptsResult:
+            return types.ListPromptsResult(prompts=srv.list_prompts())
+
+        async def on_get_prompt(
+            ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams
+        ) -> types.GetPromptResult:
+            text = await _mcp_call(srv.get_prompt, params.name, params.arguments, ctx)
+            return types.GetPromptResult(
+                description=f"automem {params.name.upper()} routine",
+                messages=[
+                    types.PromptMessage(
+                        role="user", content=types.TextContent(type="text", text=text)
+                    )
+                ],
+            )
+
+        return Server(
+            self.name,
+            version=self.version,
+            instructions="File-based memory that persists across sessions. Memory files:\n"
+            + self.scaffold.describe_files(),
+            on_list_tools=on_list_tools,
+            on_call_tool=on_call_tool,
+            on_list_resources=on_list_resources,
+            on_list_resource_templates=on_list_templates,
+            on_read_resource=on_read_resource,
+            on_list_prompts=on_list_prompts,
+            on_get_prompt=on_get_prompt,
+        )
+
+
+async def _mcp_call(fn: Callable[..., _T], *args: Any) -> _T:
+    """Run a store-touching handler in a worker thread; our errors become MCP errors."""
+    from mcp.shared.exceptions import MCPError
+
+    try:
+        return await anyio.to_thread.run_sync(fn, *args)
+    except AutomemError as exc:
+        raise MCPError(types.INVALID_PARAMS, str(exc)) from exc
+    except OSError as exc:
+        raise MCPError(types.INTERNAL_ERROR, f"the memory store failed: {exc}") from exc
+
+
+def _tool_error_text(exc: BaseException) -> str:
+    content = getattr(exc, "content", None)
+    if isinstance(content, str):
+        return content
+    return str(exc)
+
+
+def _claude_op(store: MemoryStore, args: Mapping[str, Any]) -> MemoryOp:
+    """The automem op a Claude memory-tool command stands for (for the trace)."""
+    command = args.get("command")
+
+    def rel(key: str) -> str:
+        value = str(args.get(key, ""))
+        return value[len("/memories") :].lstrip("/") if value.startswith("/memories") else value
+
+    try:
+        if command == "view":
+            path = rel("path")
+            if path and store.exists(path):
+                return ReadOp(path=path)
+            return ListOp(prefix=path)
+        if command == "create":
+            return CreateOp(path=rel("path"), content=str(args.get("file_text", "")))
+        if command == "str_replace":
+            return ReplaceOp(
+                path=rel("path"), old=str(args.get("old_str", "")), new=str(args.get("new_str", ""))
+            )
+        if command == "insert":
+            line = args.get("insert_line")
+            n = line + 1 if isinstance(line, int) and not isinstance(line, bool) else 0
+            return InsertOp(
+                path=rel("path"), line=max(n, 0), content=str(args.get("insert_text", ""))
+            )
+        if command == "delete":
+            return DeleteOp(path=rel("path"))
+        if command == "rename":
+            return RenameOp(path=rel("old_path"), dst=rel("new_path"))
+    except (ValueError, AutomemError) as exc:
+        return InvalidOp(raw=json.dumps(dict(args), default=str)[:300], error=str(exc)[:300])
+    return InvalidOp(
+        raw=json.dumps(dict(args), default=str)[:300], error=f"unknown command {command!r}"
+    )
+
+
+def _purpose(scaffold: Scaffold, path: str) -> str | None:
+    spec = scaffold.file(path)
+    return spec.purpose if spec is not None and spec.purpose else None
+
+
+def _pinned(store: MemoryStore, scaffold: Scaffold) -> str:
+    budget = scaffold.limits.pinned_chars
+    parts: list[str] = []
+    for f in scaffold.files:
+        if not f.pinned or budget <= 0:
+            continue
+        try:
+            text = store.read(f.name)
+        except AutomemError:
+            continue
+        if not text.strip():
+            continue
+        if len(text) > budget:
+            text = "...\n" + text[-budget:]
+        budget -= len(text)
+        parts.append(f"--- {f.name} ---\n{text.rstrip()}")
+    return "\n".join(parts)
