@@ -351,7 +351,7 @@ def print_report(
         rows = [("task", r) for r in comp.tasks] + [("env", r) for r in comp.envs]
         if comp.overall is not None:
             rows.append(("overall", comp.overall))
-        cells = [
+        comp_cells = [
             [
                 str(r.n),
                 f"{r.mean_a:.1f}",
@@ -361,8 +361,8 @@ def print_report(
             for _, r in rows
         ]
         for j, col in enumerate(("n", comp.a, comp.b, "A - B")):
-            _numeric(c, col, [row[j] for row in cells])
-        for (level, r), row in zip(rows, cells, strict=True):
+            _numeric(c, col, [row[j] for row in comp_cells])
+        for (level, r), row in zip(rows, comp_cells, strict=True):
             c.add_row(_label(level, r.name), *row)
         _fit(console, c)
     if diagnostics:
