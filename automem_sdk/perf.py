@@ -334,6 +334,34 @@ def _print(console: Console, results: dict[str, Any], ops: int, s3_ops: int) -> 
     console.print(table)
 
 
+def _run_scale(sizes: list[int], json_path: str | None) -> int:
+    from automem_sdk.perf_scale import scale_bench
+
+    console = Console()
+    rows = scale_bench(sizes)
+    table = Table(title="a store that lives long (file://)")
+    for col in ("what", "n", "reopen ms", "disk / live bytes", "search ms common/rare/partial"):
+        table.add_column(col, justify="left" if col == "what" else "right")
+    for r in rows:
+        disk = (
+            f"{r['disk_bytes']:,} / {r['live_bytes']:,} ({r['disk_bytes'] / max(1, r['live_bytes']):.0f}x)"
+            if "disk_bytes" in r
+            else ""
+        )
+        search = (
+            f"{r['search_common_ms']:.2f} / {r['search_rare_ms']:.2f} / {r['search_partial_ms']:.2f}"
+            if "search_common_ms" in r
+            else ""
+        )
+        reopen = f"{r['reopen_ms']:.0f}" if "reopen_ms" in r else ""
+        table.add_row(r["kind"], f"{r['n']:,}", reopen, disk, search)
+    console.print(table)
+    if json_path:
+        with open(json_path, "w", encoding="utf-8") as fh:
+            json.dump(rows, fh, indent=2)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point of ``python -m automem_sdk.perf``."""
     parser = argparse.ArgumentParser(prog="python -m automem_sdk.perf", description=__doc__)
@@ -345,7 +373,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-s3", action="store_true", help="skip the s3 (moto) backend")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--scale",
+        nargs="?",
+        const="1000,10000,100000",
+        metavar="SIZES",
+        help="only the scale section: open time, disk and search at these sizes "
+        "(default 1000,10000,100000)",
+    )
     args = parser.parse_args(argv)
+    if args.scale:
+        return _run_scale([int(s) for s in args.scale.split(",")], args.json)
     if args.quick:
         args.notes, args.ops, args.s3_ops, args.queries = 200, 5, 3, 8
     results = run_perf(
