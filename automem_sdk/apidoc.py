@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
+import pprint
 import sys
+import typing
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["PUBLIC_MODULES", "render_module", "render_reference"]
+__all__ = ["PUBLIC_MODULES", "render_module", "render_prompts", "render_reference"]
 
 #: Modules documented by default, in order.
 PUBLIC_MODULES: tuple[str, ...] = (
@@ -47,8 +49,42 @@ def _signature(obj: object) -> str:
         return ""
 
 
+def _type_name(tp: object) -> str:
+    if isinstance(tp, type):
+        return tp.__name__
+    return str(tp).replace("typing.", "").replace("collections.abc.", "")
+
+
+def _attributes(cls: type) -> list[str]:
+    """Public attributes a class declares: pydantic fields (with defaults) or annotations.
+
+    Protocols list theirs too (``Decider.name``), so an implementer sees every member.
+    """
+    fields = getattr(cls, "model_fields", None)
+    out: list[str] = []
+    if isinstance(fields, dict) and fields:
+        for attr, info in fields.items():
+            default = (
+                "" if info.is_required() else f" = {info.get_default(call_default_factory=True)!r}"
+            )
+            desc = f": {info.description}" if info.description else ""
+            out.append(f"- `{attr}: {_type_name(info.annotation)}{default}`{desc}")
+        return out
+    own = vars(cls).get("__annotations__", {})
+    for attr, tp in own.items():
+        if attr.startswith("_"):
+            continue
+        kind = "required attribute" if getattr(cls, "_is_protocol", False) else "attribute"
+        out.append(f"- `{attr}: {tp if isinstance(tp, str) else _type_name(tp)}` ({kind})")
+    return out
+
+
 def _render_class(name: str, cls: type) -> list[str]:
     out = [f"### class `{name}{_signature(cls)}`", "", _doc(cls) or "*(no docstring)*", ""]
+    attrs = _attributes(cls)
+    if attrs:
+        out += ["Attributes / fields:", "", *attrs, ""]
+        out += ["Methods:", ""]
     for attr, member in sorted(vars(cls).items()):
         if attr.startswith("_") or not (inspect.isfunction(member) or isinstance(member, property)):
             continue
@@ -88,11 +124,70 @@ def render_module(module_name: str) -> list[str]:
         obj = getattr(module, name)
         if inspect.isclass(obj):
             lines += _render_class(name, obj)
+        elif _is_type_alias(obj):
+            lines += [f"### type `{name}`", "", _describe_alias(obj), ""]
         elif callable(obj):
             lines += [f"### `{name}{_signature(obj)}`", "", _doc(obj) or "*(no docstring)*", ""]
         else:
-            shown = _stable(obj)
-            lines += [f"### `{name}`", "", f"`{shown!r}`"[:300], ""]
+            shown = pprint.pformat(_stable(obj), width=96, sort_dicts=False)
+            lines += [f"### `{name}`", "", "```python", shown, "```", ""]
+    return lines
+
+
+def _is_type_alias(obj: object) -> bool:
+    return typing.get_origin(obj) is not None and not inspect.isclass(obj)
+
+
+def _describe_alias(obj: object) -> str:
+    """A typing alias in words: ``Annotated[A | B, ...]`` -> "one of: `A`, `B`" (+ notes)."""
+    args = typing.get_args(obj)
+    meta = ""
+    if typing.get_origin(obj) is typing.Annotated:
+        inner, *extra = args
+        discriminator = next(
+            (getattr(m, "discriminator", None) for m in extra if getattr(m, "discriminator", None)),
+            None,
+        )
+        if discriminator:
+            meta = f" (a pydantic discriminated union on the `{discriminator}` field)"
+        args = typing.get_args(inner) or (inner,)
+    names = ", ".join(f"`{_type_name(a)}`" for a in args)
+    return f"One of: {names}{meta}." if names else f"`{_type_name(obj)}`"
+
+
+def render_prompts(scaffold_name: str = "generic") -> list[str]:
+    """Markdown describing what each routine's prompt contains, from a built-in scaffold.
+
+    Every routine turn sends two messages: the ``system`` prompt and one user message
+    rendered from the routine's template (``log``, ``plan``; ``act`` for the task model
+    in two-model mode). Placeholders are filled by the agent at each step.
+    """
+    from automem_sdk.scaffold import TEMPLATE_VARIABLES, load_scaffold
+
+    sc = load_scaffold(scaffold_name)
+    lines = [
+        "## Prompts each routine sends",
+        "",
+        "Each routine turn sends two messages: the scaffold's `system` prompt, then one user "
+        "message rendered from the routine's template: `log` (record what matters, end "
+        "with `<|DONE|>`), `plan` (read memory, end with one `<|ACTION|>`), or `act` (the "
+        "task model of two-model mode, given what memory returned). A later turn of the "
+        "same routine adds the previous output and op results. Below: the placeholders "
+        f"each template may use, and the `{scaffold_name}` scaffold's templates.",
+        "",
+    ]
+    for routine, allowed in TEMPLATE_VARIABLES.items():
+        text = getattr(sc.prompts, routine, "")
+        lines += [
+            f"### `{routine}`",
+            "",
+            "Placeholders: " + ", ".join(f"`{{{v}}}`" for v in sorted(allowed)),
+            "",
+            "```text",
+            text.rstrip() or "(empty)",
+            "```",
+            "",
+        ]
     return lines
 
 
@@ -109,6 +204,7 @@ def render_reference(modules: Iterable[str] = PUBLIC_MODULES) -> str:
             lines += render_module(m)
         except ImportError as exc:
             lines += [f"## `{m}`", "", f"*(not importable here: {exc})*", ""]
+    lines += render_prompts()
     return "\n".join(lines).rstrip() + "\n"
 
 
