@@ -122,7 +122,10 @@ def render_module(module_name: str) -> list[str]:
         if name.startswith("__"):
             continue
         obj = getattr(module, name)
-        if inspect.isclass(obj):
+        if inspect.ismodule(obj):
+            first = _doc(obj).split("\n\n", 1)[0]
+            lines += [f"### module `{obj.__name__}`", "", first, ""]
+        elif inspect.isclass(obj):
             lines += _render_class(name, obj)
         elif _is_type_alias(obj):
             lines += [f"### type `{name}`", "", _describe_alias(obj), ""]
