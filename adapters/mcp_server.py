@@ -27,6 +27,7 @@ Requires the ``[mcp]`` extra.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Mapping
@@ -177,6 +178,8 @@ class MemoryMCPServer:
     ) -> None:
         from automem_sdk import __version__
 
+        if claude_tools:  # fail at start, not at the first call, without the [anthropic] extra
+            import automem_sdk.adapters.anthropic_memory  # noqa: F401
         self.scaffold = load_scaffold(scaffold)
         kwargs: dict[str, Any] = {"read_only": True} if read_only else {}
         self.scopes = StoreScopes(
@@ -281,6 +284,15 @@ class MemoryMCPServer:
         ctx: ServerRequestContext[Any, Any] | None = None,
     ) -> types.CallToolResult:
         """Run one tool call; every mistake becomes a tool error, never an exception."""
+        return self._call_tool(name, arguments, ctx)[0]
+
+    def _call_tool(
+        self,
+        name: str,
+        arguments: Mapping[str, Any] | None,
+        ctx: ServerRequestContext[Any, Any] | None = None,
+    ) -> tuple[types.CallToolResult, bool]:
+        """The tool result, and whether the set of memory files changed."""
         args: dict[str, Any] = dict(arguments or {})
         client = self._client_name(ctx)
         try:
@@ -304,17 +316,20 @@ class MemoryMCPServer:
             store, ns = self.store_for(ctx)
         except AutomemError as exc:
             return self._refuse(name, args, client, "", str(exc))
+        before = _listing(store)
         if name == CLAUDE_TOOL:
             op, result = self._claude_call(store, args)
         else:
             op = op_from_tool_call(name, args, self.scaffold)
             result = self._run(store, op)
         self._record(name, args, client, ns, op, result)
-        return types.CallToolResult(
+        changed = result.ok and result.changed and _listing(store) != before
+        out = types.CallToolResult(
             content=[types.TextContent(type="text", text=result.text)],
             structured_content=result.model_dump(mode="json"),
             is_error=not result.ok,
         )
+        return out, changed
 
     def _run(self, store: MemoryStore, op: MemoryOp) -> OpResult:
         try:
@@ -325,11 +340,11 @@ class MemoryMCPServer:
 
     def _refuse(
         self, name: str, args: dict[str, Any], client: str, ns: str, message: str
-    ) -> types.CallToolResult:
+    ) -> tuple[types.CallToolResult, bool]:
         op = InvalidOp(raw=json.dumps({"tool": name}, default=str)[:300], error=message)
         result = OpResult(op="invalid", ok=False, text=f"ERROR: {message}", error=message)
         self._record(name, args, client, ns, op, result)
-        return _error_result(result.text)
+        return _error_result(result.text), False
 
     def _claude_call(self, store: MemoryStore, args: dict[str, Any]) -> tuple[MemoryOp, OpResult]:
         from anthropic.lib.tools import ToolError
@@ -512,8 +527,15 @@ class MemoryMCPServer:
         return f"{system.rstrip()}\n\n{routine.rstrip()}\n"
 
     # ------------------------------------------------------------- the server
-    def build(self) -> Server[Any]:
-        """The ``mcp`` low-level :class:`~mcp.server.lowlevel.Server` with every handler."""
+    def build(self, *, notify: bool = False) -> Server[Any]:
+        """The ``mcp`` low-level :class:`~mcp.server.lowlevel.Server` with every handler.
+
+        Args:
+            notify: send ``notifications/resources/list_changed`` to the calling client
+                when a tool call adds, removes or renames a memory file (advertise it
+                with ``NotificationOptions(resources_changed=True)``, as ``automem mcp``
+                does over stdio).
+        """
         srv = self
 
         async def on_list_tools(
@@ -524,7 +546,13 @@ class MemoryMCPServer:
         async def on_call_tool(
             ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
         ) -> types.CallToolResult:
-            return await anyio.to_thread.run_sync(srv.call_tool, params.name, params.arguments, ctx)
+            result, files_changed = await anyio.to_thread.run_sync(
+                srv._call_tool, params.name, params.arguments, ctx
+            )
+            if files_changed and notify:
+                with contextlib.suppress(Exception):  # a lost notification must not fail the call
+                    await ctx.session.send_resource_list_changed()
+            return result
 
         async def on_list_resources(
             ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
@@ -647,6 +675,13 @@ def _claude_op(store: MemoryStore, args: Mapping[str, Any]) -> MemoryOp:
     return InvalidOp(
         raw=json.dumps(dict(args), default=str)[:300], error=f"unknown command {command!r}"
     )
+
+
+def _listing(store: MemoryStore) -> list[str] | None:
+    try:
+        return store.list()
+    except (AutomemError, OSError):
+        return None
 
 
 def _purpose(scaffold: Scaffold, path: str) -> str | None:

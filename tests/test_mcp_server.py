@@ -162,10 +162,20 @@ def test_stdio_subprocess_every_feature_and_trace(tmp_path: Path) -> None:
         ],
     )
 
+    notes: list[str] = []
+
+    async def on_message(message: Any) -> None:
+        notes.append(str(getattr(message, "method", type(message).__name__)))
+
     async def scenario() -> None:
-        async with stdio_client(params) as (read, write), ClientSession(read, write) as s:
-            await s.initialize()
+        async with (
+            stdio_client(params) as (read, write),
+            ClientSession(read, write, message_handler=on_message) as s,
+        ):
+            caps = (await s.initialize()).capabilities
+            assert caps.resources is not None and caps.resources.list_changed
             await _every_op(s)
+            assert "notifications/resources/list_changed" in notes
             await _bad_input(s)
             await _claude_commands(s)
             await _resources_and_prompts(s)
