@@ -672,7 +672,10 @@ class MemoryAgent:
                 Message(role="assistant", content=completion.text),
                 Message(role="user", content=result.text),
             ]
-        return self._fallback("the task policy gave no valid action")
+        said = completion.text.strip()[:80]
+        return self._fallback(
+            f"the task policy's answer {said!r} is not one of the actions ({actions_txt})"
+        )
 
     def _action_from(self, text: str, ops: list[MemoryOp]) -> str | None:
         for op in ops:

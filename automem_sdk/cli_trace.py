@@ -280,10 +280,15 @@ def show_trace(
         if t.routine in ("log", "plan")
         for e in t.parse_errors
     ]
+    errors += [
+        [t.step, "act", "(fallback)", _fallback_reason(t)]
+        for t in tr.turns
+        if t.routine == "act" and t.fallback and t.model == "fallback"
+    ]
     if errors:
         errors.sort(key=lambda r: (int(r[0]), str(r[1])))
         emit_table(
-            f"{len(errors)} op and parse errors (the agent saw each as a result)",
+            f"{len(errors)} errors and fallbacks (each was fed back to the agent)",
             ["step", "routine", "op", "error"],
             errors,
             numeric=["step"],
@@ -318,6 +323,15 @@ def show_trace(
         numeric=["value"],
         floats={"value": ".3f"},
         console=console,
+    )
+
+
+def _fallback_reason(t: TurnRecord) -> str:
+    why = next((str(r.get("text", "")) for r in t.results if r.get("text")), "")
+    return (
+        f"{why}; the fallback action {t.action!r} was taken"
+        if why
+        else f"fell back to {t.action!r}"
     )
 
 

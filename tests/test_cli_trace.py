@@ -101,7 +101,7 @@ def test_errors_are_listed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     parse = [e for t in routines for e in t.parse_errors]
     assert failed or parse
     out = _show(capsys, str(trace), "--turns")
-    assert f"{len(failed) + len(parse)} op and parse errors" in out
+    assert f"{len(failed) + len(parse)} errors and fallbacks" in out
     assert "missing.md" in out
 
 
@@ -132,3 +132,26 @@ def test_demo_trace_tokens_and_totals(tmp_path: Path, capsys: pytest.CaptureFixt
     assert f"~{tc.estimated:,} estimated from text at 4 chars/token" in out
     assert "differs" not in out
     assert _memory_ops(tr) == tr.footer.n_ops
+
+
+def test_an_action_outside_the_set_is_a_named_fallback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from automem_sdk import wrap
+    from automem_sdk.llm import ScriptedClient
+
+    trace = tmp_path / "t.jsonl"
+    agent = wrap(
+        lambda obs, memory: "fly",
+        memory=(tmp_path / "m").as_uri(),
+        llm=ScriptedClient(["<|DONE|>"], when_exhausted="cycle"),
+        actions=["explore", "open door"],
+        trace=str(trace),
+    )
+    assert agent.step("A hall.") == "explore"
+    agent.finish()
+    tr = read_trace(str(trace))
+    fb = [t for t in tr.turns if t.fallback]
+    assert len(fb) == 1 and "'fly' is not one of the actions" in fb[0].results[0]["text"]
+    out = _show(capsys, str(trace))
+    assert "(fallback)" in out and "'fly' is not one of the actions (explore, open door)" in out
