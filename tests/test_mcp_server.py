@@ -351,3 +351,25 @@ def test_parse_hostport() -> None:
     assert parse_hostport("[::1]:80") == ("::1", 80)
     with pytest.raises(Exception, match="HOST:PORT"):
         parse_hostport("8765")
+
+
+def test_readme_python_example_runs_as_written(tmp_path: Path) -> None:
+    import re
+    import shutil
+    import subprocess
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## MCP server", 1)[1].split("\n## ", 1)[0]
+    (code,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(code.strip().splitlines()) <= 13
+    if shutil.which("automem") is None:  # not installed as a console script: same module
+        code = code.replace(
+            'command="automem", args=["mcp",',
+            f'command={sys.executable!r}, args=["-m", "automem_sdk.cli", "mcp",',
+        )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=50
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "notes.md:1: likes tea"
+    assert MemoryStore((tmp_path / "memory").as_uri()).read("notes.md") == "likes tea\n"
