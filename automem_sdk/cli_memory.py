@@ -8,14 +8,16 @@ Subcommands (every one takes ``--storage-options JSON`` for fsspec)::
     automem memory log URL [PATH]          the journal (of one file)
     automem memory diff URL V1 V2          unified diff between two versions
     automem memory restore URL VERSION     bring the tree back to VERSION (journaled)
+    automem memory init URL [--create]     create an empty store (--create: its bucket too)
     automem memory fsck URL                list every problem of the journal and objects
     automem memory repair URL              fix what can be fixed; never deletes user files
     automem memory redact URL (--path P | --pattern RE) [--reason TEXT]
                                            purge content from every stored version
 
-Every subcommand but ``restore`` opens the store read-only: nothing is created or
-written, and a missing store, folder or bucket is an error. ``restore`` writes to an
-existing store only. ``ls``, ``search`` and ``log`` take ``--format md|csv|json``.
+Every subcommand but ``restore`` and ``init`` opens the store read-only: nothing is
+created or written, and a missing store, folder or bucket is an error. ``restore``
+writes to an existing store only; ``init`` is the one command that creates a store, and
+creates a missing bucket only with ``--create``. ``ls``, ``search`` and ``log`` take ``--format md|csv|json``.
 """
 
 from __future__ import annotations
@@ -97,6 +99,13 @@ def register(sub: Any) -> None:
     restore.add_argument("url")
     restore.add_argument("version", type=int)
     restore.set_defaults(func=_restore)
+
+    init = msub.add_parser("init", parents=[common], help="create an empty store")
+    init.add_argument("url")
+    init.add_argument(
+        "--create", action="store_true", help="create the bucket too if it does not exist (S3)"
+    )
+    init.set_defaults(func=_init)
 
     fsck = msub.add_parser("fsck", parents=[common], help="check the journal and objects")
     fsck.add_argument("url")
@@ -297,4 +306,17 @@ def _restore(args: argparse.Namespace) -> int:
         f"restored {args.url} to version {args.version}: now version {new} "
         f"(was {before}; `automem memory restore {args.url} {before}` undoes this)"
     )
+    return 0
+
+
+def _init(args: argparse.Namespace) -> int:
+    from automem_sdk.store import MemoryStore
+
+    options = args.storage_options or None
+    if args.url.startswith(("s3://", "s3a://")) and not args.create:
+        from automem_sdk.cli import s3_preflight
+
+        s3_preflight(args.url, options)  # a missing bucket is an error without --create
+    store = MemoryStore(args.url, options, create=True, create_bucket=args.create)
+    _console().print(f"store {args.url} ready at version {store.version}")
     return 0

@@ -287,3 +287,23 @@ def test_read_commands_leave_an_existing_store_untouched(
         assert main(["memory", argv[0], str(tmp_path), *argv[1:]]) == 0
     capsys.readouterr()
     assert tree() == before
+
+
+def test_memory_init_creates_a_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    where = tmp_path / "new"
+    assert main(["memory", "init", str(where)]) == 0
+    assert "version 0" in capsys.readouterr().out
+    assert main(["memory", "ls", str(where)]) == 0
+
+
+@pytest.mark.s3
+def test_memory_init_creates_a_bucket_only_with_create(
+    moto_server: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    bucket = f"made-{uuid.uuid4().hex[:8]}"
+    opts = ["--storage-options", json.dumps(moto_server)]
+    line = _one_line(capsys, ["memory", "init", f"s3://{bucket}/mem", *opts], 1)
+    assert "does not exist" in line and bucket not in _buckets(moto_server)
+    assert main(["memory", "init", f"s3://{bucket}/mem", "--create", *opts]) == 0
+    assert bucket in _buckets(moto_server)
+    assert main(["memory", "ls", f"s3://{bucket}/mem", *opts]) == 0
