@@ -71,7 +71,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
 }
 
-#: Modules that add subcommands, in help order (derived from :data:`COMMANDS`).
+#: Modules that add subcommands, in help order (derived from :data:`COMMANDS`; a module
+#: added here but not to :data:`COMMANDS` still works, imported on every run).
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(m for m, _ in COMMANDS.values()))
 
 #: Top-level import name of an optional dependency -> the extra that installs it.
@@ -368,6 +369,15 @@ def build_parser(only: Sequence[str] | None = None) -> argparse.ArgumentParser:
     for name, (_, help_text) in COMMANDS.items():
         if name not in sub.choices:
             _stub(sub, name, help_text)
+    # A module named only in COMMAND_MODULES (not in COMMANDS) is registered eagerly.
+    covered = {m for m, _ in COMMANDS.values()}
+    for module_name in COMMAND_MODULES:
+        if module_name not in covered:
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError:
+                continue
+            module.register(sub)
     return parser
 
 

@@ -110,3 +110,19 @@ def test_builtin_scaffolds_are_valid() -> None:
 
     for name in BUILTIN_SCAFFOLDS:
         assert load_scaffold(name).validate_scaffold() == []
+
+
+def test_a_module_listed_only_in_command_modules_still_registers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import automem_sdk.cli as cli
+
+    (tmp_path / "extra_cmd_mod.py").write_text(
+        "def register(sub):\n"
+        "    p = sub.add_parser('hello', help='say hello')\n"
+        "    p.set_defaults(func=lambda args: print('hello') or 0)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(cli, "COMMAND_MODULES", (*cli.COMMAND_MODULES, "extra_cmd_mod"))
+    assert cli.main(["hello"]) == 0
+    assert capsys.readouterr().out == "hello\n"
