@@ -16,7 +16,8 @@
   ``io.automem/scope`` extension settings, or fixed values (stdio); each namespace is its
   own sandboxed store;
 - **traces**: every tool call becomes one :class:`~automem_sdk.trace.TurnRecord`
-  (observe mode) that ``automem trace show`` and ``automem train behavioral dataset`` read.
+  (observe mode, see :mod:`.mcp_trace`) that ``automem trace show`` and
+  ``automem train behavioral dataset`` read.
 
 Bad input (malformed arguments, unknown tools, oversized payloads, path escapes, a
 read-only or full store) is answered as a tool error (``isError: true``); the server
@@ -29,52 +30,40 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import mcp_types as types
+from automem_sdk.adapters.mcp_claude import (
+    CLAUDE_DESCRIPTION,
+    CLAUDE_TOOL,
+    ClaudeTools,
+    claude_tool_schema,
+)
+from automem_sdk.adapters.mcp_trace import CallRecorder
 from mcp.server.lowlevel import Server
 
 from automem_sdk.errors import AutomemError
-from automem_sdk.llm.base import Message
-from automem_sdk.ops import (
-    MUTATING_OPS,
-    CreateOp,
-    DeleteOp,
-    InsertOp,
-    InvalidOp,
-    ListOp,
-    MemoryOp,
-    OpResult,
-    ReadOp,
-    RenameOp,
-    ReplaceOp,
-    execute_op,
-)
+from automem_sdk.ops import InvalidOp, MemoryOp, OpResult, execute_op
 from automem_sdk.scaffold import Scaffold, load_scaffold
 from automem_sdk.scopes import StoreScopes
 from automem_sdk.tools import MAX_TOOL_ARGUMENT_BYTES, op_from_tool_call, tool_specs
-from automem_sdk.trace import TraceFooter, TraceHeader, TraceWriter, TurnRecord
 
 if TYPE_CHECKING:
     from mcp.server.context import ServerRequestContext
 
     from automem_sdk.store import MemoryStore, StoreLimits
+    from automem_sdk.trace import TraceWriter
 
 __all__ = [
-    "CLAUDE_TOOL",
     "IDENTITY_HEADER",
     "JOURNAL_URI",
     "MEMORY_URI",
     "SCOPE_EXTENSION",
     "MemoryMCPServer",
-    "claude_tool_schema",
 ]
 
-#: Name of the optional Claude memory-tool tool (commands view, create, ...).
-CLAUDE_TOOL = "memory"
 #: URI prefix of memory files as resources.
 MEMORY_URI = "automem://memory/"
 #: URI of the journal (add ``/<path>`` for one file's history).
@@ -97,43 +86,6 @@ _PROMPT_ARGS = {
         ("actions", "the actions to choose from", False),
     ],
 }
-
-
-def claude_tool_schema() -> dict[str, Any]:
-    """JSON Schema of the Claude memory tool's input (all six commands in one object)."""
-    s = {"type": "string"}
-    return {
-        "type": "object",
-        "properties": {
-            "command": {
-                "type": "string",
-                "enum": ["view", "create", "str_replace", "insert", "delete", "rename"],
-            },
-            "path": {**s, "description": "a path under /memories"},
-            "view_range": {
-                "type": "array",
-                "items": {"type": "integer"},
-                "minItems": 2,
-                "maxItems": 2,
-                "description": "view: [first_line, last_line] (-1 = to the end)",
-            },
-            "file_text": {**s, "description": "create: the new file's content"},
-            "old_str": {**s, "description": "str_replace: the exact, unique text to replace"},
-            "new_str": {**s, "description": "str_replace: the replacement"},
-            "insert_line": {"type": "integer", "description": "insert: after this line (0 = top)"},
-            "insert_text": {**s, "description": "insert: the text to insert"},
-            "old_path": {**s, "description": "rename: the current path"},
-            "new_path": {**s, "description": "rename: the new path"},
-        },
-        "required": ["command"],
-    }
-
-
-_CLAUDE_DESCRIPTION = (
-    "Claude's memory tool: view a directory or file, create, str_replace, insert, delete "
-    "or rename files under /memories. Check /memories before starting a task and record "
-    "progress there as you go."
-)
 
 
 def _error_result(text: str) -> types.CallToolResult:
@@ -178,8 +130,6 @@ class MemoryMCPServer:
     ) -> None:
         from automem_sdk import __version__
 
-        if claude_tools:  # fail at start, not at the first call, without the [anthropic] extra
-            import automem_sdk.adapters.anthropic_memory  # noqa: F401
         self.scaffold = load_scaffold(scaffold)
         kwargs: dict[str, Any] = {"read_only": True} if read_only else {}
         self.scopes = StoreScopes(
@@ -192,29 +142,14 @@ class MemoryMCPServer:
         self.version = __version__
         self._specs = tool_specs(self.scaffold, include_action=False)
         self._tool_names = {s["name"] for s in self._specs}
-        self._claude: dict[int, Any] = {}
-        self._lock = threading.Lock()
-        self._step = 0
-        self.n_calls = 0
-        self.trace: TraceWriter | None = None
-        self._owns_trace = isinstance(trace, str)
-        if trace is not None:
-            self.trace = (
-                TraceWriter(trace, trace_storage_options) if isinstance(trace, str) else trace
-            )
-            self.trace.write(
-                TraceHeader(
-                    episode_id=f"mcp/{name}",
-                    env="mcp",
-                    task="mcp",
-                    scaffold_id=self.scaffold.id,
-                    mode="observe",
-                    models={"memory": "mcp-client"},
-                    sdk_version=__version__,
-                    memory_url=url,
-                    config={"namespace": namespace or "", "claude_tools": claude_tools},
-                )
-            )
+        self._claude = ClaudeTools(max_payload_bytes) if claude_tools else None
+        self.recorder = CallRecorder(
+            trace,
+            self.scaffold,
+            url,
+            config={"namespace": namespace or "", "claude_tools": claude_tools},
+            storage_options=trace_storage_options,
+        )
 
     # ---------------------------------------------------------------- scoping
     def context_values(self, ctx: ServerRequestContext[Any, Any] | None) -> dict[str, str]:
@@ -271,7 +206,7 @@ class MemoryMCPServer:
             out.append(
                 types.Tool(
                     name=CLAUDE_TOOL,
-                    description=_CLAUDE_DESCRIPTION,
+                    description=CLAUDE_DESCRIPTION,
                     input_schema=claude_tool_schema(),
                 )
             )
@@ -318,11 +253,12 @@ class MemoryMCPServer:
             return self._refuse(name, args, client, "", str(exc))
         before = _listing(store)
         if name == CLAUDE_TOOL:
-            op, result = self._claude_call(store, args)
+            assert self._claude is not None
+            op, result = self._claude.call(store, args)
         else:
             op = op_from_tool_call(name, args, self.scaffold)
             result = self._run(store, op)
-        self._record(name, args, client, ns, op, result)
+        self.recorder.record(name, args, client, ns, op, result, before)
         changed = result.ok and result.changed and _listing(store) != before
         out = types.CallToolResult(
             content=[types.TextContent(type="text", text=result.text)],
@@ -343,37 +279,8 @@ class MemoryMCPServer:
     ) -> tuple[types.CallToolResult, bool]:
         op = InvalidOp(raw=json.dumps({"tool": name}, default=str)[:300], error=message)
         result = OpResult(op="invalid", ok=False, text=f"ERROR: {message}", error=message)
-        self._record(name, args, client, ns, op, result)
+        self.recorder.record(name, args, client, ns, op, result)
         return _error_result(result.text), False
-
-    def _claude_call(self, store: MemoryStore, args: dict[str, Any]) -> tuple[MemoryOp, OpResult]:
-        from anthropic.lib.tools import ToolError
-        from automem_sdk.adapters.anthropic_memory import AutomemMemoryTool
-
-        with self._lock:
-            tool = self._claude.get(id(store))
-            if tool is None:
-                tool = self._claude[id(store)] = AutomemMemoryTool(
-                    store, max_input_bytes=self.max_payload_bytes
-                )
-        op = _claude_op(store, args)
-        command = str(args.get("command", "invalid"))
-        try:
-            text = tool.call(args)
-            ok = True
-        except ToolError as exc:
-            text, ok = _tool_error_text(exc), False
-        except OSError as exc:
-            text, ok = f"Error: the memory store failed: {exc.strerror or exc}", False
-        result = OpResult(
-            op=op.op if op.op != "invalid" else command,
-            ok=ok,
-            text=text,
-            path=getattr(op, "path", None),
-            error=None if ok else text,
-            changed=ok and op.op in MUTATING_OPS,
-        )
-        return op, result
 
     # ------------------------------------------------------------------ trace
     def _client_name(self, ctx: ServerRequestContext[Any, Any] | None) -> str:
@@ -381,50 +288,9 @@ class MemoryMCPServer:
         info = getattr(params, "client_info", None)
         return str(getattr(info, "name", "") or "mcp-client")
 
-    def _record(
-        self,
-        name: str,
-        args: dict[str, Any],
-        client: str,
-        ns: str,
-        op: MemoryOp,
-        result: OpResult,
-    ) -> None:
-        with self._lock:
-            self.n_calls += 1
-            if self.trace is None or self.trace.closed:
-                return
-            step, self._step = self._step, self._step + 1
-            call = json.dumps({"tool": name, "arguments": args}, default=str, ensure_ascii=False)
-            where = f"namespace {ns!r}" if ns else "the shared store"
-            self.trace.write(
-                TurnRecord(
-                    step=step,
-                    routine="log" if op.op in MUTATING_OPS else "plan",
-                    model=client,
-                    messages=[
-                        Message(
-                            role="system",
-                            content=f"MCP client {client!r} calling automem tools on {where} "
-                            f"(scaffold {self.scaffold.name} {self.scaffold.id}).",
-                        ),
-                        Message(role="user", content=f"tool call: {call[:4000]}"),
-                    ],
-                    output=call[:4000],
-                    ops=[op.model_dump()],
-                    results=[result.model_dump()],
-                    parse_errors=[op.error] if isinstance(op, InvalidOp) else [],
-                )
-            )
-
     def close(self) -> None:
-        """Close the trace (if this server opened it) and every store (idempotent)."""
-        with self._lock:
-            trace, self.trace = self.trace, None
-        if trace is not None and not trace.closed:
-            trace.write(TraceFooter(steps=self._step, n_ops=self.n_calls))
-            if self._owns_trace:
-                trace.close()
+        """Write the trace footer, close a trace this server opened and every store."""
+        self.recorder.close()
         self.scopes.close()
 
     # -------------------------------------------------------------- resources
@@ -631,50 +497,6 @@ async def _mcp_call(fn: Callable[..., _T], *args: Any) -> _T:
         raise MCPError(types.INVALID_PARAMS, str(exc)) from exc
     except OSError as exc:
         raise MCPError(types.INTERNAL_ERROR, f"the memory store failed: {exc}") from exc
-
-
-def _tool_error_text(exc: BaseException) -> str:
-    content = getattr(exc, "content", None)
-    if isinstance(content, str):
-        return content
-    return str(exc)
-
-
-def _claude_op(store: MemoryStore, args: Mapping[str, Any]) -> MemoryOp:
-    """The automem op a Claude memory-tool command stands for (for the trace)."""
-    command = args.get("command")
-
-    def rel(key: str) -> str:
-        value = str(args.get(key, ""))
-        return value[len("/memories") :].lstrip("/") if value.startswith("/memories") else value
-
-    try:
-        if command == "view":
-            path = rel("path")
-            if path and store.exists(path):
-                return ReadOp(path=path)
-            return ListOp(prefix=path)
-        if command == "create":
-            return CreateOp(path=rel("path"), content=str(args.get("file_text", "")))
-        if command == "str_replace":
-            return ReplaceOp(
-                path=rel("path"), old=str(args.get("old_str", "")), new=str(args.get("new_str", ""))
-            )
-        if command == "insert":
-            line = args.get("insert_line")
-            n = line + 1 if isinstance(line, int) and not isinstance(line, bool) else 0
-            return InsertOp(
-                path=rel("path"), line=max(n, 0), content=str(args.get("insert_text", ""))
-            )
-        if command == "delete":
-            return DeleteOp(path=rel("path"))
-        if command == "rename":
-            return RenameOp(path=rel("old_path"), dst=rel("new_path"))
-    except (ValueError, AutomemError) as exc:
-        return InvalidOp(raw=json.dumps(dict(args), default=str)[:300], error=str(exc)[:300])
-    return InvalidOp(
-        raw=json.dumps(dict(args), default=str)[:300], error=f"unknown command {command!r}"
-    )
 
 
 def _listing(store: MemoryStore) -> list[str] | None:

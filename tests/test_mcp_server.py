@@ -199,6 +199,10 @@ def test_stdio_subprocess_every_feature_and_trace(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in (out / "dataset.jsonl").read_text().splitlines()]
     targets = "\n".join(r["completion"][0]["content"] for r in rows)
     assert "<|APPEND|>notes.md|lives in Lyon<|END|>" in targets
+    (append,) = [r for r in rows if "lives in Lyon" in r["completion"][0]["content"]]
+    prompt = "\n".join(m["content"] for m in append["prompt"])
+    assert "lives in Lyon" not in prompt  # the call is the target, not part of the prompt
+    assert "Memory files: notes.md" in prompt and "memory_create" in prompt  # what came before
     assert all(r["source"]["trace"] == str(trace) for r in rows)
 
 
