@@ -360,7 +360,7 @@ def _print_totals(tr: Trace, views: list[StepView], console: Any) -> None:
             agree = "" if _same(mine, theirs) else "differs"
             table.append([name, mine, theirs, agree])
         emit_table(
-            f"totals: records vs footer (progression {f.progression:.3f}, wall {f.wall_s:.1f} s)",
+            f"totals: records vs footer (progression={f.progression:.3f}, wall={f.wall_s:.1f}s)",
             ["figure", "records", "footer", "check"],
             table,
             numeric=["records", "footer"],
