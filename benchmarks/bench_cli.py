@@ -186,6 +186,10 @@ def _bench_checked(args: argparse.Namespace) -> int:
 
     check_envs(args.env)
     check_llm("--llm", args.llm)
+    if args.memory_url:
+        from automem_sdk.cli import s3_preflight
+
+        s3_preflight(args.memory_url)  # credentials, endpoint and bucket, checked once here
     if args.scaffold:
         from automem_sdk.scaffold import load_scaffold
 
