@@ -18,7 +18,7 @@ import os
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from automem_sdk.errors import AutomemError
+from automem_sdk.cli import UsageError
 
 if TYPE_CHECKING:
     from automem_sdk.adapters.mcp_server import MemoryMCPServer
@@ -89,11 +89,11 @@ def parse_hostport(text: str) -> tuple[str, int]:
     """``"127.0.0.1:8765"`` -> ``("127.0.0.1", 8765)``; ``":8765"`` binds 127.0.0.1.
 
     Raises:
-        AutomemError: not HOST:PORT.
+        UsageError: not HOST:PORT.
     """
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise AutomemError(f"--http wants HOST:PORT (e.g. 127.0.0.1:8765), got {text!r}")
+        raise UsageError(f"--http wants HOST:PORT (e.g. 127.0.0.1:8765), got {text!r}")
     return (host.strip("[]") or "127.0.0.1"), int(port)
 
 
@@ -105,7 +105,7 @@ def _pairs(items: Sequence[str], what: str) -> dict[str, str]:
                 continue
             key, sep, value = part.partition("=")
             if not sep or not key.strip():
-                raise AutomemError(f"{what} wants KEY=VALUE, got {part!r}")
+                raise UsageError(f"{what} wants KEY=VALUE, got {part!r}")
             out[key.strip()] = value.strip()
     return out
 
@@ -118,7 +118,7 @@ def _tokens(items: Sequence[str]) -> dict[str, str]:
         if not sep:
             name, token = "", item
         if not token.strip():
-            raise AutomemError("--token: empty token")
+            raise UsageError("--token: empty token")
         out[token.strip()] = name.strip()
     return out
 
@@ -231,6 +231,7 @@ def _make_server(args: argparse.Namespace) -> MemoryMCPServer:
 def run(args: argparse.Namespace) -> int:
     """Serve until the client disconnects (stdio) or the process is interrupted (HTTP)."""
     import anyio
+    import mcp  # noqa: F401  (first, so that a missing [mcp] extra is named as such)
 
     hostport = parse_hostport(args.http) if args.http else None
     tokens = _tokens([*filter(None, [os.environ.get(_ENV_TOKEN, "")]), *args.token])

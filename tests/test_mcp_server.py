@@ -318,6 +318,42 @@ def test_identity_fills_the_namespace_and_wins_over_headers(tmp_path: Path) -> N
         server.close()
 
 
+def test_http_front_drops_a_claimed_identity_and_sets_the_verified_one() -> None:
+    from automem_sdk.adapters.mcp_cli import HTTPFront
+
+    seen: list[dict[bytes, bytes]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(dict(scope["headers"]))
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request"}
+
+    sent: list[Any] = []
+    front = HTTPFront(app, {"t-bob": "bob", "t-anon": ""}, ["http://127.0.0.1:9"])
+
+    def scope(*headers: tuple[bytes, bytes]) -> dict[str, Any]:
+        return {"type": "http", "headers": list(headers)}
+
+    claim = (b"x-automem-identity", b"mallory")
+    anyio.run(front, scope((b"authorization", b"Bearer t-bob"), claim), receive, send)
+    anyio.run(front, scope((b"authorization", b"bearer t-anon"), claim), receive, send)
+    assert seen[0][b"x-automem-identity"] == b"bob"
+    assert b"x-automem-identity" not in seen[1]
+    anyio.run(front, scope(claim), receive, send)
+    anyio.run(
+        front,
+        scope((b"authorization", b"Bearer t-bob"), (b"origin", b"http://evil")),
+        receive,
+        send,
+    )
+    statuses = [m["status"] for m in sent if m["type"] == "http.response.start"]
+    assert statuses == [401, 403] and len(seen) == 2
+
+
 def test_read_only_store_and_errors_keep_serving(tmp_path: Path) -> None:
     root = f"file://{tmp_path / 'ro'}"
     MemoryStore(root).write("notes.md", "old\n")
