@@ -174,7 +174,7 @@ def describe_error(exc: BaseException) -> tuple[str, int] | None:
     if "NoCredentialsError" in names or "PartialCredentialsError" in names:
         return (
             "no S3 credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or "
-            'AWS_PROFILE), or pass --storage-options \'{"key": ..., "secret": ...}\'',
+            "AWS_PROFILE), or give key and secret in --storage-options where a command takes it",
             1,
         )
     if names & {"EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError"}:
