@@ -18,7 +18,7 @@ pytest.importorskip("mcp")
 import anyio
 import httpx
 from automem_sdk.adapters.mcp_cli import http_app, parse_hostport
-from automem_sdk.adapters.mcp_server import MemoryMCPServer
+from automem_sdk.adapters.mcp_server import SCOPE_EXTENSION, MemoryMCPServer
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
@@ -242,12 +242,14 @@ def http_server(tmp_path: Path) -> Iterator[tuple[str, MemoryMCPServer]]:
         server.close()
 
 
-async def _http_session(url: str, headers: dict[str, str], scenario: Any) -> None:
+async def _http_session(
+    url: str, headers: dict[str, str], scenario: Any, extensions: Any = None
+) -> None:
     client = create_mcp_http_client(headers=headers)
     async with (
         client,
         streamable_http_client(url, http_client=client) as (read, write),
-        ClientSession(read, write) as s,
+        ClientSession(read, write, extensions=extensions) as s,
     ):
         await s.initialize()
         await scenario(s)
@@ -282,6 +284,14 @@ def test_http_every_feature_namespaces_and_guards(
     anyio.run(_http_session, url, alice, alice_scenario)
     anyio.run(_http_session, url, carol, carol_scenario)
     anyio.run(_http_session, url, {"Authorization": "Bearer s3cret"}, no_namespace)
+
+    async def dave_scenario(s: ClientSession) -> None:  # namespace from an initialize parameter
+        res = await s.call_tool("memory_write", {"path": "notes.md", "content": "dave's\n"})
+        assert not res.is_error, _text(res)
+
+    dave = {SCOPE_EXTENSION: {"client_id": "dave"}}
+    anyio.run(_http_session, url, {"Authorization": "Bearer s3cret"}, dave_scenario, dave)
+    assert server.scopes.get({"client_id": "dave"}).read("notes.md") == "dave's\n"
     assert server.scopes.get({"client_id": "alice"}).read("notes.md").startswith("name: Ada")
     assert server.scopes.get({"client_id": "carol"}).read("notes.md") == "carol's\n"
 
