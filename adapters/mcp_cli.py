@@ -251,10 +251,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve_stdio(server: MemoryMCPServer) -> None:
-    from mcp.server.lowlevel import NotificationOptions
     from mcp.server.stdio import stdio_server
 
-    mcp_server = server.build(notify=True)
-    options = mcp_server.create_initialization_options(NotificationOptions(resources_changed=True))
+    mcp_server = server.build()
     async with stdio_server() as (read, write):
-        await mcp_server.run(read, write, options)
+        await mcp_server.run(read, write, mcp_server.create_initialization_options())

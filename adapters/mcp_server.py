@@ -42,7 +42,8 @@ from automem_sdk.adapters.mcp_claude import (
     claude_tool_schema,
 )
 from automem_sdk.adapters.mcp_trace import CallRecorder
-from mcp.server.lowlevel import Server
+from mcp.server.lowlevel import NotificationOptions, Server
+from mcp.server.models import InitializationOptions
 
 from automem_sdk.errors import AutomemError
 from automem_sdk.ops import InvalidOp, MemoryOp, OpResult, execute_op
@@ -86,6 +87,23 @@ _PROMPT_ARGS = {
         ("actions", "the actions to choose from", False),
     ],
 }
+
+
+class _NotifyingServer(Server[Any]):
+    """A low-level server that advertises ``resources.listChanged`` on every transport."""
+
+    def create_initialization_options(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+        extensions: dict[str, dict[str, Any]] | None = None,
+    ) -> InitializationOptions:
+        """The server's initialization options, with resource list changes announced."""
+        return super().create_initialization_options(
+            notification_options or NotificationOptions(resources_changed=True),
+            experimental_capabilities,
+            extensions,
+        )
 
 
 def _error_result(text: str) -> types.CallToolResult:
@@ -393,14 +411,13 @@ class MemoryMCPServer:
         return f"{system.rstrip()}\n\n{routine.rstrip()}\n"
 
     # ------------------------------------------------------------- the server
-    def build(self, *, notify: bool = False) -> Server[Any]:
+    def build(self, *, notify: bool = True) -> Server[Any]:
         """The ``mcp`` low-level :class:`~mcp.server.lowlevel.Server` with every handler.
 
         Args:
             notify: send ``notifications/resources/list_changed`` to the calling client
-                when a tool call adds, removes or renames a memory file (advertise it
-                with ``NotificationOptions(resources_changed=True)``, as ``automem mcp``
-                does over stdio).
+                when a tool call adds, removes or renames a memory file (and advertise
+                ``resources.listChanged``).
         """
         srv = self
 
@@ -472,7 +489,7 @@ class MemoryMCPServer:
                 ],
             )
 
-        return Server(
+        return (_NotifyingServer if notify else Server)(
             self.name,
             version=self.version,
             instructions="File-based memory that persists across sessions. Memory files:\n"

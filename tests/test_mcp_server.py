@@ -244,15 +244,22 @@ def http_server(tmp_path: Path) -> Iterator[tuple[str, MemoryMCPServer]]:
 
 async def _http_session(
     url: str, headers: dict[str, str], scenario: Any, extensions: Any = None
-) -> None:
+) -> list[str]:
+    notes: list[str] = []
+
+    async def on_message(message: Any) -> None:
+        notes.append(str(getattr(message, "method", type(message).__name__)))
+
     client = create_mcp_http_client(headers=headers)
     async with (
         client,
         streamable_http_client(url, http_client=client) as (read, write),
-        ClientSession(read, write, extensions=extensions) as s,
+        ClientSession(read, write, extensions=extensions, message_handler=on_message) as s,
     ):
-        await s.initialize()
+        caps = (await s.initialize()).capabilities
+        assert caps.resources is not None and caps.resources.list_changed
         await scenario(s)
+    return notes
 
 
 def test_http_every_feature_namespaces_and_guards(
@@ -281,7 +288,8 @@ def test_http_every_feature_namespaces_and_guards(
         res = await s.call_tool("memory_list", {})
         assert res.is_error and "needs 'client_id'" in _text(res)
 
-    anyio.run(_http_session, url, alice, alice_scenario)
+    notes = anyio.run(_http_session, url, alice, alice_scenario)
+    assert "notifications/resources/list_changed" in notes
     anyio.run(_http_session, url, carol, carol_scenario)
     anyio.run(_http_session, url, {"Authorization": "Bearer s3cret"}, no_namespace)
 
