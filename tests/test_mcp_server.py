@@ -431,3 +431,24 @@ def test_readme_python_example_runs_as_written(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "notes.md:1: likes tea"
     assert MemoryStore((tmp_path / "memory").as_uri()).read("notes.md") == "likes tea\n"
+
+
+def test_trace_feeds_diagnostics_and_structural_reflection(tmp_path: Path) -> None:
+    from automem_sdk.trainers.structural.reflect import reflect
+
+    from automem_sdk.diagnostics import diagnose
+    from automem_sdk.scaffold import load_scaffold
+
+    url = str(tmp_path / "calls.jsonl.gz")
+    server = MemoryMCPServer(f"memory://mcp-reflect-{tmp_path.name}", trace=url)
+    for _ in range(2):
+        server.call_tool("memory_append", {"path": "notes.md", "content": "door is red"})
+    server.call_tool("memory_search", {"query": "dragon"})
+    server.call_tool("memory_read", {"path": "missing.md"})
+    server.close()
+    trace = read_trace(url)
+    assert trace.complete and trace.footer is not None and trace.footer.n_ops == 4
+    d = diagnose(trace)
+    assert (d.redundant_writes, d.empty_searches, d.failed_ops) == (1, 1, 1)
+    r = reflect([trace], load_scaffold("generic"))
+    assert r.files["notes.md"].appends == 2
