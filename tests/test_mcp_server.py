@@ -452,3 +452,31 @@ def test_trace_feeds_diagnostics_and_structural_reflection(tmp_path: Path) -> No
     assert (d.redundant_writes, d.empty_searches, d.failed_ops) == (1, 1, 1)
     r = reflect([trace], load_scaffold("generic"))
     assert r.files["notes.md"].appends == 2
+
+
+@pytest.mark.s3
+def test_stdio_on_s3_with_a_trace_on_s3(s3_store_url: tuple[str, dict[str, Any]]) -> None:
+    url, options = s3_store_url
+    trace = url.rsplit("/", 1)[0] + "/traces/mcp.jsonl"
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=[
+            "-m", "automem_sdk.cli", "mcp", url, "--storage-options", json.dumps(options),
+            "--namespace", "users/{user_id}", "--scope", "user_id=ada", "--trace", trace,
+        ],
+    )  # fmt: skip
+
+    async def scenario() -> None:
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as s:
+            await s.initialize()
+            res = await s.call_tool(
+                "memory_upsert", {"path": "prefs.md", "key": "tea", "value": "yes"}
+            )
+            assert not res.is_error, _text(res)
+            res = await s.call_tool("memory_rename", {"path": "prefs.md", "dst": "../../x.md"})
+            assert res.is_error and "'..' is not allowed" in _text(res)
+
+    anyio.run(scenario)
+    assert MemoryStore(f"{url}/users/ada", options).read("prefs.md") == "tea: yes\n"
+    turns = read_trace(trace, options).turns
+    assert [t.ops[0]["op"] for t in turns] == ["upsert", "rename"]
