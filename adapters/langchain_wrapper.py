@@ -868,7 +868,7 @@ class MemoryRunnable(Runnable[Any, Any]):
         if mode is None:
             mode = getattr(self.bound, "stream_mode", "values")
         multi = not isinstance(mode, str)
-        modes = [mode] if isinstance(mode, str) else list(mode)
+        modes: list[Any] = [mode] if isinstance(mode, str) else list(mode or ())
         added = "values" not in modes
         inner = dict(kwargs)
         if added:
@@ -909,7 +909,9 @@ class MemoryRunnable(Runnable[Any, Any]):
                 yield out
         await asyncio.to_thread(self.log_step, input, plan.final, config, kwargs.get("context"))
 
-    async def astream_events(
+    # langchain-core >= 1.8 overloads this by ``version`` (v3 returns an awaitable); the
+    # wrapper streams v1/v2 events and passes every other keyword through.
+    async def astream_events(  # type: ignore[override]
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
     ) -> AsyncIterator[Any]:
         """The wrapped Runnable's events as they come; LOG on the root run's output."""
