@@ -22,8 +22,35 @@ def register(sub: Any) -> None:
         p.add_argument(
             "--agent",
             action="append",
-            help="random | explorer | explorer-nomem | explorer-trunc | llm (repeatable; "
-            "default explorer)",
+            help="random | explorer | explorer-hist16 (explorer-hist<N>) | explorer-stateless "
+            "| explorer-trunc | llm | two-model (repeatable; default explorer, or two-model "
+            "with --mode two-model)",
+        )
+        p.add_argument(
+            "--mode",
+            choices=("unified", "two-model"),
+            default="unified",
+            help="two-model: --memory-llm runs memory, --task-llm acts (adds agent two-model)",
+        )
+        p.add_argument(
+            "--memory-llm", help="two-model memory model: explorer | blank | an LLM spec"
+        )
+        p.add_argument(
+            "--task-llm",
+            default="planner",
+            help="two-model task policy: planner (default: acts on what memory returned) "
+            "| explorer | an LLM spec",
+        )
+        p.add_argument("--temperature", type=float, help="LLM sampling temperature")
+        p.add_argument("--max-tokens", type=int, help="LLM completion token cap")
+        p.add_argument(
+            "--history", type=int, default=16, help="history window of LLM agents (default 16)"
+        )
+        p.add_argument(
+            "--max-llm-failures",
+            type=int,
+            default=5,
+            help="consecutive LLM failures that stop the run (default 5)",
         )
         p.add_argument("--episodes", type=int, help="seeds 0..N-1")
         p.add_argument("--seeds", help="seed list, e.g. 0-19 or 1,5,9")
@@ -67,15 +94,24 @@ def _bench(args: argparse.Namespace) -> int:
     from automem_sdk.benchmarks.bench_runner import BenchConfig, parse_seeds, run_benchmark
     from rich.console import Console
 
+    agents = list(args.agent or [])
+    if args.mode == "two-model" and "two-model" not in agents:
+        agents.append("two-model")
     config = BenchConfig(
         out=args.out,
         envs=args.env,
-        agents=args.agent or ["explorer"],
+        agents=agents or ["explorer"],
         seeds=parse_seeds(args.seeds, args.episodes),
         max_steps=args.max_steps,
         levels_dir=args.levels_dir,
         scaffold=args.scaffold,
         llm=args.llm,
+        memory_llm=args.memory_llm,
+        task_llm=args.task_llm,
+        temperature=args.temperature,
+        max_tokens=args.max_tokens,
+        history=args.history,
+        max_llm_failures=args.max_llm_failures,
         memory_url=args.memory_url,
         workers=args.workers,
         executor=args.executor,

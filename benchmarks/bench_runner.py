@@ -14,9 +14,20 @@ where it stopped and no episode is counted twice.
 
 Agents (``--agent``): ``random`` (uniform over the env's actions, seeded; memory off),
 ``explorer`` (the keyless explorer of :func:`~automem_sdk.benchmarks.registry.make_explorer`,
-memory on), ``explorer-nomem`` (the same explorer with the agent's memory off: the fair
-baseline), ``explorer-trunc`` (memory on with tiny :class:`~automem_sdk.store.StoreLimits`)
-and ``llm`` (a model from :func:`automem_sdk.llm.make_client`, ``--llm SPEC``).
+memory on), ``explorer-hist16`` (its no-memory twin deciding from a BALROG-style window
+of the last 16 steps: the fair baseline; ``explorer-hist<N>`` for another window),
+``explorer-stateless`` (the explorer with memory off and no history: a floor;
+``explorer-nomem`` is its deprecated name), ``explorer-trunc`` (memory on with tiny
+:class:`~automem_sdk.store.StoreLimits`), ``llm`` (a model from
+:func:`automem_sdk.llm.make_client`, ``--llm SPEC``) and ``two-model`` (a memory model,
+``memory_llm``, runs the memory routines and a task policy, ``task_llm``, acts; the
+default task policy is the scripted planner of
+:func:`~automem_sdk.benchmarks.registry.make_task_policy`, which acts on what memory
+returned; its rows are named ``tm-<memory>+<task>``).
+
+Before any episode starts the configuration is checked (env names, Boxoban level
+files, model specs), and an LLM that fails ``max_llm_failures`` times in a row stops
+the episode and the run with its error.
 
 Executors: ``process`` (a local process pool, ``--workers``) or ``ray`` (episodes spread
 over a Ray cluster; ``RAY_ADDRESS`` picks the cluster, else a local one starts; needs
@@ -31,6 +42,7 @@ import random
 import re
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from functools import lru_cache
@@ -40,7 +52,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from automem_sdk.errors import AutomemError
+from automem_sdk.errors import AutomemError, LLMError
 from automem_sdk.llm.base import Completion
 
 if TYPE_CHECKING:
@@ -48,12 +60,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BENCH_AGENTS",
+    "DEPRECATED_AGENTS",
     "TRUNC_LIMITS",
     "BenchConfig",
     "BenchError",
     "EpisodeJob",
     "EpisodeSummary",
+    "FailureGuard",
+    "LLMFailuresError",
     "RandomDecider",
+    "agent_kind",
+    "check_config",
     "default_scaffold",
     "episode_path",
     "load_episodes",
@@ -64,14 +81,53 @@ __all__ = [
     "trace_path",
 ]
 
-#: Agent names the runner knows.
-BENCH_AGENTS: tuple[str, ...] = ("random", "explorer", "explorer-nomem", "explorer-trunc", "llm")
+#: Agent names the runner knows (plus ``explorer-hist<N>`` for any window N).
+BENCH_AGENTS: tuple[str, ...] = (
+    "random",
+    "explorer",
+    "explorer-hist16",
+    "explorer-stateless",
+    "explorer-trunc",
+    "llm",
+    "two-model",
+)
+#: Old agent names -> their current names (accepted with a DeprecationWarning).
+DEPRECATED_AGENTS: dict[str, str] = {"explorer-nomem": "explorer-stateless"}
+_HIST = re.compile(r"^explorer-hist(\d+)$")
+#: Memory models of ``two-model`` that need no key (else an LLM spec).
+KEYLESS_MEMORY: tuple[str, ...] = ("explorer", "blank")
+#: Task policies of ``two-model`` that need no key (else an LLM spec).
+KEYLESS_TASKS: tuple[str, ...] = ("planner", "explorer")
 #: Store limits of the ``explorer-trunc`` agent (memory that cannot hold a map).
 TRUNC_LIMITS: dict[str, int] = {"max_file_bytes": 512, "max_store_bytes": 2048}
 
 
 class BenchError(AutomemError):
     """A benchmark cannot run as configured (bad seeds, agent, or a mismatched OUT)."""
+
+
+class LLMFailuresError(BenchError):
+    """An LLM failed too many times in a row: the episode and the run stop."""
+
+
+def agent_kind(name: str) -> str:
+    """The kind of a bench agent name: ``explorer-hist24`` -> ``explorer-hist``.
+
+    Raises:
+        BenchError: unknown name.
+    """
+    if _HIST.match(name):
+        return "explorer-hist"
+    if name in BENCH_AGENTS:
+        return name
+    raise BenchError(
+        f"unknown agent {name!r} (--agent); choose from {', '.join(BENCH_AGENTS)} "
+        "or explorer-hist<N>"
+    )
+
+
+def _slug(spec: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", spec).strip("_") or "x"
 
 
 class BenchConfig(BaseModel):
@@ -87,6 +143,15 @@ class BenchConfig(BaseModel):
         levels_dir: boxoban-levels folder for the Boxoban tasks.
         scaffold: scaffold name or path (None = the env family's built-in one).
         llm: model spec for the ``llm`` agent (``automem_sdk.llm.make_client``).
+        memory_llm: the memory model of the ``two-model`` agent: ``explorer`` (the
+            scripted map keeper), ``blank`` (writes nothing) or an LLM spec.
+        task_llm: the task policy of the ``two-model`` agent: ``planner`` (default; the
+            scripted planner acting on what memory returned), ``explorer`` (the
+            memory-blind explorer) or an LLM spec.
+        temperature: sampling temperature for LLM agents (None = the client's default).
+        max_tokens: completion token cap for LLM agents (None = the client's default).
+        history: in-context history window of history-keeping LLM agents.
+        max_llm_failures: consecutive LLM failures after which an episode stops.
         memory_url: fsspec URL under which per-episode memory stores live
             (None = ``OUT/memory``).
         workers: parallel episodes (process executor).
@@ -102,6 +167,12 @@ class BenchConfig(BaseModel):
     levels_dir: str | None = None
     scaffold: str | None = None
     llm: str | None = None
+    memory_llm: str | None = None
+    task_llm: str = "planner"
+    temperature: float | None = Field(default=None, ge=0)
+    max_tokens: int | None = Field(default=None, ge=1)
+    history: int = Field(default=16, ge=0)
+    max_llm_failures: int = Field(default=5, ge=1)
     memory_url: str | None = None
     workers: int = Field(default=1, ge=1)
     executor: Literal["process", "ray"] = "process"
@@ -110,10 +181,29 @@ class BenchConfig(BaseModel):
     @field_validator("agents")
     @classmethod
     def _known_agents(cls, v: list[str]) -> list[str]:
-        bad = [a for a in v if a not in BENCH_AGENTS]
+        out = []
+        for a in v:
+            if a in DEPRECATED_AGENTS:
+                warnings.warn(
+                    f"agent {a!r} is deprecated; it is now called {DEPRECATED_AGENTS[a]!r}",
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
+                a = DEPRECATED_AGENTS[a]
+            out.append(a)
+        bad = [a for a in out if not (a in BENCH_AGENTS or _HIST.match(a))]
         if bad:
-            raise ValueError(f"unknown agent(s) {bad}; choose from {', '.join(BENCH_AGENTS)}")
-        return v
+            raise ValueError(
+                f"unknown agent(s) {bad} (--agent); choose from {', '.join(BENCH_AGENTS)} "
+                "or explorer-hist<N>"
+            )
+        return list(dict.fromkeys(out))
+
+    def agent_label(self, agent: str) -> str:
+        """The name an agent's rows and folders get (``two-model`` -> ``tm-<mem>+<task>``)."""
+        if agent == "two-model":
+            return f"tm-{_slug(self.memory_llm or 'none')}+{_slug(self.task_llm)}"
+        return agent
 
     def env_list(self) -> list[str]:
         """The envs with groups expanded, in order, without duplicates."""
@@ -133,10 +223,17 @@ class EpisodeJob(BaseModel):
     seed: int
     out: str
     run_id: str
+    kind: str = ""
     max_steps: int | None = None
     levels_dir: str | None = None
     scaffold: str
     llm: str | None = None
+    memory_llm: str | None = None
+    task_llm: str = "planner"
+    temperature: float | None = None
+    max_tokens: int | None = None
+    history: int = 16
+    max_llm_failures: int = 5
     memory_url: str
     trace_url: str
 
@@ -228,7 +325,8 @@ def plan_jobs(config: BenchConfig, run_id: str) -> tuple[list[EpisodeJob], list[
     mem_base = config.memory_url or (out / "memory").as_uri()
     todo: list[EpisodeJob] = []
     done: list[Path] = []
-    for agent in config.agents:
+    for kind in config.agents:
+        agent = config.agent_label(kind)
         for env in config.env_list():
             scaffold = config.scaffold or default_scaffold(env)
             for seed in config.seeds:
@@ -246,6 +344,7 @@ def plan_jobs(config: BenchConfig, run_id: str) -> tuple[list[EpisodeJob], list[
                 todo.append(
                     EpisodeJob(
                         agent=agent,
+                        kind=kind,
                         env=env,
                         seed=seed,
                         out=str(out),
@@ -254,6 +353,12 @@ def plan_jobs(config: BenchConfig, run_id: str) -> tuple[list[EpisodeJob], list[
                         levels_dir=config.levels_dir,
                         scaffold=scaffold,
                         llm=config.llm,
+                        memory_llm=config.memory_llm,
+                        task_llm=config.task_llm,
+                        temperature=config.temperature,
+                        max_tokens=config.max_tokens,
+                        history=config.history,
+                        max_llm_failures=config.max_llm_failures,
                         memory_url=_memory_url(mem_base, agent, env, seed),
                         trace_url=str(trace_path(out, agent, env, seed)),
                     )
@@ -293,25 +398,172 @@ def _cached_env(name: str, max_steps: int | None, levels_dir: str | None) -> Tex
     return env
 
 
+class FailureGuard:
+    """A decider that stops the episode after ``limit`` consecutive LLM failures.
+
+    One failed call is the agent's problem (it becomes feedback and a fallback action);
+    ``limit`` in a row means the endpoint is wrong or down, so the guard raises
+    :class:`LLMFailuresError` (not an :class:`LLMError`: the agent does not swallow it)
+    carrying the last error.
+
+    Args:
+        decider: the wrapped decider (an LLM behind it).
+        limit: consecutive failures tolerated before stopping.
+        flag: the CLI flag that chose this model (named in the error).
+    """
+
+    def __init__(self, decider: Any, limit: int = 5, flag: str = "--llm") -> None:
+        self.decider = decider
+        self.limit = limit
+        self.flag = flag
+        self.name: str = decider.name
+        self.failures = 0
+
+    def decide(self, request: RoutineRequest) -> Completion:
+        """Delegate; count failures in a row and stop at ``limit``."""
+        try:
+            completion: Completion = self.decider.decide(request)
+        except LLMError as exc:
+            self.failures += 1
+            if self.failures >= self.limit:
+                raise LLMFailuresError(
+                    f"the model {self.name!r} ({self.flag}) failed {self.failures} times in "
+                    f"a row; stopping: {exc}"
+                ) from exc
+            raise
+        self.failures = 0
+        return completion
+
+
+def _llm_decider(job: EpisodeJob, spec: str, flag: str) -> Any:
+    from automem_sdk.agent import LLMDecider
+    from automem_sdk.llm import make_client
+
+    opts: dict[str, Any] = {}
+    if job.temperature is not None:
+        opts["temperature"] = job.temperature
+    if job.max_tokens is not None:
+        opts["max_tokens"] = job.max_tokens
+    return FailureGuard(LLMDecider(make_client(spec), **opts), job.max_llm_failures, flag)
+
+
+def _memory_model(job: EpisodeJob) -> Any:
+    spec = job.memory_llm or ""
+    if spec == "explorer":
+        from automem_sdk.benchmarks.registry import make_explorer
+
+        return make_explorer(job.env, memory=True, seed=job.seed)
+    if spec == "blank":
+        from automem_sdk.benchmarks.explorers.history import BlankMemoryModel
+
+        return BlankMemoryModel()
+    return _llm_decider(job, spec, "--memory-llm")
+
+
+def _task_policy(job: EpisodeJob) -> Any:
+    from automem_sdk.benchmarks.registry import make_explorer, make_task_policy
+
+    if job.task_llm == "planner":
+        return make_task_policy(job.env, seed=job.seed)
+    if job.task_llm == "explorer":
+        return make_explorer(job.env, memory=True, seed=job.seed)
+    return _llm_decider(job, job.task_llm, "--task-llm")
+
+
 def _make_agent(job: EpisodeJob) -> Any:
     from automem_sdk.agent import MemoryAgent
     from automem_sdk.store import MemoryStore, StoreLimits
 
-    limits = StoreLimits(**TRUNC_LIMITS) if job.agent == "explorer-trunc" else None
+    kind = job.kind or agent_kind(job.agent)
+    if _HIST.match(kind):
+        kind = "explorer-hist"
+    limits = StoreLimits(**TRUNC_LIMITS) if kind == "explorer-trunc" else None
     store = MemoryStore(job.memory_url, limits=limits)
-    if job.agent == "random":
+    if kind == "random":
         return MemoryAgent(store, job.scaffold, RandomDecider(job.seed), memory="off")
-    if job.agent == "llm":
+    if kind == "llm":
         if not job.llm:
             raise BenchError("agent 'llm' needs --llm SPEC (e.g. openai:gpt-4o-mini)")
-        from automem_sdk.llm import make_client
+        return MemoryAgent(store, job.scaffold, _llm_decider(job, job.llm, "--llm"))
+    if kind == "two-model":
+        return MemoryAgent(
+            store,
+            job.scaffold,
+            _memory_model(job),
+            mode="two-model",
+            task_decider=_task_policy(job),
+        )
+    from automem_sdk.benchmarks.registry import make_explorer, make_history_explorer
 
-        return MemoryAgent(store, job.scaffold, make_client(job.llm))
-    from automem_sdk.benchmarks.registry import make_explorer
-
+    if kind == "explorer-hist":
+        m = _HIST.match(job.agent)
+        window = int(m.group(1)) if m else job.history
+        hist = make_history_explorer(job.env, window=window, seed=job.seed)
+        return MemoryAgent(store, job.scaffold, hist, memory="off")
     explorer = make_explorer(job.env, memory=True, seed=job.seed)
-    memory: Literal["on", "off"] = "off" if job.agent == "explorer-nomem" else "on"
+    memory: Literal["on", "off"] = "off" if kind == "explorer-stateless" else "on"
     return MemoryAgent(store, job.scaffold, explorer, memory=memory)
+
+
+def _check_llm_spec(spec: str | None, flag: str, keyless: tuple[str, ...] = ()) -> None:
+    if not spec:
+        raise BenchError(f"{flag} SPEC is needed (e.g. openai:gpt-4o-mini)")
+    if spec in keyless or spec.partition(":")[0].lower() in ("local", "llamacpp"):
+        return  # keyless player, or a local model loaded by the episode itself
+    from automem_sdk.llm import make_client
+
+    try:
+        make_client(spec)
+    except (ValueError, LLMError) as exc:
+        raise BenchError(f"{flag} {spec!r}: {exc}") from exc
+
+
+def check_config(config: BenchConfig) -> None:
+    """Fail before any episode starts if the run cannot work, naming the CLI flag.
+
+    Checks the env names (``--env``), Boxoban level files (``--levels-dir``), the scaffold
+    (``--scaffold``) and the model specs the agents need (``--llm``, ``--memory-llm``,
+    ``--task-llm``).
+
+    Raises:
+        BenchError: what is wrong and which flag to fix.
+    """
+    from automem_sdk.benchmarks.nle_text import GameSetupError
+
+    from automem_sdk.scaffold import load_scaffold
+
+    if not config.seeds:
+        raise BenchError("no seeds to play (--seeds / --episodes)")
+    for env in config.env_list():
+        family, _, task = env.partition("/")
+        if not (env in ("crafter", "nethack") or (family == "minihack" and task)):
+            raise BenchError(
+                f"unknown env {env!r} (--env); use crafter, nethack, minihack, all or "
+                "minihack/<Task>"
+            )
+        if family == "minihack":
+            from automem_sdk.benchmarks.minihack import MINIHACK_TASKS, boxoban_level_path
+
+            if task not in MINIHACK_TASKS:
+                raise BenchError(
+                    f"unknown MiniHack task {task!r} (--env); choose from "
+                    + ", ".join(MINIHACK_TASKS)
+                )
+            if task.startswith("Boxoban"):
+                try:
+                    boxoban_level_path(task, config.levels_dir)
+                except GameSetupError as exc:
+                    raise BenchError(f"{exc} (--levels-dir)") from exc
+        try:
+            load_scaffold(config.scaffold or default_scaffold(env))
+        except (AutomemError, OSError, ValueError) as exc:
+            raise BenchError(f"scaffold {config.scaffold!r} (--scaffold): {exc}") from exc
+    kinds = {agent_kind(a) for a in config.agents}
+    if "llm" in kinds:
+        _check_llm_spec(config.llm, "--llm")
+    if "two-model" in kinds:
+        _check_llm_spec(config.memory_llm, "--memory-llm", KEYLESS_MEMORY)
+        _check_llm_spec(config.task_llm, "--task-llm", KEYLESS_TASKS)
 
 
 def _clear_memory(url: str) -> None:
@@ -504,10 +756,7 @@ def run_benchmark(
         TimeRemainingColumn,
     )
 
-    if not config.seeds:
-        raise BenchError("no seeds to play")
-    if "llm" in config.agents and not config.llm:
-        raise BenchError("agent 'llm' needs --llm SPEC (e.g. openai:gpt-4o-mini)")
+    check_config(config)
     run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     out = Path(config.out).resolve()
     out.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,10 @@
 
 Env names: ``crafter``, ``nethack``, ``minihack/<Task>`` (BALROG's eight MiniHack tasks).
 Groups: ``crafter``, ``minihack`` (all eight), ``nethack``, ``all``.
+
+Keyless players per env: the memory explorer (:func:`make_explorer`), its no-memory twin
+with a BALROG-style history window (:func:`make_history_explorer`), and the task policy
+of two-model evaluation that plans from what memory returned (:func:`make_task_policy`).
 """
 
 from __future__ import annotations
@@ -13,9 +17,25 @@ from typing import Any
 from automem_sdk.env import Decider, TextEnv
 from automem_sdk.errors import AutomemError
 
-__all__ = ["ENV_GROUPS", "KEYLESS_AGENTS", "env_names", "make_env", "make_explorer"]
+__all__ = [
+    "ENV_GROUPS",
+    "KEYLESS_AGENTS",
+    "env_names",
+    "make_env",
+    "make_explorer",
+    "make_history_explorer",
+    "make_task_policy",
+]
 
-KEYLESS_AGENTS: tuple[str, ...] = ("random", "explorer", "explorer-nomem", "explorer-trunc")
+#: Keyless agents of ``automem bench`` (``explorer-hist<N>`` for any window N also works;
+#: ``explorer-nomem`` is the deprecated name of ``explorer-stateless``).
+KEYLESS_AGENTS: tuple[str, ...] = (
+    "random",
+    "explorer",
+    "explorer-hist16",
+    "explorer-stateless",
+    "explorer-trunc",
+)
 
 
 def _minihack_tasks() -> tuple[str, ...]:
@@ -65,12 +85,22 @@ def make_env(
     raise KeyError(f"unknown env {name!r}; use crafter, nethack or minihack/<Task>")
 
 
+def _check_env_name(name: str) -> None:
+    family, _, task = name.partition("/")
+    if name in ("crafter", "nethack") or (family == "minihack" and task):
+        return
+    raise AutomemError(
+        f"no keyless player for env {name!r}; use crafter, nethack or minihack/<Task>"
+    )
+
+
 def make_explorer(env_name: str, *, memory: bool = True, seed: int = 0) -> Decider:
     """The keyless explorer for ``env_name``.
 
     Raises:
         AutomemError: no explorer exists for that env.
     """
+    _check_env_name(env_name)
     if env_name == "crafter":
         try:
             mod = importlib.import_module("automem_sdk.benchmarks.explorers.crafter_memory")
@@ -82,3 +112,39 @@ def make_explorer(env_name: str, *, memory: bool = True, seed: int = 0) -> Decid
 
     nle: Decider = NLEExplorer(memory=memory, seed=seed)
     return nle
+
+
+def make_history_explorer(env_name: str, *, window: int = 16, seed: int = 0) -> Decider:
+    """The explorer's no-memory twin that decides from the last ``window`` steps.
+
+    Run it with the agent's memory off; ``window=16`` is BALROG's history length.
+
+    Raises:
+        AutomemError: no explorer exists for that env.
+        ValueError: a negative window.
+    """
+    _check_env_name(env_name)
+    from automem_sdk.benchmarks.explorers.history import HistoryExplorer
+
+    hist: Decider = HistoryExplorer(env_name, window=window, seed=seed)
+    return hist
+
+
+def make_task_policy(env_name: str, *, seed: int = 0) -> Decider:
+    """The scripted task policy for two-model evaluation of ``env_name``.
+
+    It takes everything it knows about the past from the memory context the memory
+    model's routine returned that step (see
+    :mod:`automem_sdk.benchmarks.explorers.task_policy`), so a better memory model
+    gives a better score.
+
+    Raises:
+        AutomemError: no task policy exists for that env.
+    """
+    _check_env_name(env_name)
+    from automem_sdk.benchmarks.explorers.task_policy import CrafterMemoryPlanner, NLEMapPlanner
+
+    policy: Decider = (
+        CrafterMemoryPlanner(seed=seed) if env_name == "crafter" else NLEMapPlanner(seed=seed)
+    )
+    return policy

@@ -88,7 +88,7 @@ _CHILD = """
 import sys
 from automem_sdk.benchmarks.bench_runner import BenchConfig, run_benchmark
 if __name__ == "__main__":
-    run_benchmark(BenchConfig(out=sys.argv[1], envs=["{env}"], agents=["explorer-nomem"],
+    run_benchmark(BenchConfig(out=sys.argv[1], envs=["{env}"], agents=["explorer-stateless"],
                               seeds=list(range(8)), max_steps=25, workers=2, quiet=True))
 """
 
@@ -102,7 +102,7 @@ def test_sigkill_then_resume_runs_every_episode_exactly_once(tmp_path: Path) -> 
     proc = subprocess.Popen(
         [sys.executable, str(script), str(out)], start_new_session=True, env=dict(os.environ)
     )
-    episodes = out / "episodes" / "explorer-nomem" / ENV
+    episodes = out / "episodes" / "explorer-stateless" / ENV
     deadline = time.monotonic() + 120
     try:
         while not (episodes.is_dir() and any(episodes.glob("*.json"))):
@@ -121,7 +121,7 @@ def test_sigkill_then_resume_runs_every_episode_exactly_once(tmp_path: Path) -> 
         BenchConfig(
             out=str(out),
             envs=[ENV],
-            agents=["explorer-nomem"],
+            agents=["explorer-stateless"],
             seeds=list(range(8)),
             max_steps=25,
             workers=1,
@@ -240,3 +240,77 @@ def test_a_resumed_run_sweeps_temp_files_of_dead_writers(tmp_path: Path) -> None
     assert _sweep_stale_tmp(tmp_path) == 2
     assert not orphan.exists() and not old.exists()
     assert live.exists() and other.exists()
+
+
+def test_old_agent_name_is_a_deprecated_alias() -> None:
+    with pytest.warns(DeprecationWarning, match="explorer-stateless"):
+        cfg = BenchConfig(out="x", agents=["explorer-nomem", "explorer"])
+    assert cfg.agents == ["explorer-stateless", "explorer"]
+    assert BenchConfig(out="x", agents=["explorer-hist8"]).agents == ["explorer-hist8"]
+
+
+def test_configuration_errors_name_the_flag_before_any_episode(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(BenchError, match="--env"):
+        run_benchmark(BenchConfig(out=str(out), envs=["pong"], quiet=True))
+    with pytest.raises(BenchError, match="--env"):
+        run_benchmark(BenchConfig(out=str(out), envs=["minihack/Nope"], quiet=True))
+    with pytest.raises(BenchError, match="--levels-dir"):
+        run_benchmark(
+            BenchConfig(
+                out=str(out),
+                envs=["minihack/Boxoban-Hard"],
+                levels_dir=str(tmp_path / "missing"),
+                quiet=True,
+            )
+        )
+    with pytest.raises(BenchError, match="--memory-llm"):
+        run_benchmark(BenchConfig(out=str(out), agents=["two-model"], quiet=True))
+    with pytest.raises(BenchError, match="--task-llm"):
+        run_benchmark(
+            BenchConfig(
+                out=str(out),
+                agents=["two-model"],
+                memory_llm="blank",
+                task_llm="nonsense-provider:x",
+                quiet=True,
+            )
+        )
+    assert not (out / "episodes").exists()
+
+
+@pytest.mark.games
+def test_two_model_rows_memory_model_matters(tmp_path: Path) -> None:
+    rows = []
+    for memory in ("explorer", "blank"):
+        rows += run_benchmark(
+            BenchConfig(
+                out=str(tmp_path),
+                envs=["minihack/MazeWalk-15x15"],
+                agents=["two-model"],
+                memory_llm=memory,
+                seeds=list(range(6)),
+                quiet=True,
+            )
+        )
+    by: dict[str, list[float]] = {}
+    for r in rows:
+        by.setdefault(r.agent, []).append(r.progression)
+    assert set(by) == {"tm-explorer+planner", "tm-blank+planner"}
+    assert sum(by["tm-explorer+planner"]) > sum(by["tm-blank+planner"])
+
+
+@pytest.mark.games
+def test_history_twin_and_stateless_agents_play(tmp_path: Path) -> None:
+    rows = run_benchmark(
+        BenchConfig(
+            out=str(tmp_path),
+            envs=[ENV],
+            agents=["explorer-hist16", "explorer-stateless"],
+            seeds=[0],
+            max_steps=15,
+            quiet=True,
+        )
+    )
+    assert [r.agent for r in rows] == ["explorer-hist16", "explorer-stateless"]
+    assert all(r.n_ops == 0 and r.steps >= 1 for r in rows)

@@ -445,7 +445,7 @@ class Pipeline:
             read_dataset,
             train_lora,
         )
-        from automem_sdk.trainers.structural.envs import make_decider, make_env
+        from automem_sdk.trainers.structural.envs import make_env
 
         traces = list_traces(self.url("baseline", "traces"), self.opts)
         if not traces:
@@ -494,7 +494,7 @@ class Pipeline:
                 lambda n=env_name: make_env(n, cfg.eval_max_steps or self.config.max_steps),
                 seeds,
                 specialists,
-                lambda n=env_name: make_decider(self.config.decider, n),
+                lambda n=env_name: _eval_task_policy(self.config.decider, n),
                 scaffold=scaffold,
                 max_steps=cfg.eval_max_steps or self.config.max_steps,
                 out_dir=self.url("behavioral", "eval", _slug(env_name)),
@@ -760,3 +760,16 @@ def clean_workdir(config: PipelineConfig) -> None:
     shutil.rmtree(
         Path(tempfile.gettempdir()) / f"automem-pipeline-{config.fingerprint()}", ignore_errors=True
     )
+
+
+def _eval_task_policy(decider: str, env_name: str) -> Any:
+    """The task policy of the two-model evaluation: for the keyless ``explorer`` on a
+    benchmark env, the scripted planner that acts on what memory returned (a
+    memory-blind one cannot tell a good memory model from a useless one)."""
+    from automem_sdk.trainers.structural.envs import make_decider
+
+    if decider != "explorer" or env_name.startswith("toy/"):
+        return make_decider(decider, env_name)
+    from automem_sdk.benchmarks.registry import make_task_policy
+
+    return make_task_policy(env_name)

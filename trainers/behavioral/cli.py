@@ -87,7 +87,10 @@ def add_parser(train_subparsers: Any) -> None:
     e.add_argument("--env", required=True, help="toy/keydoor or a benchmarks env name")
     e.add_argument("--seeds", default="0-4", help="e.g. 0-9 or 1,3,5 (default: %(default)s)")
     e.add_argument(
-        "--task", default="explorer", help="task model: 'explorer' or an LLM client spec"
+        "--task",
+        default="planner",
+        help="task model: 'planner' (default: the scripted planner that acts on what memory "
+        "returned), 'explorer' (memory-blind) or an LLM client spec",
     )
     e.add_argument("--base", help="base model for in-process specialists")
     e.add_argument("--adapter", help="adapter folder: after = base + adapter (in-process)")
@@ -227,7 +230,7 @@ def _make_env(name: str, max_steps: int | None = None) -> Any:
 
 
 def _make_task(spec: str, env_name: str) -> Any:
-    if spec != "explorer":
+    if spec not in ("planner", "explorer"):
         from automem_sdk.llm import make_client
 
         return make_client(spec)
@@ -238,10 +241,10 @@ def _make_task(spec: str, env_name: str) -> Any:
     from automem_sdk.trainers.behavioral.errors import BehavioralError
 
     try:
-        from automem_sdk.benchmarks.registry import make_explorer
+        from automem_sdk.benchmarks.registry import make_explorer, make_task_policy
     except ModuleNotFoundError as exc:
         raise BehavioralError(f"no keyless explorer for {env_name!r}") from exc
-    return make_explorer(env_name)
+    return make_task_policy(env_name) if spec == "planner" else make_explorer(env_name)
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
