@@ -1,7 +1,7 @@
 """An existing LangChain agent (``create_agent``) given a memory with ``with_memory``.
 
 The agent, its model and its tools are unchanged. The lines marked ``+memory`` are all
-that memory adds: before each request the relevant notes go in front of the messages;
+that memory adds: before each request the relevant notes go just before it (never into the thread);
 after it, a memory model records what matters (the LOG routine), logged to a trace.
 
 Run offline:   python examples/langchain_agent.py --fake [--memory URL]
@@ -30,7 +30,10 @@ def get_weather(city: str) -> str:
 
 
 def fake_agent_model(messages: list[BaseMessage]) -> AIMessage:
-    """A scripted agent model: calls the weather tool, answers, recalls from its prompt."""
+    """A scripted agent model: calls the weather tool, answers, recalls from its prompt.
+
+    The wrapper puts memory in the prompt just before the request (never in the thread).
+    """
     last = messages[-1]
     if isinstance(last, ToolMessage):
         return AIMessage(content=f"{last.content} Have a good trip!")
@@ -39,8 +42,8 @@ def fake_agent_model(messages: list[BaseMessage]) -> AIMessage:
         city = question.rstrip("?").split()[-1]
         call = {"name": "get_weather", "args": {"city": city}, "id": "w1"}
         return AIMessage(content="", tool_calls=[call])
-    system = " ".join(str(m.content) for m in messages if m.type == "system")  # memory is here
-    trip = next((city for city in ("Lisbon", "Porto") if city in system), None)
+    prompt = " ".join(str(m.content) for m in messages[:-1])  # memory is in here
+    trip = next((city for city in ("Lisbon", "Porto") if city in prompt), None)
     return AIMessage(content=f"You are going to {trip}." if trip else "I don't know.")
 
 
