@@ -15,16 +15,15 @@ from collections.abc import Iterable
 from pydantic import ValidationError
 
 from automem_sdk.ops import (
-    CountOp,
+    OP_SPECS,
     CustomOp,
     DoneOp,
-    HeadOp,
     InvalidOp,
-    ListOp,
     MemoryOp,
     SearchOp,
-    TailOp,
     op_adapter,
+    op_spec,
+    spec_for_token,
 )
 
 __all__ = ["END", "OP_FIELDS", "encode_op", "encode_ops", "parse_ops", "token_name"]
@@ -32,26 +31,11 @@ __all__ = ["END", "OP_FIELDS", "encode_op", "encode_ops", "parse_ops", "token_na
 END = "<|END|>"
 MAX_RAW = 300
 
-#: token name -> (op, ordered argument fields, number of required fields)
+#: token name -> (op, ordered argument fields, number of required fields), from
+#: :data:`~automem_sdk.ops.OP_SPECS`
 OP_FIELDS: dict[str, tuple[str, tuple[str, ...], int]] = {
-    "READ": ("read", ("path",), 1),
-    "HEAD": ("head", ("path", "n"), 1),
-    "TAIL": ("tail", ("path", "n"), 1),
-    "SEARCH": ("search", ("path", "query"), 1),
-    "COUNT": ("count", ("path", "query"), 1),
-    "LIST": ("list", ("prefix",), 0),
-    "WRITE": ("write", ("path", "content"), 2),
-    "APPEND": ("append", ("path", "content"), 2),
-    "CREATE": ("create", ("path", "content"), 1),
-    "UPSERT": ("upsert", ("path", "key", "value"), 3),
-    "REPLACE": ("replace", ("path", "old", "new"), 3),
-    "INSERT": ("insert", ("path", "line", "content"), 3),
-    "DELETE": ("delete", ("path",), 1),
-    "RENAME": ("rename", ("path", "dst"), 2),
-    "ACTION": ("action", ("name",), 1),
-    "DONE": ("done", (), 0),
+    s.token: (s.name, s.fields, s.required) for s in OP_SPECS if s.token
 }
-_BY_OP = {op: name for name, (op, _f, _r) in OP_FIELDS.items()}
 _TOKEN = re.compile(r"<\|([A-Za-z][A-Za-z0-9_]*)\|>")
 _SYNTAX_HINT = (
     "write ops as <|OP|>arg|arg<|END|>, e.g. <|READ|>notes.md<|END|> or <|ACTION|>north<|END|>"
@@ -62,7 +46,7 @@ def token_name(op: MemoryOp) -> str:
     """The token name of an op (``READ``, ``ACTION``, a custom op's own name)."""
     if isinstance(op, CustomOp):
         return op.name
-    return _BY_OP.get(op.op, op.op.upper())
+    return op_spec(op.op).token or op.op.upper()
 
 
 def _escape(arg: str) -> str:
@@ -119,28 +103,14 @@ def encode_op(op: MemoryOp) -> str:
         return "<|DONE|>"
     if isinstance(op, CustomOp):
         return f"<|{op.name}|>" + "|".join(_escape(a) for a in op.args) + END
-    name = _BY_OP[op.op]
-    _op, fields, required = OP_FIELDS[name]
-    values: list[str] = []
-    for f in fields:
-        v = getattr(op, f)
-        values.append("" if v is None else str(v))
+    spec = op_spec(op.op)
+    values = ["" if getattr(op, f) is None else str(getattr(op, f)) for f in spec.fields]
     # Drop trailing optional arguments that hold their default.
-    while len(values) > required and _is_default(op, fields[len(values) - 1], values[-1]):
+    while len(values) > spec.required and values[-1] == spec.default(spec.fields[len(values) - 1]):
         values.pop()
     if isinstance(op, SearchOp):
         values = [op.path or "*", op.query]
-    return f"<|{name}|>" + "|".join(_escape(v) for v in values) + END
-
-
-def _is_default(op: MemoryOp, field: str, value: str) -> bool:
-    if isinstance(op, HeadOp | TailOp) and field == "n":
-        return value == "20"
-    if isinstance(op, CountOp) and field == "query":
-        return value == ""
-    if isinstance(op, ListOp) and field == "prefix":
-        return value == ""
-    return field == "content" and value == "" and op.op == "create"
+    return f"<|{spec.token}|>" + "|".join(_escape(v) for v in values) + END
 
 
 def encode_ops(ops: Iterable[MemoryOp]) -> str:
@@ -155,13 +125,13 @@ def _invalid(raw: str, error: str) -> InvalidOp:
 
 
 def _build(name: str, body: str, raw: str) -> MemoryOp:
-    spec = OP_FIELDS.get(name)
+    spec = spec_for_token(name)
     if spec is None:
         try:
             return CustomOp(name=name, args=_split(body, -1) if body else [])
         except ValidationError as exc:
             return _invalid(raw, f"bad custom op {name}: {_first_error(exc)}")
-    op, fields, required = spec
+    op, fields, required = spec.name, spec.fields, spec.required
     if not fields:
         return op_adapter().validate_python({"op": op})
     args = _split(body, len(fields) - 1) if body or required else []
@@ -174,7 +144,7 @@ def _build(name: str, body: str, raw: str) -> MemoryOp:
         return _invalid(raw, f"{name} needs {required} argument(s): <|{name}|>{need}<|END|>")
     data: dict[str, object] = {"op": op}
     for f, v in zip(fields, args, strict=False):
-        if f in ("n", "line"):
+        if spec.model.model_fields[f].annotation is int:
             try:
                 data[f] = int(v.strip())
             except ValueError:

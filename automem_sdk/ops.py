@@ -1,26 +1,83 @@
-"""Memory operations: a pydantic discriminated union, each executed against a store.
+"""Memory operations: one spec table, a pydantic discriminated union, and their execution.
+
+:data:`OP_SPECS` is the single list of ops: name, token, argument fields in order,
+required count, description and kind (reads, mutates or control). The token codec
+(:mod:`automem_sdk.codec`), the tool schemas (:mod:`automem_sdk.tools`), the LangChain
+tools, the scaffold's ``describe_ops``/``op_tokens`` (and so the restricted op grammars)
+and the docs derive from it.
 
 Every op returns an :class:`OpResult` with text for the model and structured fields for
 code. Mistakes the *agent* made (a missing file, a bad argument, a limit, a path escape)
-come back as ``ok=False`` results; only bugs in our own code raise.
+come back as ``ok=False`` results; only bugs in our own code raise. The rules an op runs
+under (the enabled vocabulary, file size caps, custom op definitions) come from an
+:class:`OpRules` object, such as a :class:`~automem_sdk.scaffold.Scaffold`; this module
+knows nothing of scaffolds.
 """
 
 from __future__ import annotations
 
-import re
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
 
-from automem_sdk.errors import AutomemError, MemoryNotFoundError
+from automem_sdk.errors import AutomemError
+from automem_sdk.op_handlers import (
+    run_action,
+    run_append,
+    run_count,
+    run_create,
+    run_delete,
+    run_done,
+    run_head,
+    run_insert,
+    run_invalid,
+    run_list,
+    run_read,
+    run_rename,
+    run_replace,
+    run_search,
+    run_tail,
+    run_upsert,
+    run_write,
+)
+from automem_sdk.op_models import (
+    MAX_LINES,
+    ActionOp,
+    AppendOp,
+    CountOp,
+    CreateOp,
+    CustomOp,
+    DeleteOp,
+    DoneOp,
+    HeadOp,
+    InsertOp,
+    InvalidOp,
+    ListOp,
+    MemoryOp,
+    OpResult,
+    ReadOp,
+    RenameOp,
+    ReplaceOp,
+    SearchOp,
+    TailOp,
+    UpsertOp,
+    WriteOp,
+    error_result,
+    op_adapter,
+    op_from_dict,
+)
 
 if TYPE_CHECKING:
-    from automem_sdk.scaffold import Scaffold
     from automem_sdk.store import MemoryStore
 
 __all__ = [
+    "MAX_LINES",
     "MEMORY_OP_NAMES",
     "MUTATING_OPS",
+    "OP_SPECS",
     "READING_OPS",
     "ActionOp",
     "AppendOp",
@@ -34,7 +91,10 @@ __all__ = [
     "InvalidOp",
     "ListOp",
     "MemoryOp",
+    "OpKind",
     "OpResult",
+    "OpRules",
+    "OpSpec",
     "ReadOp",
     "RenameOp",
     "ReplaceOp",
@@ -42,291 +102,45 @@ __all__ = [
     "TailOp",
     "UpsertOp",
     "WriteOp",
+    "error_result",
     "execute_op",
     "op_adapter",
     "op_from_dict",
+    "op_spec",
+    "spec_for_token",
 ]
 
-MAX_LINES = 200
 
+class OpRules(Protocol):
+    """What :func:`execute_op` needs to know beyond the op: a scaffold satisfies it.
 
-_STRIPPED = ("path", "dst", "prefix", "name", "key", "query")
-
-
-class _Op(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @field_validator(*_STRIPPED, mode="before", check_fields=False)
-    @classmethod
-    def _strip(cls, v: Any) -> Any:
-        return v.strip() if isinstance(v, str) else v
-
-
-class ReadOp(_Op):
-    """Read a whole file."""
-
-    op: Literal["read"] = "read"
-    path: str
-
-
-class HeadOp(_Op):
-    """First ``n`` lines of a file."""
-
-    op: Literal["head"] = "head"
-    path: str
-    n: int = Field(default=20, ge=1, le=MAX_LINES)
-
-
-class TailOp(_Op):
-    """Last ``n`` lines of a file."""
-
-    op: Literal["tail"] = "tail"
-    path: str
-    n: int = Field(default=20, ge=1, le=MAX_LINES)
-
-
-class SearchOp(_Op):
-    """Lines containing ``query`` (case-insensitive), in one file or all files."""
-
-    op: Literal["search"] = "search"
-    query: str = Field(min_length=1)
-    path: str | None = None
-
-    @field_validator("path", mode="after")
-    @classmethod
-    def _all_files(cls, v: str | None) -> str | None:
-        return None if v in ("", "*") else v
-
-
-class CountOp(_Op):
-    """Number of lines in a file (that contain ``query``, if given)."""
-
-    op: Literal["count"] = "count"
-    path: str
-    query: str | None = None
-
-    @field_validator("query", mode="after")
-    @classmethod
-    def _no_empty(cls, v: str | None) -> str | None:
-        return v or None
-
-
-class ListOp(_Op):
-    """Files under a prefix."""
-
-    op: Literal["list"] = "list"
-    prefix: str = ""
-
-
-class WriteOp(_Op):
-    """Replace a file's whole content (creates it)."""
-
-    op: Literal["write"] = "write"
-    path: str
-    content: str
-
-
-class AppendOp(_Op):
-    """Append a line (a newline is added when missing)."""
-
-    op: Literal["append"] = "append"
-    path: str
-    content: str
-
-
-class CreateOp(_Op):
-    """Create a new file; fails if it exists."""
-
-    op: Literal["create"] = "create"
-    path: str
-    content: str = ""
-
-
-class UpsertOp(_Op):
-    """Set the keyed line ``key: value`` (replaced if the key exists, else appended)."""
-
-    op: Literal["upsert"] = "upsert"
-    path: str
-    key: str = Field(min_length=1)
-    value: str
-
-
-class ReplaceOp(_Op):
-    """Replace one exact occurrence of ``old`` with ``new``."""
-
-    op: Literal["replace"] = "replace"
-    path: str
-    old: str = Field(min_length=1)
-    new: str
-
-
-class InsertOp(_Op):
-    """Insert text before 1-based ``line`` (0 or past the end appends)."""
-
-    op: Literal["insert"] = "insert"
-    path: str
-    line: int = Field(ge=0)
-    content: str
-
-
-class DeleteOp(_Op):
-    """Delete a file."""
-
-    op: Literal["delete"] = "delete"
-    path: str
-
-
-class RenameOp(_Op):
-    """Rename (move) a file."""
-
-    op: Literal["rename"] = "rename"
-    path: str
-    dst: str
-
-
-class DoneOp(_Op):
-    """End the current routine."""
-
-    op: Literal["done"] = "done"
-
-
-class ActionOp(_Op):
-    """Commit a task action (ends PLAN)."""
-
-    op: Literal["action"] = "action"
-    name: str
-
-
-class CustomOp(_Op):
-    """A scaffold-declared op composed of primitives (e.g. ``UPSERT_MAP``)."""
-
-    op: Literal["custom"] = "custom"
-    name: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
-    args: list[str] = Field(default_factory=list)
-
-    @field_validator("name", mode="before")
-    @classmethod
-    def _upper(cls, v: Any) -> Any:
-        return v.strip().upper() if isinstance(v, str) else v
-
-    @field_validator("args", mode="after")
-    @classmethod
-    def _no_lone_empty(cls, v: list[str]) -> list[str]:
-        return [] if v == [""] else v
-
-
-class InvalidOp(_Op):
-    """A span of model output that could not be parsed; executing it reports the error."""
-
-    op: Literal["invalid"] = "invalid"
-    raw: str
-    error: str
-
-
-MemoryOp = Annotated[
-    ReadOp
-    | HeadOp
-    | TailOp
-    | SearchOp
-    | CountOp
-    | ListOp
-    | WriteOp
-    | AppendOp
-    | CreateOp
-    | UpsertOp
-    | ReplaceOp
-    | InsertOp
-    | DeleteOp
-    | RenameOp
-    | DoneOp
-    | ActionOp
-    | CustomOp
-    | InvalidOp,
-    Field(discriminator="op"),
-]
-
-_ADAPTER: TypeAdapter[MemoryOp] = TypeAdapter(MemoryOp)
-
-READING_OPS = frozenset({"read", "head", "tail", "search", "count", "list"})
-MUTATING_OPS = frozenset(
-    {"write", "append", "create", "upsert", "replace", "insert", "delete", "rename"}
-)
-MEMORY_OP_NAMES: tuple[str, ...] = (
-    "read",
-    "head",
-    "tail",
-    "search",
-    "count",
-    "list",
-    "write",
-    "append",
-    "create",
-    "upsert",
-    "replace",
-    "insert",
-    "delete",
-    "rename",
-)
-
-
-def op_adapter() -> TypeAdapter[MemoryOp]:
-    """The pydantic adapter that validates any op dict into a :data:`MemoryOp`."""
-    return _ADAPTER
-
-
-def op_from_dict(data: dict[str, Any]) -> MemoryOp:
-    """Validate a dict (e.g. a trace's ``ops`` entry) into an op.
-
-    Raises:
-        pydantic.ValidationError: the dict is not a valid op.
+    ``allows`` says whether a primitive op is enabled, ``file_cap`` gives the size cap
+    of a (normalised) memory path, ``expand_custom`` turns a custom op into the
+    primitives it stands for (raising :class:`~automem_sdk.errors.AutomemError` when it
+    cannot).
     """
-    return _ADAPTER.validate_python(data)
+
+    def allows(self, op_name: str) -> bool:
+        """Whether the op called ``op_name`` may run."""
+        ...
+
+    def file_cap(self, path: str) -> int | None:
+        """The size cap in bytes of ``path``, if it has one."""
+        ...
+
+    def expand_custom(self, op: CustomOp) -> list[MemoryOp]:
+        """The primitive ops ``op`` stands for."""
+        ...
 
 
-class OpResult(BaseModel):
-    """Outcome of one op: ``text`` for the model, the rest for code."""
-
-    op: str
-    ok: bool
-    text: str
-    path: str | None = None
-    error: str | None = None
-    data: dict[str, Any] = Field(default_factory=dict)
-    changed: bool = False
-    version: int | None = None
-
-
-class _OpRefused(AutomemError):
-    """An op whose arguments do not fit the file's current content (an agent mistake)."""
-
-
-def _err(op: str, message: str, path: str | None = None) -> OpResult:
-    return OpResult(op=op, ok=False, text=f"ERROR ({op}): {message}", path=path, error=message)
-
-
-def _numbered(lines: list[str], start: int) -> str:
-    return "\n".join(f"{start + i}: {line}" for i, line in enumerate(lines))
-
-
-def _upsert_text(text: str, key: str, value: str) -> tuple[str, bool]:
-    """Return the new text and whether an existing key line was replaced."""
-    pattern = re.compile(rf"^{re.escape(key)}\s*:.*$", re.MULTILINE)
-    line = f"{key}: {value}"
-    if pattern.search(text):
-        return pattern.sub(lambda _m: line, text, count=1), True
-    if text and not text.endswith("\n"):
-        text += "\n"
-    return text + line + "\n", False
-
-
-def _ensure_newline(content: str) -> str:
-    return content if content.endswith("\n") else content + "\n"
+# -------------------------------------------------------------------- execution
+MAX_CUSTOM_DEPTH = 3
 
 
 def execute_op(
     store: MemoryStore,
     op: MemoryOp,
-    scaffold: Scaffold | None = None,
+    rules: OpRules | None = None,
     *,
     _depth: int = 0,
 ) -> OpResult:
@@ -334,200 +148,288 @@ def execute_op(
 
     Agent mistakes (missing files, limits, path escapes, bad arguments) become
     ``ok=False`` results. ``done`` and ``action`` are control ops: they return an ok
-    result and do not touch the store.
+    result and do not touch the store. A custom op is expanded with
+    ``rules.expand_custom`` and its primitives run in order.
 
     Args:
         store: the memory store.
         op: the op to run.
-        scaffold: supplies custom op definitions and the enabled vocabulary.
+        rules: the enabled vocabulary, file caps and custom op definitions (a
+            :class:`~automem_sdk.scaffold.Scaffold`, or any :class:`OpRules`); ``None``
+            runs every primitive without caps and refuses custom ops.
 
     Returns:
         The op's result.
     """
     name = op.op
-    if scaffold is not None and name in MEMORY_OP_NAMES and not scaffold.allows(name):
-        return _err(name, f"op '{name}' is not enabled in this scaffold")
+    if isinstance(op, CustomOp):
+        return _run_custom(store, op, rules, _depth)
+    if rules is not None and name in MEMORY_OP_NAMES and not rules.allows(name):
+        return error_result(name, f"op '{name}' is not enabled in this scaffold")
+    spec = _SPECS[name]
+    path: str | None = getattr(op, "path", None)
     try:
-        cap_error = _cap_error(store, op, scaffold)
-        if cap_error:
-            return _err(name, cap_error, getattr(op, "path", None))
-        return _execute(store, op, scaffold, _depth)
+        cap = _file_cap(store, path, rules) if path and spec.kind == "mutate" else None
+        if cap is not None and spec.replaces_content:
+            size = len(str(getattr(op, "content", "")).encode())
+            if size > cap:
+                return error_result(
+                    name,
+                    f"{path} would grow to {size} bytes, over its cap of {cap}; "
+                    "summarise or replace old lines instead",
+                    path,
+                )
+        return spec.run(store, op, cap)
     except AutomemError as exc:
-        return _err(name, str(exc), getattr(op, "path", None))
+        return error_result(name, str(exc), path)
 
 
-def _file_cap(store: MemoryStore, path: str, scaffold: Scaffold | None) -> int | None:
-    """The scaffold's size cap of ``path`` (looked up on the normalised path), if any."""
-    if scaffold is None:
+def _run_custom(store: MemoryStore, op: CustomOp, rules: OpRules | None, depth: int) -> OpResult:
+    if rules is None:
+        return error_result("custom", f"unknown op '{op.name}' (no scaffold declares it)")
+    if depth > MAX_CUSTOM_DEPTH:
+        return error_result("custom", f"custom op '{op.name}' nests too deeply")
+    try:
+        steps = rules.expand_custom(op)
+    except AutomemError as exc:
+        return error_result(op.name.lower(), str(exc))
+    results = [execute_op(store, s, rules, _depth=depth + 1) for s in steps]
+    return OpResult(
+        op=op.name.lower(),
+        ok=all(r.ok for r in results),
+        text="\n".join(r.text for r in results),
+        path=next((r.path for r in results if r.path), None),
+        error=next((r.error for r in results if r.error), None),
+        changed=any(r.changed for r in results),
+        version=max((r.version for r in results if r.version is not None), default=None),
+        data={"steps": [r.model_dump() for r in results]},
+    )
+
+
+def _file_cap(store: MemoryStore, path: str, rules: OpRules | None) -> int | None:
+    """The size cap of ``path`` (looked up on the normalised path), if any."""
+    if rules is None:
         return None
     try:
         norm = store.normalize(path)
     except AutomemError:
         return None
-    spec = scaffold.file(norm)
-    return None if spec is None else spec.max_bytes
+    return rules.file_cap(norm)
 
 
-def _cap_error(store: MemoryStore, op: MemoryOp, scaffold: Scaffold | None) -> str | None:
-    """Refuse a write or create whose new content is over the scaffold's file cap.
+# ------------------------------------------------------------------- spec table
+OpKind = Literal["read", "mutate", "control"]
 
-    Ops that grow a file from its current content (append, insert, upsert, replace) are
-    checked inside the store's critical section instead (``update(max_bytes=...)``).
+
+@dataclass(frozen=True)
+class OpSpec:
+    """One row of :data:`OP_SPECS`: everything the codecs, tools and docs know of an op.
+
+    Attributes:
+        name: the op's ``op`` value (``"read"``).
+        token: its token name in the text syntax (``"READ"``).
+        fields: argument fields in token order (``path|key|value``).
+        required: how many leading fields the token syntax requires.
+        description: one sentence for tool schemas and docs.
+        kind: ``read`` (looks at memory), ``mutate`` (changes it) or ``control``.
+        model: the pydantic class of the op.
+        run: executes the op: ``(store, op, file cap or None) -> OpResult``.
+        replaces_content: the op sets a file's whole content (its size is checked
+            against the cap up front; ops that grow a file are checked inside the
+            store's critical section).
     """
-    if op.op not in ("write", "create"):
-        return None
-    path: str = getattr(op, "path", "")
-    cap = _file_cap(store, path, scaffold)
-    size = len(getattr(op, "content", "").encode())
-    if cap is not None and size > cap:
-        return (
-            f"{path} would grow to {size} bytes, over its cap of {cap}; "
-            "summarise or replace old lines instead"
-        )
-    return None
+
+    name: str
+    token: str
+    fields: tuple[str, ...]
+    required: int
+    description: str
+    kind: OpKind
+    model: type[BaseModel]
+    run: Callable[[MemoryStore, Any, int | None], OpResult]
+    replaces_content: bool = False
+
+    def default(self, field: str) -> str | None:
+        """A field's default as the token syntax writes it (``None``: it has none)."""
+        info = self.model.model_fields[field]
+        if info.default is PydanticUndefined:
+            return None
+        return "" if info.default is None else str(info.default)
 
 
-def _insert_text(old: str, line: int, content: str) -> tuple[str, int]:
-    lines = old.splitlines(keepends=True)
-    if lines and not lines[-1].endswith("\n"):
-        lines[-1] += "\n"
-    idx = len(lines) if line == 0 or line > len(lines) else line - 1
-    lines.insert(idx, _ensure_newline(content))
-    return "".join(lines), idx
+OP_SPECS: tuple[OpSpec, ...] = (
+    OpSpec("read", "READ", ("path",), 1, "Read a whole memory file.", "read", ReadOp, run_read),
+    OpSpec(
+        "head",
+        "HEAD",
+        ("path", "n"),
+        1,
+        "Read the first n lines of a memory file.",
+        "read",
+        HeadOp,
+        run_head,
+    ),
+    OpSpec(
+        "tail",
+        "TAIL",
+        ("path", "n"),
+        1,
+        "Read the last n lines of a memory file.",
+        "read",
+        TailOp,
+        run_tail,
+    ),
+    OpSpec(
+        "search",
+        "SEARCH",
+        ("path", "query"),
+        1,
+        "Find lines containing a keyword (case-insensitive) in one file, "
+        "or all files if path is omitted.",
+        "read",
+        SearchOp,
+        run_search,
+    ),
+    OpSpec(
+        "count",
+        "COUNT",
+        ("path", "query"),
+        1,
+        "Count the lines of a file (that contain query, if given).",
+        "read",
+        CountOp,
+        run_count,
+    ),
+    OpSpec(
+        "list",
+        "LIST",
+        ("prefix",),
+        0,
+        "List memory files under a prefix.",
+        "read",
+        ListOp,
+        run_list,
+    ),
+    OpSpec(
+        "write",
+        "WRITE",
+        ("path", "content"),
+        2,
+        "Replace a memory file's whole content (creates it).",
+        "mutate",
+        WriteOp,
+        run_write,
+        replaces_content=True,
+    ),
+    OpSpec(
+        "append",
+        "APPEND",
+        ("path", "content"),
+        2,
+        "Append one note line to a memory file (creates it).",
+        "mutate",
+        AppendOp,
+        run_append,
+    ),
+    OpSpec(
+        "create",
+        "CREATE",
+        ("path", "content"),
+        1,
+        "Create a new memory file; fails if it exists.",
+        "mutate",
+        CreateOp,
+        run_create,
+        replaces_content=True,
+    ),
+    OpSpec(
+        "upsert",
+        "UPSERT",
+        ("path", "key", "value"),
+        3,
+        "Set the keyed line 'key: value' in a file (replaces the key's line or appends it).",
+        "mutate",
+        UpsertOp,
+        run_upsert,
+    ),
+    OpSpec(
+        "replace",
+        "REPLACE",
+        ("path", "old", "new"),
+        3,
+        "Replace one exact, unique occurrence of old text with new text.",
+        "mutate",
+        ReplaceOp,
+        run_replace,
+    ),
+    OpSpec(
+        "insert",
+        "INSERT",
+        ("path", "line", "content"),
+        3,
+        "Insert text before a 1-based line number (0 appends).",
+        "mutate",
+        InsertOp,
+        run_insert,
+    ),
+    OpSpec(
+        "delete", "DELETE", ("path",), 1, "Delete a memory file.", "mutate", DeleteOp, run_delete
+    ),
+    OpSpec(
+        "rename",
+        "RENAME",
+        ("path", "dst"),
+        2,
+        "Rename a memory file.",
+        "mutate",
+        RenameOp,
+        run_rename,
+    ),
+    OpSpec(
+        "action",
+        "ACTION",
+        ("name",),
+        1,
+        "Commit the next task action (ends planning).",
+        "control",
+        ActionOp,
+        run_action,
+    ),
+    OpSpec("done", "DONE", (), 0, "End the current routine.", "control", DoneOp, run_done),
+    OpSpec(
+        "invalid",
+        "",
+        (),
+        0,
+        "Model output that could not be parsed (not written by models).",
+        "control",
+        InvalidOp,
+        run_invalid,
+    ),
+)
+"""Every op, in the order prompts, tools and docs list them (``invalid`` has no token)."""
+
+_SPECS: dict[str, OpSpec] = {s.name: s for s in OP_SPECS}
+_BY_TOKEN: dict[str, OpSpec] = {s.token: s for s in OP_SPECS if s.token}
+
+#: primitive memory ops (reads and mutations), in table order
+MEMORY_OP_NAMES: tuple[str, ...] = tuple(s.name for s in OP_SPECS if s.kind != "control")
+READING_OPS = frozenset(s.name for s in OP_SPECS if s.kind == "read")
+MUTATING_OPS = frozenset(s.name for s in OP_SPECS if s.kind == "mutate")
 
 
-def _execute(store: MemoryStore, op: MemoryOp, scaffold: Scaffold | None, depth: int) -> OpResult:
-    if isinstance(op, DoneOp):
-        return OpResult(op="done", ok=True, text="done")
-    if isinstance(op, ActionOp):
-        return OpResult(op="action", ok=True, text=f"action: {op.name}", data={"action": op.name})
-    if isinstance(op, InvalidOp):
-        return OpResult(op="invalid", ok=False, text=f"PARSE ERROR: {op.error}", error=op.error)
-    if isinstance(op, CustomOp):
-        if scaffold is None:
-            return _err("custom", f"unknown op '{op.name}' (no scaffold declares it)")
-        if depth > 3:
-            return _err("custom", f"custom op '{op.name}' nests too deeply")
-        try:
-            steps = scaffold.expand_custom(op)
-        except AutomemError as exc:
-            return _err(op.name.lower(), str(exc))
-        results = [execute_op(store, s, scaffold, _depth=depth + 1) for s in steps]
-        ok = all(r.ok for r in results)
-        return OpResult(
-            op=op.name.lower(),
-            ok=ok,
-            text="\n".join(r.text for r in results),
-            path=next((r.path for r in results if r.path), None),
-            error=next((r.error for r in results if r.error), None),
-            changed=any(r.changed for r in results),
-            version=max((r.version for r in results if r.version is not None), default=None),
-            data={"steps": [r.model_dump() for r in results]},
-        )
-    if isinstance(op, ListOp):
-        files = store.list(op.prefix)
-        text = "\n".join(files) if files else f"(no files under '{op.prefix or '/'}')"
-        return OpResult(op="list", ok=True, text=text, data={"files": files})
-    if isinstance(op, SearchOp):
-        path = op.path if op.path not in (None, "", "*") else None
-        hits = store.search(op.query, path)
-        if not hits:
-            text = f"no lines match '{op.query}'" + (f" in {path}" if path else "")
-        else:
-            text = "\n".join(f"{h.path}:{h.line}: {h.text}" for h in hits)
-        return OpResult(
-            op="search",
-            ok=True,
-            text=text,
-            path=path,
-            data={"hits": [h.model_dump() for h in hits], "n": len(hits)},
-        )
-    path = op.path
-    if isinstance(op, ReadOp | HeadOp | TailOp | CountOp):
-        content = store.read(path)
-        lines = content.splitlines()
-        if isinstance(op, ReadOp):
-            text = content if content else f"({path} is empty)"
-            return OpResult(op="read", ok=True, text=text, path=path, data={"lines": len(lines)})
-        if isinstance(op, HeadOp):
-            sel = lines[: op.n]
-            return OpResult(
-                op="head", ok=True, text=_numbered(sel, 1) or f"({path} is empty)", path=path
-            )
-        if isinstance(op, TailOp):
-            start = max(0, len(lines) - op.n)
-            text = _numbered(lines[start:], start + 1) or f"({path} is empty)"
-            return OpResult(op="tail", ok=True, text=text, path=path)
-        q = (op.query or "").lower()
-        n = sum(1 for ln in lines if q in ln.lower()) if q else len(lines)
-        return OpResult(op="count", ok=True, text=f"{n} lines", path=path, data={"count": n})
-    if isinstance(op, WriteOp):
-        v = store.write(path, op.content)
-        return _changed("write", path, v, f"wrote {len(op.content)} chars to {path}")
-    cap = _file_cap(store, path, scaffold)
-    if isinstance(op, AppendOp):
-        if not op.content.strip():
-            return _err("append", "nothing to append (empty note)", path)
-        note = _ensure_newline(op.content)
-        if cap is None:
-            v = store.append(path, note)
-        else:
-            got = store.update(path, lambda old: (old or "") + note, max_bytes=cap, op="append")
-            v = store.version if got is None else got
-        return _changed("append", path, v, f"appended to {path}")
-    if isinstance(op, CreateOp):
-        v = store.create(path, op.content)
-        return _changed("create", path, v, f"created {path}")
-    if isinstance(op, UpsertOp):
-        key, value = op.key.strip(), op.value.strip()
-        outcome: dict[str, bool] = {}
+def op_spec(name: str) -> OpSpec:
+    """The spec of the op called ``name`` (``"read"``, ``"action"``, ...).
 
-        def upsert(old: str | None) -> str:
-            new, outcome["replaced"] = _upsert_text(old or "", key, value)
-            return new
-
-        got = store.update(path, upsert, max_bytes=cap)
-        if got is None:
-            return OpResult(op="upsert", ok=True, text=f"{path}: '{op.key}' unchanged", path=path)
-        verb = "updated" if outcome.get("replaced") else "added"
-        return _changed("upsert", path, got, f"{verb} '{op.key}' in {path}")
-    if isinstance(op, ReplaceOp):
-        old_text, new_text = op.old, op.new
-
-        def replace(old: str | None) -> str:
-            if old is None:
-                raise MemoryNotFoundError(f"{path} does not exist")
-            count = old.count(old_text)
-            if count == 0:
-                raise _OpRefused(f"text not found in {path}: {old_text[:80]!r}")
-            if count > 1:
-                raise _OpRefused(f"text occurs {count} times in {path}; make it unique")
-            return old.replace(old_text, new_text, 1)
-
-        try:
-            got = store.update(path, replace, max_bytes=cap)
-        except _OpRefused as exc:
-            return _err("replace", str(exc), path)
-        v = store.version if got is None else got
-        return _changed("replace", path, v, f"replaced 1 occurrence in {path}")
-    if isinstance(op, InsertOp):
-        where: dict[str, int] = {}
-
-        def insert(old: str | None) -> str:
-            new, where["idx"] = _insert_text(old or "", op.line, op.content)
-            return new
-
-        got = store.update(path, insert, max_bytes=cap)
-        v = store.version if got is None else got
-        return _changed("insert", path, v, f"inserted at line {where['idx'] + 1} of {path}")
-    if isinstance(op, DeleteOp):
-        v = store.delete(path)
-        return _changed("delete", path, v, f"deleted {path}")
-    if isinstance(op, RenameOp):
-        v = store.rename(path, op.dst)
-        return _changed("rename", path, v, f"renamed {path} -> {op.dst}", dst=op.dst)
-    raise AssertionError(f"unhandled op {op!r}")  # pragma: no cover - union is exhaustive
+    Raises:
+        KeyError: no such op (the message lists the known ones).
+    """
+    spec = _SPECS.get(name)
+    if spec is None:
+        raise KeyError(f"unknown op {name!r}; known: {list(_SPECS)}")
+    return spec
 
 
-def _changed(op: str, path: str, version: int, text: str, **data: Any) -> OpResult:
-    return OpResult(op=op, ok=True, text=text, path=path, changed=True, version=version, data=data)
+def spec_for_token(token: str) -> OpSpec | None:
+    """The spec whose token is ``token`` (upper case, e.g. ``"UPSERT"``), if any."""
+    return _BY_TOKEN.get(token)

@@ -18,7 +18,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from automem_sdk.errors import ScaffoldError
-from automem_sdk.ops import MEMORY_OP_NAMES, CustomOp, InvalidOp, MemoryOp, op_adapter
+from automem_sdk.ops import (
+    MEMORY_OP_NAMES,
+    OP_SPECS,
+    CustomOp,
+    InvalidOp,
+    MemoryOp,
+    op_adapter,
+    spec_for_token,
+)
 
 __all__ = [
     "BUILTIN_SCAFFOLDS",
@@ -197,6 +205,11 @@ class Scaffold(_Model):
         """The file spec called ``name``, if declared."""
         return next((f for f in self.files if f.name == name), None)
 
+    def file_cap(self, path: str) -> int | None:
+        """The size cap (``max_bytes``) of the memory file ``path``, if declared."""
+        spec = self.file(path)
+        return None if spec is None else spec.max_bytes
+
     # -------------------------------------------------------------- rendering
     def render(self, template: str, **variables: Any) -> str:
         """Render one prompt template (``system``, ``log``, ``plan`` or ``act``).
@@ -223,21 +236,18 @@ class Scaffold(_Model):
         The enabled primitives, the control ops (``ACTION``, ``DONE``) and the custom
         ops, e.g. for a restricted op grammar (``grammar=scaffold.op_tokens()``).
         """
-        from automem_sdk.codec import OP_FIELDS
-
-        names = [tok for tok, (op, _fields, _req) in OP_FIELDS.items() if self.allows(op)]
+        names = [s.token for s in OP_SPECS if s.token and self.allows(s.name)]
         return names + [c.name for c in self.custom_ops]
 
     def describe_ops(self) -> str:
         """The op vocabulary as prompt text."""
-        from automem_sdk.codec import OP_FIELDS
-
         lines = []
-        for tok, (op, fields, _req) in OP_FIELDS.items():
-            if not self.allows(op):
+        for spec in OP_SPECS:
+            if not spec.token or not self.allows(spec.name):
                 continue
-            args = "|".join(fields)
-            lines.append(f"<|{tok}|>{args}<|END|>" if fields else f"<|{tok}|>")
+            args = "|".join(spec.fields)
+            tok = spec.token
+            lines.append(f"<|{tok}|>{args}<|END|>" if spec.fields else f"<|{tok}|>")
         for c in self.custom_ops:
             lines.append(f"<|{c.name}|>{'|'.join(c.params)}<|END|>  {c.description}".rstrip())
         return "\n".join(lines)
@@ -273,9 +283,7 @@ class Scaffold(_Model):
             if c.name in seen:
                 problems.append(f"custom op {c.name} declared twice")
             seen.add(c.name)
-            from automem_sdk.codec import OP_FIELDS
-
-            if c.name in OP_FIELDS or c.name == "END":
+            if spec_for_token(c.name) is not None or c.name == "END":
                 problems.append(f"custom op {c.name} shadows a built-in op")
             dummy = CustomOp(name=c.name, args=[f"x{i}" for i in range(len(c.params))])
             try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -19,8 +19,11 @@ from automem_sdk.ops import (
     InvalidOp,
     MemoryOp,
     op_adapter,
+    op_spec,
 )
-from automem_sdk.scaffold import Scaffold
+
+if TYPE_CHECKING:
+    from automem_sdk.scaffold import Scaffold
 
 __all__ = [
     "MAX_TOOL_ARGUMENT_BYTES",
@@ -35,23 +38,6 @@ __all__ = [
 TOOL_PREFIX = "memory_"
 MAX_TOOL_ARGUMENT_BYTES = 262_144
 
-_DESCRIPTIONS = {
-    "read": "Read a whole memory file.",
-    "head": "Read the first n lines of a memory file.",
-    "tail": "Read the last n lines of a memory file.",
-    "search": "Find lines containing a keyword (case-insensitive) in one file, or all files if path is omitted.",
-    "count": "Count the lines of a file (that contain query, if given).",
-    "list": "List memory files under a prefix.",
-    "write": "Replace a memory file's whole content (creates it).",
-    "append": "Append one note line to a memory file (creates it).",
-    "create": "Create a new memory file; fails if it exists.",
-    "upsert": "Set the keyed line 'key: value' in a file (replaces the key's line or appends it).",
-    "replace": "Replace one exact, unique occurrence of old text with new text.",
-    "insert": "Insert text before a 1-based line number (0 appends).",
-    "delete": "Delete a memory file.",
-    "rename": "Rename a memory file.",
-}
-
 
 def tool_name(op_name: str) -> str:
     """The tool name for a primitive or custom op name."""
@@ -59,9 +45,7 @@ def tool_name(op_name: str) -> str:
 
 
 def _params(op_name: str) -> dict[str, Any]:
-    cls = {m.__name__: m for m in _op_classes()}
-    model = next(c for c in cls.values() if c.model_fields["op"].default == op_name)
-    schema = model.model_json_schema()
+    schema = op_spec(op_name).model.model_json_schema()
     props = {k: _clean(v) for k, v in schema.get("properties", {}).items() if k != "op"}
     required = [r for r in schema.get("required", []) if r != "op"]
     return {
@@ -82,12 +66,6 @@ def _clean(prop: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _op_classes() -> list[Any]:
-    from automem_sdk import ops
-
-    return [getattr(ops, n) for n in ops.__all__ if n.endswith("Op") and n not in ("MemoryOp",)]
-
-
 def tool_specs(
     scaffold: Scaffold | None = None,
     actions: Sequence[str] | None = None,
@@ -97,7 +75,7 @@ def tool_specs(
     """Neutral tool specs: ``{"name", "description", "parameters"}`` (JSON Schema)."""
     enabled = scaffold.ops if scaffold is not None else list(MEMORY_OP_NAMES)
     specs = [
-        {"name": tool_name(op), "description": _DESCRIPTIONS[op], "parameters": _params(op)}
+        {"name": tool_name(op), "description": op_spec(op).description, "parameters": _params(op)}
         for op in MEMORY_OP_NAMES
         if op in enabled
     ]
@@ -121,7 +99,7 @@ def tool_specs(
         specs.append(
             {
                 "name": "action",
-                "description": "Commit the next task action (ends planning).",
+                "description": op_spec("action").description,
                 "parameters": {
                     "type": "object",
                     "properties": {"name": name_schema},
