@@ -57,7 +57,11 @@ def register(sub: Any) -> None:
         p.add_argument("--workers", type=int, default=2, help="parallel episodes (default 2)")
         p.add_argument("--out", default="automem-bench", help="output folder")
         p.add_argument("--max-steps", type=int, help="step cap per episode (default: env's)")
-        p.add_argument("--levels-dir", help="boxoban-levels folder (Boxoban tasks)")
+        p.add_argument(
+            "--levels-dir",
+            help="boxoban-levels folder (Boxoban tasks; default: the 300-level subsets shipped "
+            "with the package, or $AUTOMEM_BOXOBAN_LEVELS)",
+        )
         p.add_argument("--scaffold", help="scaffold name or path (default: the env family's)")
         p.add_argument("--llm", help="model spec for --agent llm, e.g. openai:gpt-4o-mini")
         p.add_argument("--memory-url", help="fsspec URL for memory stores (default OUT/memory)")

@@ -8,9 +8,11 @@ skipped); progression is 1 if the episode is won, else 0.
 Every episode is reproducible from its seed: NetHack's RNGs (core, disp, level
 generator) are seeded from it, and Boxoban's level is drawn from the level files with a
 ``random.Random(seed)`` instead of the global RNG. Boxoban levels are read from a local
-directory (``levels_dir``: the DeepMind boxoban-levels layout with ``hard/`` and
-``medium/`` subfolders) and never downloaded. Upstream MiniHack reads
-``medium/train`` for Boxoban-Medium; when that split is absent, ``medium/valid`` is used.
+directory in the DeepMind boxoban-levels layout (``hard/``, ``medium/train/``) and never
+downloaded: by default the 300-level subsets shipped as package data
+(``benchmarks/data/boxoban``, Apache-2.0), else ``levels_dir`` or
+``$AUTOMEM_BOXOBAN_LEVELS``. Boxoban-Medium reads ``medium/train`` as upstream MiniHack
+does; a folder without it is an error, never a silent switch to another split.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ __all__ = [
     "load_boxoban_levels",
     "make_minihack",
     "minihack_env_id",
+    "packaged_levels_dir",
     "seeded_boxoban_class",
 ]
 
@@ -74,7 +77,7 @@ MINIHACK_OBSERVATION_KEYS = (
 # Boxoban per-task settings of upstream MiniHack (level set, split, reward shaping).
 _BOXOBAN = {
     "Boxoban-Hard": ("hard", ("",)),
-    "Boxoban-Medium": ("medium", ("train", "valid")),
+    "Boxoban-Medium": ("medium", ("train",)),
 }
 
 
@@ -94,17 +97,24 @@ def _short(task: str) -> str:
     return minihack_env_id(task).removeprefix("MiniHack-").removesuffix("-v0")
 
 
-def default_levels_dir() -> Path | None:
+def packaged_levels_dir() -> Path:
+    """The Boxoban level subsets shipped with the package (300 levels per set)."""
+    from importlib import resources
+
+    return Path(str(resources.files("automem_sdk.benchmarks.data").joinpath("boxoban")))
+
+
+def default_levels_dir() -> Path:
     """Where Boxoban levels are looked for when no ``levels_dir`` is given.
 
-    ``$AUTOMEM_BOXOBAN_LEVELS`` if set, else ``../shared/data/boxoban-levels`` relative to
-    the working directory if it exists, else None.
+    ``$AUTOMEM_BOXOBAN_LEVELS`` if set, else the packaged subsets
+    (:func:`packaged_levels_dir`), so the default never depends on what folders happen
+    to lie beside the working directory.
     """
     env = os.environ.get(BOXOBAN_LEVELS_ENV)
     if env:
         return Path(env)
-    candidate = Path("..") / "shared" / "data" / "boxoban-levels"
-    return candidate if candidate.is_dir() else None
+    return packaged_levels_dir()
 
 
 def boxoban_level_path(task: str, levels_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -117,17 +127,15 @@ def boxoban_level_path(task: str, levels_dir: str | os.PathLike[str] | None = No
     if short not in _BOXOBAN:
         raise GameSetupError(f"{task} is not a Boxoban task")
     root = Path(levels_dir) if levels_dir is not None else default_levels_dir()
-    if root is None:
-        raise GameSetupError(
-            "Boxoban needs level files: pass levels_dir=<boxoban-levels folder> or set "
-            f"${BOXOBAN_LEVELS_ENV} (levels are never downloaded)"
-        )
     level_set, splits = _BOXOBAN[short]
     for split in splits:
         path = root / level_set / split if split else root / level_set
         if path.is_dir() and any(p.suffix == ".txt" for p in path.iterdir()):
             return path
-    raise GameSetupError(f"no Boxoban level files for {short} under {root}/{level_set}")
+    where = "/".join(p for p in (str(root), level_set, splits[0]) if p)
+    raise GameSetupError(
+        f"no Boxoban level files (*.txt) for {short} in {where} (levels are never downloaded)"
+    )
 
 
 @lru_cache(maxsize=4)

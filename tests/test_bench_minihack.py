@@ -12,10 +12,12 @@ pytest.importorskip("minihack")
 from automem_sdk.benchmarks.minihack import (
     MINIHACK_TASKS,
     MiniHackTextEnv,
+    boxoban_level_path,
     default_levels_dir,
     load_boxoban_levels,
     make_minihack,
     minihack_env_id,
+    packaged_levels_dir,
 )
 from automem_sdk.benchmarks.nle_text import GameSetupError
 
@@ -24,7 +26,6 @@ from automem_sdk.env import TextEnv
 pytestmark = pytest.mark.games
 
 LEVELS = default_levels_dir()
-needs_levels = pytest.mark.skipif(LEVELS is None, reason="boxoban-levels folder not found")
 
 _LEVEL_A = """##########
 #@ $  .  #
@@ -68,8 +69,6 @@ def test_task_names() -> None:
 
 @pytest.mark.parametrize("task", MINIHACK_TASKS)
 def test_every_task_runs_an_episode(task: str) -> None:
-    if task.startswith("Boxoban") and LEVELS is None:
-        pytest.skip("boxoban-levels folder not found")
     env = make_minihack(task, max_steps=8)
     try:
         assert isinstance(env, TextEnv)
@@ -170,7 +169,28 @@ def test_boxoban_reads_levels_from_a_given_folder(tmp_path: Path) -> None:
         make_minihack("Boxoban-Medium", levels_dir=tmp_path)
 
 
-@needs_levels
+def test_boxoban_levels_ship_with_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No folder beside the clone is needed: the default is the packaged subset."""
+    monkeypatch.delenv("AUTOMEM_BOXOBAN_LEVELS", raising=False)
+    root = packaged_levels_dir()
+    assert default_levels_dir() == root
+    assert (root / "LICENSE").read_text(encoding="utf-8").lstrip().startswith("Apache License")
+    for task, sub in (("Boxoban-Hard", "hard"), ("Boxoban-Medium", "medium/train")):
+        path = boxoban_level_path(task)
+        assert path == root / sub
+        levels = load_boxoban_levels(str(path))
+        assert len(levels) == 300 and all(len(lv.splitlines()) == 10 for lv in levels)
+    assert len(load_boxoban_levels(str(root / "medium" / "valid"))) == 300
+
+
+def test_boxoban_medium_never_falls_back_to_another_split(tmp_path: Path) -> None:
+    valid = tmp_path / "medium" / "valid"
+    valid.mkdir(parents=True)
+    (valid / "000.txt").write_text(f"; 0\n{_LEVEL_A}\n", encoding="utf-8")
+    with pytest.raises(GameSetupError, match=r"medium/train"):
+        boxoban_level_path("Boxoban-Medium", tmp_path)
+
+
 def test_boxoban_shared_levels_are_reproducible() -> None:
     env = make_minihack("Boxoban-Medium", levels_dir=LEVELS, max_steps=10)
     try:
