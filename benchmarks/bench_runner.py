@@ -691,10 +691,15 @@ def _process_map(jobs: list[EpisodeJob], workers: int) -> Iterator[EpisodeSummar
         return
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
         pending: set[Future[EpisodeSummary]] = {pool.submit(run_job, j) for j in jobs}
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for f in finished:
-                yield f.result()
+        try:
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for f in finished:
+                    yield f.result()
+        except BaseException:
+            # One episode failed (e.g. the LLM endpoint is down): start no other one.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
 
 
 def _ray_map(jobs: list[EpisodeJob], workers: int) -> Iterator[EpisodeSummary]:
@@ -714,10 +719,15 @@ def _ray_map(jobs: list[EpisodeJob], workers: int) -> Iterator[EpisodeSummary]:
         ray.init(**kw)
     remote = ray.remote(num_cpus=1)(_run_job_dict)
     pending = [remote.remote(j.model_dump()) for j in jobs]
-    while pending:
-        ready, pending = ray.wait(pending, num_returns=1)
-        for ref in ready:
-            yield EpisodeSummary.model_validate(ray.get(ref))
+    try:
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            for ref in ready:
+                yield EpisodeSummary.model_validate(ray.get(ref))
+    except BaseException:
+        for ref in pending:  # one episode failed: start no other one
+            ray.cancel(ref)
+        raise
 
 
 def load_episodes(out: str | Path) -> list[EpisodeSummary]:

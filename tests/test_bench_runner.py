@@ -314,3 +314,23 @@ def test_history_twin_and_stateless_agents_play(tmp_path: Path) -> None:
     )
     assert [r.agent for r in rows] == ["explorer-hist16", "explorer-stateless"]
     assert all(r.n_ops == 0 and r.steps >= 1 for r in rows)
+
+
+def test_an_unreachable_llm_stops_the_run_with_the_error_on_screen(tmp_path: Path) -> None:
+    """A wrong endpoint no longer plays fallback actions for hours: N failures in a row
+    stop the episode and the run, and the last error is printed."""
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [
+            *(sys.executable, "-m", "automem_sdk.cli", "bench", "--env", "minihack/Corridor-R3"),
+            *("--agent", "llm", "--llm", "vllm:m@http://127.0.0.1:9/v1", "--episodes", "3"),
+            *("--max-llm-failures", "2", "--quiet", "--out", str(out)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "failed 2 times in a row" in proc.stderr and "(--llm)" in proc.stderr
+    assert "Connect" in proc.stderr  # the endpoint's own error, not only "it failed"
+    assert not list((out / "episodes").rglob("*.json"))  # nothing counted as played
