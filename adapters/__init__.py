@@ -6,6 +6,8 @@
   ``AgentMiddleware`` for ``create_agent``; needs ``langchain`` v1),
   :class:`LangChainLLM` (a chat model as an automem LLM client) and
   :class:`FakeToolChatModel` (a scripted chat model that accepts tools).
+- LangGraph (extra ``[langchain]``): :class:`AutomemStore`, a ``BaseStore`` over a
+  memory store for ``create_agent(store=...)``, ``runtime.store`` and LangMem's tools.
 - Anthropic (extra ``[anthropic]``): :class:`AutomemMemoryTool`, a backend for the
   Messages API memory tool (``memory_20250818``) on any store, for
   ``client.beta.messages.tool_runner``; :func:`automem_op_tools` (automem's ops as
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
     from .langchain_middleware import MemoryMiddleware
     from .langchain_tools import memory_tools
     from .langchain_wrapper import LangChainLLM, MemoryRunnable, with_memory
+    from .langgraph_store import AutomemStore
     from .openai_tools import (
         DispatchedCall,
         ToolDispatcher,
@@ -68,6 +71,7 @@ _LAZY: dict[str, str] = {
     "LangChainLLM": "automem_sdk.adapters.langchain_wrapper",
     "MemoryRunnable": "automem_sdk.adapters.langchain_wrapper",
     "with_memory": "automem_sdk.adapters.langchain_wrapper",
+    "AutomemStore": "automem_sdk.adapters.langgraph_store",
     "DispatchedCall": "automem_sdk.adapters.openai_tools",
     "ToolDispatcher": "automem_sdk.adapters.openai_tools",
     "run_tool_loop": "automem_sdk.adapters.openai_tools",
@@ -81,6 +85,7 @@ EXTRAS: dict[str, str] = {
     "automem_sdk.adapters.langchain_middleware": "langchain",
     "automem_sdk.adapters.langchain_tools": "langchain",
     "automem_sdk.adapters.langchain_wrapper": "langchain",
+    "automem_sdk.adapters.langgraph_store": "langchain",
 }
 
 __all__ = [
@@ -88,6 +93,7 @@ __all__ = [
     "AsyncAutomemMemoryTool",
     "AutomemMemoryTool",
     "AutomemOpTool",
+    "AutomemStore",
     "DispatchedCall",
     "FakeAnthropicAPI",
     "FakeOpenAIAPI",
