@@ -79,8 +79,10 @@ from automem_sdk.errors import (
     MemoryPathError,
     MemoryReadOnlyError,
 )
+from automem_sdk.store_delta import Delta, make_delta
 from automem_sdk.store_index import SearchHit, SearchIndex, load_cache
 from automem_sdk.store_journal import (
+    FORMAT_VERSION,
     Backend,
     CommitRace,
     JournalChange,
@@ -96,6 +98,7 @@ from automem_sdk.store_journal import (
     write_format,
 )
 from automem_sdk.store_paths import RESERVED_DIR, check_inside, validate_path, validate_prefix
+from automem_sdk.store_rewrite import strip_carried
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -120,7 +123,8 @@ _CHECKPOINT_MIN = 128  # objects read on open before a content cache is worth wr
 _CHECKPOINT_ON_CLOSE = 16  # mutations since the last cache that make close() rewrite it
 _MAX_ATTEMPTS = 200  # commits lost to other writers before giving up
 _MTIME_SLACK = 0.5  # seconds: coarse filesystem clocks
-_INLINE_MAX = 4096  # object stores: contents up to this size ride in the journal entry
+_INLINE_MAX = 4096  # contents up to this size ride in the journal entry (no object)
+_MIN_DELTA_SIZE = 512  # smaller contents are carried whole
 
 
 class FileStat(NamedTuple):
@@ -370,7 +374,7 @@ class MemoryStore:
                 chosen: Layout = "jsonl" if has_jsonl else layout
                 if not self.read_only:
                     write_format(self._backend, chosen)
-                fmt = {"journal": chosen}
+                fmt = {"journal": chosen, "schema_version": FORMAT_VERSION}
             self._journal: JsonlJournal | ObjectJournal = (
                 JsonlJournal(self._backend)
                 if fmt.get("journal") == "jsonl"
@@ -385,6 +389,10 @@ class MemoryStore:
                 self._journal.layout == "jsonl" if auto_refresh is None else auto_refresh
             )
             self._open()
+            if fmt.get("schema_version", FORMAT_VERSION) < FORMAT_VERSION and not self.read_only:
+                # format-1 entries are valid format-2 entries: only the marker changes
+                write_format(self._backend, self._journal.layout)
+                log.info("%s: migrated the store to format %d", url, FORMAT_VERSION)
 
     # ================================================================== lifecycle
     def _open(self) -> None:
@@ -473,11 +481,7 @@ class MemoryStore:
                     f"found {e.version} ({e.op} {e.path!r}); see `automem memory fsck`"
                 )
             self._entries.append(e)
-            if e.pack and e.changes:
-                self._objects.register_pack(e.pack, [c.sha256 for c in e.changes if c.sha256])
-            if e.data is not None:
-                sha = sha256_hex(e.data.encode("utf-8"))  # the entry's one new content
-                self._objects.register_inline(sha, e.data)
+            self._objects.register_entry(e)
             if e.op == "redact" and e.changes:
                 when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(e.ts))
                 for c in e.changes:
@@ -808,13 +812,8 @@ class MemoryStore:
         if not txn.changes:
             return len(self._entries)
         entry, objects = self._entry_for(txn, len(self._entries) + 1)
-        remote = not self._backend.appendable
-        if remote and len(objects) == 1:
-            (data,) = objects.values()
-            if len(data) <= _INLINE_MAX:  # the entry carries it: one PUT fewer
-                entry = entry.model_copy(update={"data": data.decode("utf-8")})
-                objects = {}
-        if len(objects) > 1 and remote:
+        entry, objects = self._carry(entry, objects, txn)
+        if len(objects) > 1 and not self._backend.appendable:
             pack = self._objects.put_pack(objects)  # one PUT for the whole batch
             entry = entry.model_copy(update={"pack": pack})
         else:
@@ -847,6 +846,43 @@ class MemoryStore:
                 f"({exc}); it is repaired when the store is next opened"
             ) from exc
         return entry.version
+
+    def _representation(
+        self, path: str, sha: str, data: bytes, txn: _Txn
+    ) -> tuple[Delta | None, str | None]:
+        """How a new content rides in its journal entry: a delta, whole, or not at all."""
+        old = txn.undo.get(path)
+        if old is not None and old[1] and old[1] != sha and len(data) > _MIN_DELTA_SIZE:
+            delta = make_delta(old[1], old[0].encode("utf-8"), data)
+            if delta is not None and self._objects.delta_worth(old[1], len(delta.data), len(data)):
+                return delta, None
+        if len(data) <= _INLINE_MAX:
+            return None, data.decode("utf-8")
+        return None, None
+
+    def _carry(
+        self, entry: JournalEntry, objects: dict[str, bytes], txn: _Txn
+    ) -> tuple[JournalEntry, dict[str, bytes]]:
+        """Move small contents and deltas into ``entry``; the rest stay content objects."""
+        if not objects:
+            return entry, objects
+        rest = dict(objects)
+        if entry.changes is None:
+            if entry.sha256 is None or entry.sha256 not in objects:
+                return entry, objects
+            delta, text = self._representation(entry.path, entry.sha256, objects[entry.sha256], txn)
+            if delta is None and text is None:
+                return entry, objects
+            return entry.model_copy(update={"delta": delta, "data": text}), {}
+        changes = []
+        for c in entry.changes:
+            if c.sha256 is not None and c.sha256 in rest:
+                delta, text = self._representation(c.path, c.sha256, rest[c.sha256], txn)
+                if delta is not None or text is not None:
+                    rest.pop(c.sha256)
+                    c = c.model_copy(update={"delta": delta, "data": text})
+            changes.append(c)
+        return entry.model_copy(update={"changes": changes}), rest
 
     def _check_writable(self) -> None:
         if self.read_only:
@@ -1483,6 +1519,14 @@ class MemoryStore:
         return entry.version
 
     # ================================================================== forgetting
+    def _purge_carried(self, doomed: set[str]) -> None:
+        """Cut ``doomed`` contents out of journal lines; keep every other version readable."""
+        keep = self._objects.dependents(doomed)
+        for sha in keep:  # their deltas build on purged contents: store them whole first
+            self._objects.make_whole(sha, self._objects.get(sha))
+        strip_carried(self._backend, doomed | set(keep))
+        self._objects.forget(doomed)
+
     def redact(
         self, *, path: str | None = None, pattern: str | None = None, reason: str = "redacted"
     ) -> int:
@@ -1507,7 +1551,10 @@ class MemoryStore:
         if (path is None) == (pattern is None):
             raise AutomemError("redact() needs exactly one of path= or pattern=")
         if not self._backend.appendable:
-            raise AutomemError(f"redact() is not supported on {self._backend.protocol}:// yet")
+            raise AutomemError(
+                f"redact() is not supported on {self._backend.protocol}:// yet (its journal "
+                "objects carry contents); copy the store to local disk, redact, copy back"
+            )
         regex = re.compile(pattern) if pattern is not None else None
         target = self.normalize(path) if path is not None else None
         with self._lock:
@@ -1537,6 +1584,7 @@ class MemoryStore:
                             doomed[sha] = p
             live = {sha for sha, _ in self._index.manifest().values()}
             doomed = {sha: p for sha, p in doomed.items() if sha not in live}
+            self._purge_carried(set(doomed))
             entry = JournalEntry(
                 version=len(self._entries) + 1, op="redact", path=reason[:200], ts=time.time(),
                 changes=[JournalChange(op="redact", path=p, sha256=s) for s, p in doomed.items()],

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from automem_sdk.errors import AutomemError, MemoryConflictError
+from automem_sdk.store_delta import MAX_CHAIN, Delta, apply_deltas
 from automem_sdk.store_paths import RESERVED_DIR
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ __all__ = [
     "FORMAT_VERSION",
     "Backend",
     "CommitRace",
+    "Delta",
     "JournalChange",
     "JournalEntry",
     "JsonlJournal",
@@ -57,8 +59,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-"""On-disk format version written to ``.automem/format.json``."""
+FORMAT_VERSION = 2
+"""On-disk format version written to ``.automem/format.json``.
+
+Format 2 adds deltas and small contents carried in journal entries (``delta``,
+``data``) and checkpoints; a format-1 store is migrated when opened for writing (its
+entries are valid format-2 entries, so nothing is rewritten)."""
 
 Layout = Literal["jsonl", "objects"]
 
@@ -87,6 +93,8 @@ class JournalChange(BaseModel):
         path: the file.
         sha256: address of its new content, ``None`` when it was removed.
         size: size in bytes of the new content.
+        delta: the new content as an edit of the file's previous version.
+        data: a small new content carried whole.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -95,6 +103,8 @@ class JournalChange(BaseModel):
     path: str
     sha256: str | None = None
     size: int = 0
+    delta: Delta | None = None
+    data: str | None = None
 
 
 class JournalEntry(BaseModel):
@@ -117,8 +127,9 @@ class JournalEntry(BaseModel):
             net change.
         pack: for ``batch`` on object stores, the address of the one object that holds
             the batch's new contents (one PUT instead of one per file).
-        data: on object stores, a small new content carried in the entry itself (no
-            separate content object: one PUT fewer per write, one GET fewer on open).
+        data: a small new content carried in the entry itself (no separate content
+            object: one file or PUT fewer per write, one read fewer on open).
+        delta: the new content as an edit of the file's previous version (format 2).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -134,6 +145,7 @@ class JournalEntry(BaseModel):
     changes: list[JournalChange] | None = None
     pack: str | None = None
     data: str | None = None
+    delta: Delta | None = None
 
     def touched(self) -> list[tuple[str, str | None, int]]:
         """``(path, new sha256 or None, size)`` for every file this entry changes.
@@ -485,6 +497,8 @@ class ObjectStore:
         self._backend = backend
         self._packs: dict[str, str] = {}  # object sha -> pack sha
         self._inline: dict[str, str] = {}  # object sha -> text carried by a journal entry
+        self._deltas: dict[str, Delta] = {}  # object sha -> its delta against its base
+        self._chain: dict[str, tuple[int, int]] = {}  # delta sha -> (depth, delta bytes)
         self.redacted: dict[str, str] = {}  # object sha -> why and when it was purged
         self._pack_cache: tuple[str, dict[str, str]] | None = None
 
@@ -517,6 +531,63 @@ class ObjectStore:
         """Record content that a journal entry carries inline."""
         self._inline.setdefault(sha, text)
 
+    def register_delta(self, sha: str, delta: Delta) -> None:
+        """Record that a journal entry stores ``sha`` as ``delta``."""
+        if sha in self._deltas or sha in self._inline:
+            return
+        depth, cost = self._chain.get(delta.base, (0, 0))
+        self._deltas[sha] = delta
+        self._chain[sha] = (depth + 1, cost + len(delta.data))
+
+    def chain(self, sha: str) -> tuple[int, int]:
+        """``(deltas, bytes)`` between ``sha`` and the full copy it is rebuilt from."""
+        return self._chain.get(sha, (0, 0))
+
+    def delta_worth(self, base: str, delta_bytes: int, size: int) -> bool:
+        """Whether a delta of ``delta_bytes`` on ``base`` keeps the chain cheap to read."""
+        depth, cost = self.chain(base)
+        return depth < MAX_CHAIN and cost + delta_bytes <= max(size, 4096)
+
+    def register_entry(self, e: Any) -> None:
+        """Record the contents that journal entry ``e`` carries (inline data, deltas, pack)."""
+        if e.pack and e.changes:
+            self.register_pack(e.pack, [c.sha256 for c in e.changes if c.sha256])
+        if e.data is not None and e.sha256:
+            self.register_inline(e.sha256, e.data)
+        elif e.data is not None:
+            self.register_inline(sha256_hex(e.data.encode("utf-8")), e.data)
+        if e.delta is not None and e.sha256:
+            self.register_delta(e.sha256, e.delta)
+        for c in e.changes or ():
+            if c.sha256 and c.data is not None:
+                self.register_inline(c.sha256, c.data)
+            elif c.sha256 and c.delta is not None:
+                self.register_delta(c.sha256, c.delta)
+
+    def dependents(self, shas: set[str]) -> list[str]:
+        """Addresses outside ``shas`` stored as deltas whose chain passes through ``shas``."""
+        out: list[str] = []
+        for sha in self._deltas:
+            cur, steps = sha, 0
+            while cur in self._deltas and cur not in shas and steps <= MAX_CHAIN * 4:
+                cur, steps = self._deltas[cur].base, steps + 1
+            if cur in shas and sha not in shas:
+                out.append(sha)
+        return out
+
+    def make_whole(self, sha: str, data: bytes) -> None:
+        """Store ``sha`` as a full object from now on (its delta's base is going away)."""
+        self.put(sha, data)
+        self._deltas.pop(sha, None)
+        self._chain.pop(sha, None)
+
+    def forget(self, shas: set[str]) -> None:
+        """Drop what this process holds of ``shas`` (purged contents)."""
+        for sha in shas:
+            self._inline.pop(sha, None)
+            self._deltas.pop(sha, None)
+            self._chain.pop(sha, None)
+
     def register_pack(self, pack: str, shas: list[str]) -> None:
         """Record that pack ``pack`` holds the objects ``shas``."""
         for sha in shas:
@@ -541,20 +612,38 @@ class ObjectStore:
         Raises:
             AutomemError: the object is missing or its content does not match its address.
         """
-        why = self.redacted.get(sha)
-        if why is not None:
-            raise AutomemError(f"that version's content was redacted ({why})")
-        inline = self._inline.get(sha)
-        pack = self._packs.get(sha)
-        data = inline.encode("utf-8") if inline is not None else None
-        if data is None and pack is not None:
-            data = self._from_pack(pack, sha)
-        if data is None:
-            data = self._backend.read(self.path(sha))
-        if data is None:
-            raise AutomemError(f"store is damaged: content object {sha[:12]}... is missing")
+        chain: list[Delta] = []
+        cur = sha
+        while True:
+            why = self.redacted.get(cur)
+            if why is not None:
+                raise AutomemError(f"that version's content was redacted ({why})")
+            data = self._whole(cur)
+            if data is not None:
+                break
+            delta = self._deltas.get(cur)
+            if delta is None or len(chain) > MAX_CHAIN * 4:
+                raise AutomemError(f"store is damaged: content object {cur[:12]}... is missing")
+            chain.append(delta)
+            cur = delta.base
+        if chain:
+            try:
+                data = apply_deltas(data, chain[::-1])
+            except ValueError:
+                data = b""
         if sha256_hex(data) != sha:
             raise AutomemError(f"store is damaged: content object {sha[:12]}... is corrupt")
+        return data
+
+    def _whole(self, sha: str) -> bytes | None:
+        """The bytes of ``sha`` if they are stored whole (inline, in a pack, an object)."""
+        inline = self._inline.get(sha)
+        if inline is not None:
+            return inline.encode("utf-8")
+        pack = self._packs.get(sha)
+        data = self._from_pack(pack, sha) if pack is not None else None
+        if data is None and sha not in self._deltas:
+            data = self._backend.read(self.path(sha))
         return data
 
 
@@ -725,6 +814,7 @@ def read_format(backend: Backend) -> dict[str, Any] | None:
     except ValueError as exc:
         raise AutomemError(f"store format file is unreadable: {exc}") from exc
     version = int(fmt.get("schema_version", 0))
+    fmt["schema_version"] = version
     if version > FORMAT_VERSION:
         raise AutomemError(
             f"store format version {version} is newer than this automem supports "

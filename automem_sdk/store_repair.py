@@ -148,11 +148,13 @@ def _needed_objects(entries: list[JournalEntry]) -> set[str]:
     shas: set[str] = set()
     purged = {c.sha256 for e in entries if e.op == "redact" for c in e.changes or [] if c.sha256}
     for e in entries:
-        if e.data is not None or e.op == "rename":
-            continue
+        if e.data is not None or e.delta is not None or e.op == "rename":
+            continue  # carried by the entry itself (whole or as a delta), or moved
         if e.changes is not None:
             if e.pack is None:
-                shas.update(c.sha256 for c in e.changes if c.sha256)
+                shas.update(
+                    c.sha256 for c in e.changes if c.sha256 and c.data is None and c.delta is None
+                )
         elif e.sha256:
             shas.add(e.sha256)
     return shas - purged

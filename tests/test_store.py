@@ -379,7 +379,7 @@ def test_durable_store_fsyncs_objects_journal_files_and_new_dirs(
     root = os.path.realpath(tmp_path / "durable")
     store = MemoryStore(root, durable=True)
     synced.clear()
-    store.write("a/b/c.md", "hello")
+    store.write("a/b/c.md", "hello" * 1000)  # over the size carried in the journal line
     journal = os.path.join(root, ".automem", "journal.jsonl")
     assert journal in synced
     objects = [p for p in synced if "/.automem/tmp/" in p]
@@ -393,7 +393,7 @@ def test_durable_store_fsyncs_objects_journal_files_and_new_dirs(
     store.append("a/b/c.md", " world")
     store.rename("a/b/c.md", "d.md")
     assert synced.count(journal) == 2 and root in synced
-    assert MemoryStore(root).read("d.md") == "hello world"
+    assert MemoryStore(root).read("d.md") == "hello" * 1000 + " world"
     mem = MemoryStore("memory://durable-noop", durable=True)
     mem.write("n.md", "ok")
     assert mem.read("n.md") == "ok"

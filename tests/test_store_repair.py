@@ -12,16 +12,26 @@ from automem_sdk import MemoryStore
 from automem_sdk.store_journal import ObjectStore, sha256_hex
 from automem_sdk.store_repair import fsck, repair
 
-LATEST = {"notes.md": "c\n", "plan.md": "go north\n", "deep/map.md": "#..\n"}
+
+def _big(line: str, fill: str) -> str:
+    """A content too big to ride in a journal line, sharing nothing with the others."""
+    return line + fill * 5000 + "\n"
+
+
+LATEST = {
+    "notes.md": _big("c\n", "c"),
+    "plan.md": _big("go north\n", "n"),
+    "deep/map.md": _big("#..\n", "m"),
+}
 
 
 def _build(file_url: str) -> Path:
     store = MemoryStore(file_url)
-    store.write("notes.md", "a\n")
-    store.write("notes.md", "b\n")
-    store.write("plan.md", "go north\n")
-    store.write("deep/map.md", "#..\n")
-    store.write("notes.md", "c\n")
+    store.write("notes.md", _big("a\n", "a"))
+    store.write("notes.md", _big("b\n", "b"))
+    store.write("plan.md", LATEST["plan.md"])
+    store.write("deep/map.md", LATEST["deep/map.md"])
+    store.write("notes.md", LATEST["notes.md"])
     store.close()
     return Path(file_url[len("file://") :])
 
@@ -49,7 +59,7 @@ def _duplicated_line(root: Path) -> None:
 
 
 def _missing_object(root: Path) -> None:
-    (root / ObjectStore.path(sha256_hex(b"c\n"))).unlink()
+    (root / ObjectStore.path(sha256_hex(LATEST["notes.md"].encode()))).unlink()
 
 
 def _objects_deleted(root: Path) -> None:
@@ -58,7 +68,7 @@ def _objects_deleted(root: Path) -> None:
 
 
 def _corrupt_object(root: Path) -> None:
-    (root / ObjectStore.path(sha256_hex(b"go north\n"))).write_bytes(b"tampered")
+    (root / ObjectStore.path(sha256_hex(LATEST["plan.md"].encode()))).write_bytes(b"tampered")
     (root / ".automem" / "index.json").unlink(missing_ok=True)
 
 
