@@ -419,7 +419,7 @@ def test_readme_python_example_runs_as_written(tmp_path: Path) -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     section = readme.split("## MCP server", 1)[1].split("\n## ", 1)[0]
     (code,) = re.findall(r"```python\n(.*?)```", section, re.S)
-    assert len(code.strip().splitlines()) <= 13
+    assert len([line for line in code.splitlines() if line.strip()]) <= 13  # blank lines: ruff
     if shutil.which("automem") is None:  # not installed as a console script: same module
         code = code.replace(
             'command="automem", args=["mcp",',
