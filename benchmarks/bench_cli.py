@@ -52,7 +52,11 @@ def register(sub: Any) -> None:
             default=5,
             help="consecutive LLM failures that stop the run (default 5)",
         )
-        p.add_argument("--episodes", type=int, help="seeds 0..N-1")
+        p.add_argument(
+            "--episodes",
+            type=int,
+            help="seeds 0..N-1 (default 30: headline tables need at least 30 seeds)",
+        )
         p.add_argument("--seeds", help="seed list, e.g. 0-19 or 1,5,9")
         p.add_argument("--workers", type=int, default=2, help="parallel episodes (default 2)")
         p.add_argument("--out", default="automem-bench", help="output folder")
@@ -76,8 +80,11 @@ def register(sub: Any) -> None:
         p.add_argument(
             "--compare",
             nargs=2,
+            action="append",
             metavar=("A", "B"),
-            help="agents to compare (default explorer vs explorer-nomem)",
+            help="agents to compare, paired by seed with a 95%% bootstrap CI (repeatable; "
+            "default: each memory agent vs its baselines, e.g. explorer vs explorer-hist16 "
+            "and explorer-stateless)",
         )
         p.add_argument("--no-plot", action="store_true", help="do not write the PNG")
         from automem_sdk.cli import add_format_flag
@@ -105,7 +112,7 @@ def _bench(args: argparse.Namespace) -> int:
         out=args.out,
         envs=args.env,
         agents=agents or ["explorer"],
-        seeds=parse_seeds(args.seeds, args.episodes),
+        seeds=parse_seeds(args.seeds, args.episodes if args.seeds or args.episodes else 30),
         max_steps=args.max_steps,
         levels_dir=args.levels_dir,
         scaffold=args.scaffold,
@@ -133,7 +140,7 @@ def _report(args: argparse.Namespace) -> int:
 
     report_dir(
         args.dir,
-        compare=tuple(args.compare) if args.compare else None,
+        compare=[(a, b) for a, b in args.compare] if args.compare else None,
         plot=not args.no_plot,
         fmt=args.format,
     )

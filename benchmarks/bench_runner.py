@@ -74,6 +74,7 @@ __all__ = [
     "default_scaffold",
     "episode_path",
     "load_episodes",
+    "load_plan",
     "parse_seeds",
     "plan_jobs",
     "run_benchmark",
@@ -730,6 +731,32 @@ def _ray_map(jobs: list[EpisodeJob], workers: int) -> Iterator[EpisodeSummary]:
         raise
 
 
+def _write_plan(out: Path, run_id: str, config: BenchConfig) -> None:
+    """Record what this run was asked to play (the report counts missing episodes)."""
+    runs = out / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    plan = {
+        "agents": [config.agent_label(a) for a in config.agents],
+        "envs": config.env_list(),
+        "seeds": list(config.seeds),
+    }
+    _atomic_write(runs / f"{run_id}.plan.json", json.dumps(plan))
+
+
+def load_plan(out: str | Path) -> dict[tuple[str, str], set[int]]:
+    """``(agent, env) -> seeds`` every run in ``out`` planned (empty if none recorded)."""
+    planned: dict[tuple[str, str], set[int]] = {}
+    for p in sorted((Path(out) / "runs").glob("*.plan.json")):
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        for agent in data.get("agents", []):
+            for env in data.get("envs", []):
+                planned.setdefault((agent, env), set()).update(int(s) for s in data["seeds"])
+    return planned
+
+
 def load_episodes(out: str | Path) -> list[EpisodeSummary]:
     """Every finished episode JSON under ``OUT/episodes``, sorted by agent, env, seed."""
     root = Path(out) / "episodes"
@@ -772,6 +799,7 @@ def run_benchmark(
     out.mkdir(parents=True, exist_ok=True)
     _sweep_stale_tmp(out)
     jobs, done = plan_jobs(config, run_id)
+    _write_plan(out, run_id, config)
     results = [EpisodeSummary.model_validate_json(p.read_text(encoding="utf-8")) for p in done]
     runner = _ray_map if config.executor == "ray" else _process_map
     columns = (

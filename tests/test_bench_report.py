@@ -110,7 +110,7 @@ def _console() -> Console:
 
 def test_report_dir_prints_tables_and_writes_png(tmp_path: Path) -> None:
     env = "minihack/MazeWalk-9x9"
-    for agent, progs in (("explorer", [1.0, 1.0, 0.0]), ("explorer-nomem", [0.0, 1.0, 0.0])):
+    for agent, progs in (("explorer", [1.0, 1.0, 0.0]), ("explorer-hist16", [0.0, 1.0, 0.0])):
         for seed, p in enumerate(progs):
             path = episode_path(tmp_path, agent, env, seed)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -121,13 +121,17 @@ def test_report_dir_prints_tables_and_writes_png(tmp_path: Path) -> None:
     assert rep is not None and rep.n_episodes == 6
     assert "MazeWalk-9x9" in text and "minihack *" in text and "overall" in text
     assert "66.7 ± 27.2" in text  # explorer: mean 66.7, SE 47.1/sqrt(3)
-    assert "+33.3 ± 27.2" in text  # paired difference
+    assert "+33.3" in text and "95% CI" in text  # paired difference and its interval
+    assert "overall (mean of 1 game)" in text and "BALROG's overall averages 6" in text
+    assert "missing episodes: none (6 of 6 finished)" in text
     assert "Trace diagnostics" in text and "unprod" in text
     png = tmp_path / "bench_report.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     data = json.loads((tmp_path / "bench_report.json").read_text())
-    assert data["comparison"]["tasks"][0]["n"] == 3
-    assert "| explorer | env | minihack | 3 |" in (tmp_path / "bench_report.md").read_text()
+    assert data["comparisons"][0]["tasks"][0]["n"] == 3
+    md = (tmp_path / "bench_report.md").read_text()
+    assert "| explorer | env | minihack | 3 | 0 |" in md
+    assert "| explorer - explorer-hist16 (95% CI) |" in md
 
 
 def test_report_dir_prints_a_pipeline_report(tmp_path: Path) -> None:
@@ -217,7 +221,8 @@ def test_report_formats_for_piping(tmp_path: Path, capsys: pytest.CaptureFixture
     assert json.loads(capsys.readouterr().out)["n_episodes"] == 2
     report_dir(root, fmt="md", plot=False)
     assert (
-        "| explorer | task | minihack/MazeWalk-9x9 | 2 | 50.0 ± 35.4 |" in capsys.readouterr().out
+        "| explorer | task | minihack/MazeWalk-9x9 | 2 | 0 | 50.0 ± 35.4 |"
+        in capsys.readouterr().out
     )
 
 
@@ -233,7 +238,9 @@ def test_plot_says_what_it_shows() -> None:
     ]
     fig = _figure(build_report(rows))
     ax = fig.axes[0]
-    assert "4 episodes" in ax.get_title()
+    # explorer-stateless played seed 0 of MazeWalk-9x9, explorer seeds 0 and 1
+    assert "4 of 5 episodes, 1 missing" in ax.get_title()
+    assert "mean of 1 game" in ax.get_title()
     texts = [t.get_text() for t in ax.texts] + [t.get_text() for t in fig.texts]
     assert "100\nn=2" in texts and "0\nn=1" in texts
     assert "no episodes" in texts  # explorer-stateless never played Corridor-R3
@@ -243,3 +250,67 @@ def test_plot_says_what_it_shows() -> None:
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def test_paired_bootstrap_interval_is_seeded_and_stratified() -> None:
+    from automem_sdk.benchmarks.stats import paired_bootstrap
+
+    same = paired_bootstrap({"m": {"m/a": [5.0] * 7}}, resamples=200)
+    ci = same.tasks[("m", "m/a")]
+    assert (ci.estimate, ci.low, ci.high) == (5.0, 5.0, 5.0)  # no spread, no width
+    data = {"m": {"m/a": [0.0, 100.0, 0.0, 100.0], "m/b": [0.0] * 4}, "c": {"c": [10.0] * 3}}
+    one = paired_bootstrap(data, resamples=500, seed=3)
+    assert one == paired_bootstrap(data, resamples=500, seed=3)  # reproducible
+    ci = one.tasks[("m", "m/a")]
+    assert ci.estimate == 50.0 and 0.0 <= ci.low < 50.0 < ci.high <= 100.0
+    assert one.envs["m"].estimate == 25.0  # tasks pooled, as BALROG's env mean
+    assert one.envs["c"].low == one.envs["c"].high == 10.0
+    assert one.overall is not None and one.overall.estimate == pytest.approx(17.5)
+    assert one.overall.low < 17.5 < one.overall.high
+    assert not ci.excludes_zero() and one.envs["c"].excludes_zero()
+
+
+def test_default_contrasts_put_memory_against_both_baselines() -> None:
+    env = "minihack/MazeWalk-15x15"
+    rows = [
+        _ep(agent, env, seed, p)
+        for agent, ps in (
+            ("explorer", [1.0, 1.0, 1.0, 1.0]),
+            ("explorer-hist16", [1.0, 0.0, 1.0, 0.0]),
+            ("explorer-stateless", [0.0, 0.0, 0.0, 0.0]),
+        )
+        for seed, p in enumerate(ps)
+    ]
+    rep = build_report(rows, resamples=300)
+    pairs = [(c.a, c.b) for c in rep.comparisons]
+    assert pairs == [
+        ("explorer", "explorer-hist16"),
+        ("explorer", "explorer-stateless"),
+        ("explorer-hist16", "explorer-stateless"),
+    ]
+    vs_stateless = rep.comparisons[1].tasks[0]
+    assert (vs_stateless.diff, vs_stateless.ci_low, vs_stateless.ci_high) == (100.0, 100.0, 100.0)
+    vs_hist = rep.comparisons[0].tasks[0]
+    assert vs_hist.diff == 50.0 and vs_hist.ci_low <= 50.0 <= vs_hist.ci_high
+    from automem_sdk.benchmarks.bench_report import headline_tables
+
+    (table, _) = headline_tables(rep)
+    assert "| MazeWalk-15x15 | 4 | 100.0 | 50.0 | 0.0 | +50.0 [" in table
+    assert "overall (mean of 1 game)" in table
+
+
+def test_missing_episodes_come_from_the_run_plan(tmp_path: Path) -> None:
+    import json as _json
+
+    root = _folder(tmp_path, {"explorer": {"crafter": [0.5, 0.25]}})
+    (root / "runs").mkdir()
+    plan = {"agents": ["explorer", "explorer-hist16"], "envs": ["crafter"], "seeds": [0, 1, 2]}
+    (root / "runs" / "r1.plan.json").write_text(_json.dumps(plan))
+    console = _console()
+    rep = report_dir(root, console=console, plot=False)
+    assert rep is not None and rep.n_expected == 6 and rep.n_missing == 4
+    text = console.export_text()
+    assert "missing episodes (4 of 6)" in text
+    assert "explorer crafter: 1 of 3 (seeds 2)" in text
+    assert "explorer-hist16 crafter: 3 of 3 (seeds 0, 1, 2)" in text
+    assert rep.agents[0].tasks[0].missing == 1
