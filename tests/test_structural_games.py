@@ -33,6 +33,7 @@ def test_minihack_run_accepts_a_better_scaffold_and_rejects_a_neutral_one(
         gate_seeds=list(range(100, 112)),
         iterations=4,
         agent=AgentConfig(max_steps=100),
+        rule="strict-mean",
     )
     trainer = StructuralTrainer(str(run), cfg, quiet=True)
     state = trainer.run()

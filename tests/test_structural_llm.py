@@ -37,6 +37,7 @@ def config() -> StructuralConfig:
         iterations=1,
         agent=AgentConfig(max_steps=60),
         proposer="llm (injected)",
+        rule="strict-mean",
     )
 
 

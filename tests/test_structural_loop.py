@@ -37,6 +37,7 @@ def config(**kw: Any) -> StructuralConfig:
         gate_seeds=list(range(100, 106)),
         iterations=4,
         agent=AgentConfig(max_steps=60),
+        rule="strict-mean",
     )
     base.update(kw)
     return StructuralConfig(**base)

@@ -70,6 +70,7 @@ def config() -> StructuralConfig:
         gate_seeds=list(range(100, 106)),
         iterations=4,
         agent=AgentConfig(max_steps=60),
+        rule="strict-mean",
     )
 
 

@@ -18,7 +18,7 @@ __all__ = [
     "StructuralConfig",
 ]
 
-GateRuleName = Literal["strict-mean", "no-regression", "bootstrap"]
+GateRuleName = Literal["strict-mean", "no-regression", "bootstrap", "sign-test"]
 
 
 class _Model(BaseModel):
@@ -91,9 +91,18 @@ class StructuralConfig(_Model):
         proposer: ``"heuristic"`` or an LLM client spec for the LLM proposer.
         proposer_retries: extra attempts when a proposal is invalid.
         proposer_max_tokens: reply budget of the LLM proposer.
-        rule: gate rule.
+        rule: gate rule (default ``bootstrap``: paired bootstrap of the mean difference).
         min_delta: margin the candidate's mean must beat the parent's by.
-        confidence: bootstrap confidence level.
+        confidence: one-sided confidence of ``bootstrap`` and ``sign-test`` over the whole
+            gate (1 - the false-accept rate it allows for a change that does nothing).
+        gate_reserve: extra gate seeds for a sequential gate: while a candidate is
+            undecided (not accepted, mean difference above ``min_delta``) the next
+            ``len(gate_seeds)`` of them are added and the rule asked again; each look
+            runs at ``1 - (1 - confidence) / looks`` so the error rate stays as set.
+        gate_stride: refresh the gate seeds between iterations: iteration ``i`` uses
+            every gate (and reserve) seed plus ``(i - 1) * gate_stride`` (0 = reuse).
+        final_seeds: seeds nobody used (not reflection, not any iteration's gate) on
+            which the accepted scaffold is compared with the start when the run ends.
         bootstrap_samples: bootstrap resamples.
         rng_seed: seed of the bootstrap RNG.
         metric: per-episode score the gate compares.
@@ -114,7 +123,7 @@ class StructuralConfig(_Model):
     proposer: str = "heuristic"
     proposer_retries: int = Field(default=2, ge=0, le=20)
     proposer_max_tokens: int = Field(default=4096, ge=256)
-    rule: GateRuleName = "strict-mean"
+    rule: GateRuleName = "bootstrap"
     min_delta: float = Field(default=0.0, ge=0)
     confidence: float = Field(default=0.9, gt=0, lt=1)
     bootstrap_samples: int = Field(default=2000, ge=100)
@@ -125,11 +134,35 @@ class StructuralConfig(_Model):
     agent_prices: Prices = Field(default_factory=Prices)
     proposer_prices: Prices = Field(default_factory=Prices)
     excerpt_chars: int = Field(default=6000, ge=500)
+    gate_reserve: list[int] = Field(default_factory=list)
+    gate_stride: int = Field(default=0, ge=0)
+    final_seeds: list[int] = Field(default_factory=list)
 
-    @field_validator("reflection_seeds", "gate_seeds")
+    @field_validator("reflection_seeds", "gate_seeds", "gate_reserve", "final_seeds")
     @classmethod
     def _unique(cls, v: list[int]) -> list[int]:
         return list(dict.fromkeys(v))
+
+    def looks(self) -> int:
+        """How many times a sequential gate may ask its rule (1 without a reserve)."""
+        n = len(self.gate_seeds)
+        return 1 + -(-len(self.gate_reserve) // n) if self.gate_reserve else 1
+
+    def gate_units(self, iteration: int, look: int = 1) -> list[int]:
+        """The gate seeds of ``iteration`` (1-based) at sequential look ``look``."""
+        n = len(self.gate_seeds)
+        seeds = [*self.gate_seeds, *self.gate_reserve[: (look - 1) * n]]
+        shift = (iteration - 1) * self.gate_stride
+        return [s + shift for s in seeds]
+
+    def all_gate_seeds(self) -> list[int]:
+        """Every seed any iteration's gate may use (to check disjointness)."""
+        out: list[int] = []
+        for it in range(1, max(1, self.iterations) + 1):
+            out.extend(self.gate_units(it, self.looks()))
+            if not self.gate_stride:
+                break
+        return list(dict.fromkeys(out))
 
     def snapshot(self) -> dict[str, Any]:
         """JSON-ready form for config.json and the run state."""

@@ -18,7 +18,15 @@ from automem_sdk.errors import AutomemError
 from automem_sdk.llm.base import LLMClient
 from automem_sdk.scaffold import Scaffold, load_scaffold
 
-__all__ = ["DEMO_SCAFFOLDS", "load_start_scaffold", "make_decider", "make_env"]
+__all__ = [
+    "DEMO_SCAFFOLDS",
+    "check_not_frozen",
+    "describe_agent",
+    "is_frozen",
+    "load_start_scaffold",
+    "make_decider",
+    "make_env",
+]
 
 #: Scaffolds shipped with the trainer for demos and tests (deliberately poor ones).
 DEMO_SCAFFOLDS: tuple[str, ...] = ("cramped-map", "cramped-minihack")
@@ -60,6 +68,10 @@ def _registry(name: str) -> Any:
         ) from exc
 
 
+#: Keyless deciders besides ``explorer`` (see :mod:`.sensitive`).
+SENSITIVE_DECIDERS: tuple[str, ...] = ("prompt-explorer", "prompt-planner")
+
+
 def make_decider(spec: str, env_name: str, seed: int = 0) -> Decider | LLMClient:
     """Build a fresh decider for one episode.
 
@@ -71,6 +83,13 @@ def make_decider(spec: str, env_name: str, seed: int = 0) -> Decider | LLMClient
     Raises:
         StructuralError: no keyless explorer exists for ``env_name``.
     """
+    if spec in SENSITIVE_DECIDERS:
+        from .sensitive import make_sensitive
+
+        try:
+            return make_sensitive(spec, env_name, seed=seed)
+        except ValueError as exc:
+            raise StructuralError(str(exc)) from exc
     if spec != "explorer":
         from automem_sdk.llm import make_client
 
@@ -100,3 +119,90 @@ def load_start_scaffold(spec: str) -> Scaffold:
         text = resources.files("automem_sdk.trainers.structural").joinpath(f"{spec}.yaml")
         return Scaffold.from_yaml(text.read_text(encoding="utf-8"))
     return load_scaffold(spec)
+
+
+def _raw_scaffold(spec: str | Scaffold) -> dict[str, Any] | None:
+    """The scaffold's mapping as written (before the schema sees it), if readable."""
+    import yaml
+
+    if isinstance(spec, Scaffold):
+        return spec.model_dump(mode="json")
+    from importlib import resources
+
+    text: str | None = None
+    try:
+        if spec in DEMO_SCAFFOLDS:
+            pkg = resources.files("automem_sdk.trainers.structural")
+            text = pkg.joinpath(f"{spec}.yaml").read_text(encoding="utf-8")
+        elif spec.endswith((".yaml", ".yml", ".json")):
+            import fsspec
+
+            with fsspec.open(spec, "r") as f:
+                text = f.read()
+        else:
+            res = resources.files("automem_sdk.scaffolds").joinpath(f"{spec}.yaml")
+            if res.is_file():
+                text = res.read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return None
+    if text is None:
+        return None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def is_frozen(spec: str | Scaffold) -> bool:
+    """Whether a scaffold is marked ``frozen: true`` (a named contrast nobody may edit)."""
+    if isinstance(spec, Scaffold) and getattr(spec, "frozen", False):
+        return True
+    data = _raw_scaffold(spec)
+    return bool(data and data.get("frozen") is True)
+
+
+def check_not_frozen(spec: str | Scaffold) -> None:
+    """Refuse to train a frozen scaffold.
+
+    Raises:
+        StructuralError: the scaffold is marked ``frozen: true``.
+    """
+    if is_frozen(spec):
+        name = spec.name if isinstance(spec, Scaffold) else spec
+        raise StructuralError(
+            f"scaffold {name!r} is marked frozen: true (a fixed contrast, e.g. a published "
+            "scaffold reproduced as is); the structural trainer does not edit it. Copy it "
+            "without the frozen flag to train a variant."
+        )
+
+
+def describe_agent(agent: Any) -> str:
+    """What plays the episodes, and what it reacts to (shown to LLM proposers)."""
+    what = {
+        "explorer": "the env's keyless scripted explorer: it reads the map file through "
+        "structured READ results and writes with UPSERT; it ignores prompt wording, "
+        "result_chars and context_tokens; it reacts to enabled ops, file caps and the "
+        "LOG/PLAN op and turn limits",
+        "prompt-explorer": "a keyless scripted explorer that reads memory only from the "
+        "prompt text it is shown: op results cut at result_chars, prompts trimmed to "
+        "context_tokens, the ops listed in the system prompt, the map file named in the "
+        "file schema; it reacts to limits, caps, ops and file schema, not to wording",
+        "prompt-planner": "a keyless scripted task policy that reads memory only from "
+        "the act prompt (trimmed to context_tokens)",
+    }
+    parts = [f"mode {agent.mode}", f"memory {agent.memory}"]
+    parts.append(
+        f"memory decider {agent.decider!r} ("
+        + what.get(agent.decider, "an LLM: it reads the prompts and reacts to their text")
+        + ")"
+    )
+    if agent.task_decider:
+        parts.append(
+            f"task decider {agent.task_decider!r} ("
+            + what.get(agent.task_decider, "an LLM reading the act prompt")
+            + ")"
+        )
+    if agent.max_steps:
+        parts.append(f"at most {agent.max_steps} steps per episode")
+    return "; ".join(parts)

@@ -35,6 +35,7 @@ __all__ = [
     "Evaluator",
     "cache_key",
     "evaluate_many",
+    "memory_snapshot",
 ]
 
 CACHE_VERSION = 1
@@ -54,6 +55,7 @@ class EpisodeScore(BaseModel):
     diagnostics: dict[str, float] = Field(default_factory=dict)
     trace: str | None = None
     wall_s: float = 0.0
+    memory: dict[str, str] | None = None
 
     @property
     def tokens(self) -> int:
@@ -133,6 +135,7 @@ class EpisodeEvaluator:
                     storage_options=self.storage_options,
                     header_extra={"trainer": "structural", "agent": cfg.model_dump(mode="json")},
                 )
+                memory = memory_snapshot(store)
         finally:
             game.close()
         diagnostics: dict[str, float] = {}
@@ -149,7 +152,30 @@ class EpisodeEvaluator:
             n_ops=result.n_ops,
             diagnostics=diagnostics,
             wall_s=result.wall_s,
+            memory=memory,
         )
+
+
+def memory_snapshot(store: Any, *, max_files: int = 12, max_chars: int = 4000) -> dict[str, str]:
+    """The files of ``store`` at the end of an episode (each cut to ``max_chars``).
+
+    Silent-fault diagnostics use it (a file that stayed empty) and the LLM proposer sees
+    it (what memory held when the episode ended).
+    """
+    from automem_sdk.errors import AutomemError
+
+    out: dict[str, str] = {}
+    try:
+        names = list(store.list())
+    except AutomemError:
+        return out
+    for name in names[:max_files]:
+        try:
+            text = str(store.read(name))
+        except AutomemError:
+            continue
+        out[name] = text if len(text) <= max_chars else text[:max_chars] + "\n[...]"
+    return out
 
 
 def cache_key(scaffold_id: str, env: str, seed: int, agent_fingerprint: str) -> str:

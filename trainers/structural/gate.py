@@ -5,12 +5,22 @@ Scores are paired per (env, seed): both scaffolds play the same worlds. Rules:
 - :class:`StrictMean`: the candidate's mean exceeds the parent's by more than
   ``min_delta``.
 - :class:`NoRegression`: no seed gets worse, and the mean improves.
-- :class:`PairedBootstrap`: resampling the per-seed differences (seeded RNG), the
-  lower ``confidence`` bound of the mean difference is above ``min_delta``.
+- :class:`PairedBootstrap` (the default): resampling the per-seed differences (seeded
+  RNG), the lower ``confidence`` bound of the mean difference is above ``min_delta``.
+  The resampled means are widened by ``sqrt(n / (n - 1))`` (the percentile bootstrap
+  is too narrow on few seeds otherwise).
+- :class:`SignTest`: an exact one-sided binomial test on the seeds where the two differ
+  (ties dropped): the chance of at least that many wins under "no effect" is at most
+  ``1 - confidence``, and the mean improves by more than ``min_delta``.
+
+``strict-mean`` accepts a single-seed flip; on noisy outcomes (any LLM agent) it accepts
+a third or more of changes that do nothing. ``bootstrap`` and ``sign-test`` accept such a
+change at most at ``1 - confidence`` (measured in ``tests/test_structural_gate.py``).
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 from statistics import mean
@@ -24,8 +34,10 @@ __all__ = [
     "GateRule",
     "NoRegression",
     "PairedBootstrap",
+    "SignTest",
     "StrictMean",
     "make_rule",
+    "paired_ci",
 ]
 
 
@@ -139,13 +151,18 @@ class PairedBootstrap:
         _check(parent, candidate)
         p, c = mean(parent), mean(candidate)
         diffs = [b - a for a, b in zip(parent, candidate, strict=True)]
-        rng = random.Random(self.seed)
-        n = len(diffs)
-        means = sorted(sum(rng.choices(diffs, k=n)) / n for _ in range(self.samples))
+        means = _boot_means(diffs, self.samples, self.seed)
         k = min(len(means) - 1, max(0, int((1 - self.confidence) * len(means))))
         lower = means[k]
+        upper = means[len(means) - 1 - k]
         p_better = sum(1 for m in means if m > 0) / len(means)
-        stats = {"lower_bound": lower, "p_better": p_better, "mean_diff": c - p}
+        stats = {
+            "lower_bound": lower,
+            "upper_bound": upper,
+            "p_better": p_better,
+            "mean_diff": c - p,
+            "n": float(len(diffs)),
+        }
         level = f"{self.confidence:.0%}"
         if lower > self.min_delta:
             reason = (
@@ -164,6 +181,77 @@ class PairedBootstrap:
         )
 
 
+def _boot_means(diffs: Sequence[float], samples: int, seed: int) -> list[float]:
+    """Sorted bootstrap means of ``diffs``, widened by sqrt(n/(n-1)) around their mean."""
+    rng = random.Random(seed)
+    n = len(diffs)
+    centre = sum(diffs) / n
+    widen = math.sqrt(n / (n - 1)) if n > 1 else 1.0
+    return sorted(
+        centre + widen * (sum(rng.choices(diffs, k=n)) / n - centre) for _ in range(samples)
+    )
+
+
+def paired_ci(
+    parent: Sequence[float],
+    candidate: Sequence[float],
+    *,
+    confidence: float = 0.95,
+    samples: int = 4000,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """Mean paired difference (candidate - parent) and its two-sided bootstrap interval.
+
+    Returns:
+        (mean difference, lower bound, upper bound).
+    """
+    _check(parent, candidate)
+    diffs = [b - a for a, b in zip(parent, candidate, strict=True)]
+    means = _boot_means(diffs, samples, seed)
+    k = min(len(means) - 1, max(0, int((1 - confidence) / 2 * len(means))))
+    return sum(diffs) / len(diffs), means[k], means[len(means) - 1 - k]
+
+
+class SignTest:
+    """Accept when an exact one-sided sign test says the candidate wins more seeds.
+
+    Args:
+        confidence: 1 - the largest p-value accepted.
+        min_delta: the margin the mean difference must exceed as well.
+    """
+
+    def __init__(self, confidence: float = 0.9, min_delta: float = 0.0) -> None:
+        if not 0 < confidence < 1:
+            raise ValueError("confidence must be in (0, 1)")
+        self.confidence = confidence
+        self.min_delta = min_delta
+        self.name = "sign-test"
+
+    def decide(self, parent: Sequence[float], candidate: Sequence[float]) -> GateDecision:
+        """See class docstring."""
+        _check(parent, candidate)
+        p, c = mean(parent), mean(candidate)
+        wins = sum(1 for a, b in zip(parent, candidate, strict=True) if b > a)
+        losses = sum(1 for a, b in zip(parent, candidate, strict=True) if b < a)
+        n = wins + losses
+        pvalue = sum(math.comb(n, k) for k in range(wins, n + 1)) / 2**n if n else 1.0
+        alpha = 1 - self.confidence
+        stats = {
+            "wins": float(wins),
+            "losses": float(losses),
+            "p_value": pvalue,
+            "mean_diff": c - p,
+            "n": float(len(parent)),
+        }
+        ok = pvalue <= alpha and c - p > self.min_delta
+        verdict = "<=" if pvalue <= alpha else ">"
+        reason = (
+            f"sign test: {wins} win(s), {losses} loss(es), p={pvalue:.3f} {verdict} {alpha:.3f}"
+            f" (mean {_fmt(c)} vs parent {_fmt(p)})"
+        )
+        return GateDecision(accept=ok, reason=reason, parent_mean=p, candidate_mean=c, stats=stats)
+
+
 def make_rule(
     name: GateRuleName,
     *,
@@ -172,7 +260,8 @@ def make_rule(
     samples: int = 2000,
     seed: int = 0,
 ) -> GateRule:
-    """Build a gate rule by name (``strict-mean``, ``no-regression``, ``bootstrap``).
+    """Build a gate rule by name (``strict-mean``, ``no-regression``, ``bootstrap``,
+    ``sign-test``).
 
     Raises:
         ValueError: unknown name.
@@ -183,4 +272,8 @@ def make_rule(
         return NoRegression(min_delta)
     if name == "bootstrap":
         return PairedBootstrap(confidence, samples, seed, min_delta)
-    raise ValueError(f"unknown gate rule {name!r}; use strict-mean, no-regression or bootstrap")
+    if name == "sign-test":
+        return SignTest(confidence, min_delta)
+    raise ValueError(
+        f"unknown gate rule {name!r}; use strict-mean, no-regression, bootstrap or sign-test"
+    )

@@ -14,6 +14,13 @@ result_chars        op results truncated before the model saw them      ``result
 grow_context        context trimmed to fit ``context_tokens``           budget x2
 log_ops             LOG ran out of ops                                  ``max_log_ops`` +2
 plan_turns          PLAN ran out of ops/turns, fallback actions         turns +1, ops +2
+log_budget          silent: LOG routines ended by their op or turn      the binding budget
+                    budget, not by DONE (``log_budget_exhausted``)      +2 ops / +1 turn
+                                                                        (x4 / +3 once tried)
+restore_prompt      silent: a prompt placeholder renders empty or a     that prompt from the
+                    routine prompt lacks ``{observation}``              reference scaffold
+restore_ops         silent: the agent used a custom op the scaffold     the reference
+                    lacks (``ops_missing``)                             scaffold's op
 drop_unread         a declared file written but never read              drop the file
 tighten             prompts far below the context budget, LOG ops       budget and LOG ops
                     unused                                              cut to what is used
@@ -158,15 +165,110 @@ def log_ops(parent: Scaffold, r: Reflection) -> Change | None:
 
 
 def plan_turns(parent: Scaffold, r: Reflection) -> Change | None:
-    """Give PLAN more room when it ran out or fell back."""
+    """Give PLAN more room when it ran out, fell back or ended by its budget."""
     lim = parent.limits
-    if (r.plan_exhausted == 0 and r.fallbacks == 0) or lim.max_plan_turns >= 16:
+    silent = r.fault("plan_budget_exhausted") is not None
+    if (r.plan_exhausted == 0 and r.fallbacks == 0 and not silent) or lim.max_plan_turns >= 16:
         return None
     turns, ops = min(16, lim.max_plan_turns + 1), min(64, lim.max_plan_ops + 2)
     return _limits(parent, max_plan_turns=turns, max_plan_ops=ops), (
         f"plan_turns: max_plan_turns {lim.max_plan_turns}->{turns}, max_plan_ops "
         f"{lim.max_plan_ops}->{ops} ({r.plan_exhausted} exhausted, {r.fallbacks} fallbacks)"
     )
+
+
+def log_budget(parent: Scaffold, r: Reflection) -> list[Change] | None:
+    """Raise the LOG budget that silently ended routines before the agent was done.
+
+    ``log_budget_exhausted`` (subject ``ops`` or ``turns``) is the evidence; the raise is
+    a ladder (+2 ops / +1 turn first, x4 ops / +3 turns once that was tried).
+    """
+    lim = parent.limits
+    out: list[Change] = []
+    empty = r.fault("file_never_written")
+    for subject in ("ops", "turns"):
+        f = r.fault("log_budget_exhausted", subject)
+        zero = (lim.max_log_ops if subject == "ops" else lim.max_log_turns) == 0
+        if f is None and not (zero and empty is not None):
+            continue
+        why = (
+            f"({f.evidence})"
+            if f is not None
+            else f"(LOG never runs with a budget of 0; {empty.evidence if empty else ''})"
+        )
+        if subject == "ops":
+            steps = sorted({min(64, lim.max_log_ops + 2), min(64, max(4, lim.max_log_ops * 4))})
+            for new in steps:
+                if new > lim.max_log_ops:
+                    out.append(
+                        (
+                            _limits(parent, max_log_ops=new),
+                            f"log_budget: max_log_ops {lim.max_log_ops}->{new} {why}",
+                        )
+                    )
+        else:
+            for new in sorted({min(16, lim.max_log_turns + 1), min(16, lim.max_log_turns + 3)}):
+                if new > lim.max_log_turns:
+                    out.append(
+                        (
+                            _limits(parent, max_log_turns=new),
+                            f"log_budget: max_log_turns {lim.max_log_turns}->{new} {why}",
+                        )
+                    )
+    return out or None
+
+
+def _reference(parent: Scaffold) -> Scaffold:
+    """The built-in scaffold ``parent`` derives from (by name), else ``generic``."""
+    from automem_sdk.scaffold import BUILTIN_SCAFFOLDS, load_scaffold
+
+    base = parent.name.split("-")[-1] if parent.name not in BUILTIN_SCAFFOLDS else parent.name
+    return load_scaffold(base if base in BUILTIN_SCAFFOLDS else "generic")
+
+
+def restore_prompt(parent: Scaffold, r: Reflection) -> Change | None:
+    """Put back a prompt whose placeholders render empty, from the reference scaffold."""
+    bad = sorted({f.subject.split(":", 1)[0] for f in r.faults if f.name == "empty_placeholder"})
+    if not bad:
+        return None
+    ref = _reference(parent)
+    updates = {
+        name: getattr(ref.prompts, name)
+        for name in bad
+        if getattr(ref.prompts, name) != getattr(parent.prompts, name)
+    }
+    if not updates:
+        return None
+    notes = "; ".join(f.evidence for f in r.faults if f.name == "empty_placeholder")
+    return (
+        {"prompts": parent.prompts.model_copy(update=updates)},
+        f"restore_prompt: {', '.join(sorted(updates))} from {ref.name} ({notes})",
+    )
+
+
+def restore_ops(parent: Scaffold, r: Reflection) -> Change | None:
+    """Declare custom ops the agent used that the scaffold lacks (from the reference)."""
+    ref = _reference(parent)
+    wanted = [
+        c
+        for f in r.faults
+        if f.name == "ops_missing"
+        and (c := ref.custom(f.subject)) is not None
+        and parent.custom(f.subject) is None
+    ]
+    if not wanted:
+        return None
+    need = [
+        str(step.get("op"))
+        for c in wanted
+        for step in c.steps
+        if str(step.get("op")) not in parent.ops
+    ]
+    changes: dict[str, object] = {"custom_ops": [*parent.custom_ops, *wanted]}
+    if need:
+        changes["ops"] = [*parent.ops, *dict.fromkeys(need)]
+    names = ", ".join(c.name for c in wanted)
+    return changes, f"restore_ops: declare {names} from {ref.name} (the agent tried it)"
 
 
 def drop_unread(parent: Scaffold, r: Reflection) -> Change | None:
@@ -216,6 +318,9 @@ RULES: tuple[tuple[str, Rule], ...] = (
     ("grow_context", grow_context),
     ("log_ops", log_ops),
     ("plan_turns", plan_turns),
+    ("log_budget", log_budget),
+    ("restore_prompt", restore_prompt),
+    ("restore_ops", restore_ops),
     ("drop_unread", drop_unread),
     ("tighten", tighten),
 )

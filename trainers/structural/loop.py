@@ -17,7 +17,11 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Literal
 
 from automem_sdk.trainers.structural.config import StructuralConfig
-from automem_sdk.trainers.structural.errors import RunDirError, StructuralError
+from automem_sdk.trainers.structural.errors import (
+    RunDirError,
+    SeedOverlapError,
+    StructuralError,
+)
 from automem_sdk.trainers.structural.evaluate import (
     EpisodeEvaluator,
     EpisodeScore,
@@ -42,7 +46,7 @@ from automem_sdk.trainers.structural.rundir import (
     RunState,
     Spend,
 )
-from automem_sdk.trainers.structural.seeds import check_disjoint
+from automem_sdk.trainers.structural.seeds import check_disjoint, format_seeds
 from automem_sdk.trainers.structural.validate import validate_candidate
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -63,11 +67,26 @@ class _Halt(Exception):
 
 
 def make_proposer(config: StructuralConfig, actions: list[str] | None = None) -> Proposer:
-    """The proposer named by ``config.proposer`` (``heuristic`` or an LLM client spec)."""
+    """The proposer named by ``config.proposer``: ``heuristic``, ``search``, an LLM client
+    spec, or several joined by ``+`` (asked in order, the next when one has nothing left:
+    ``heuristic+search``)."""
+    if "+" in config.proposer:
+        from automem_sdk.trainers.structural.proposal import ChainProposer
+
+        return ChainProposer(
+            [
+                make_proposer(config.model_copy(update={"proposer": part}), actions)
+                for part in config.proposer.split("+")
+            ]
+        )
     if config.proposer == "heuristic":
         from automem_sdk.trainers.structural.heuristic import HeuristicProposer
 
         return HeuristicProposer(actions=actions)
+    if config.proposer == "search":
+        from automem_sdk.trainers.structural.search import SearchProposer
+
+        return SearchProposer(seed=config.rng_seed, actions=actions)
     from automem_sdk.trainers.structural.llm_proposer import LLMProposer
 
     from automem_sdk.llm import make_client
@@ -160,13 +179,14 @@ class StructuralTrainer:
                 env.close()
         return self._actions
 
-    def rule(self) -> GateRule:
-        """The gate rule in force."""
+    def rule(self, looks: int = 1) -> GateRule:
+        """The gate rule in force (for one of ``looks`` sequential looks: the error rate
+        split evenly over them, so the whole gate keeps ``confidence``)."""
         c = self.cfg
         return make_rule(
             c.rule,
             min_delta=c.min_delta,
-            confidence=c.confidence,
+            confidence=1 - (1 - c.confidence) / looks,
             samples=c.bootstrap_samples,
             seed=c.rng_seed,
         )
@@ -214,11 +234,10 @@ class StructuralTrainer:
             )
         if not cfg.traces and not cfg.reflection_seeds:
             raise StructuralError("give --reflection-seeds, or --traces DIR to reflect offline")
-        check_disjoint(
-            self.reflection_seeds(), cfg.gate_seeds, allow_overlap=cfg.allow_seed_overlap
-        )
-        from automem_sdk.trainers.structural.envs import load_start_scaffold
+        self._check_seeds(cfg)
+        from automem_sdk.trainers.structural.envs import check_not_frozen, load_start_scaffold
 
+        check_not_frozen(cfg.scaffold)
         root = load_start_scaffold(cfg.scaffold)
         problems = validate_candidate(root, actions=self.actions())
         if problems:
@@ -245,9 +264,7 @@ class StructuralTrainer:
                 cfg = cfg.model_copy(update=changes)
                 self.dir.write_config(cfg)
         self.config = cfg
-        check_disjoint(
-            self.reflection_seeds(), cfg.gate_seeds, allow_overlap=cfg.allow_seed_overlap
-        )
+        self._check_seeds(cfg)
         if self.dir.clear_stop():
             self._say("[dim]removed the STOP file[/dim]")
         kept = self.dir.truncate_ledger(state.iteration)
@@ -258,6 +275,18 @@ class StructuralTrainer:
             state.status = "running"
             state.reason = ""
         return state
+
+    def _check_seeds(self, cfg: StructuralConfig) -> None:
+        """Reflection, gate (every iteration's, reserve included) and final seeds apart."""
+        gate = cfg.all_gate_seeds()
+        check_disjoint(self.reflection_seeds(), gate, allow_overlap=cfg.allow_seed_overlap)
+        if cfg.final_seeds:
+            used = sorted(set(cfg.final_seeds) & (set(gate) | set(self.reflection_seeds())))
+            if used:
+                raise SeedOverlapError(
+                    f"final seeds {format_seeds(used)} are also reflection or gate seeds: the "
+                    "final evaluation must use seeds nobody used"
+                )
 
     # -------------------------------------------------------------------- run
     def run(self, *, resume: bool = False) -> RunState:
@@ -300,8 +329,64 @@ class StructuralTrainer:
             state.reason = halt.reason
             self._say(f"[yellow]{halt.reason}[/yellow]")
         self.dir.write_state(state)
+        if self.cfg.final_seeds and state.status in ("done", "converged", "budget"):
+            self.final_evaluation(state)
         self._emit("end", status=state.status, reason=state.reason)
         return state
+
+    def final_evaluation(self, state: RunState | None = None) -> dict[str, Any]:
+        """Play the start and the accepted scaffold on ``final_seeds``; write final.json.
+
+        The final seeds are disjoint from every seed the loop looked at, so the interval
+        is an honest estimate of what the accepted changes are worth. Its episodes are
+        counted in ``final.json``, not in the run's budget.
+
+        Returns:
+            The record written (also for an unchanged scaffold: difference 0).
+        """
+        from automem_sdk.trainers.structural.gate import paired_ci
+
+        state = state or self.dir.read_state()
+        cfg = self.cfg
+        units = [(env, s) for env in cfg.envs for s in cfg.final_seeds]
+        root = self.dir.load_scaffold(state.root_id)
+        best = self.dir.load_scaffold(state.best_id)
+        stats = EvalStats()
+
+        def play(sc: Scaffold) -> list[float]:
+            scores = evaluate_many(
+                self.evaluator, self.cache, sc, units, workers=self.workers, stats=stats
+            )
+            return [x.metric(cfg.metric) for x in scores]
+
+        a = play(root)
+        b = a if best.id == root.id else play(best)
+        diff, lo, hi = paired_ci(a, b, confidence=0.95, seed=cfg.rng_seed)
+        record: dict[str, Any] = {
+            "start": root.id,
+            "accepted": best.id,
+            "n": len(units),
+            "seeds": cfg.final_seeds,
+            "start_mean": sum(a) / len(a),
+            "accepted_mean": sum(b) / len(b),
+            "diff": diff,
+            "ci95": [lo, hi],
+            "wins": sum(1 for x, y in zip(a, b, strict=True) if y > x),
+            "losses": sum(1 for x, y in zip(a, b, strict=True) if y < x),
+            "episodes": {"fresh": stats.fresh, "cached": stats.cached},
+            "scores": [
+                {"env": env, "seed": seed, "start": x, "accepted": y}
+                for (env, seed), x, y in zip(units, a, b, strict=True)
+            ],
+        }
+        self.dir.write_json(self.dir.root / "final.json", record)
+        self._say(
+            f"final evaluation on {len(units)} unused seed(s): start {record['start_mean']:.3f}"
+            f" -> accepted {record['accepted_mean']:.3f}, diff {diff:+.3f} "
+            f"(95% CI {lo:+.3f} .. {hi:+.3f})"
+        )
+        self._emit("final", **record)
+        return record
 
     # -------------------------------------------------------------- internals
     def _check_stop(self, where: str) -> None:
@@ -391,6 +476,9 @@ class StructuralTrainer:
                 changelog=e.changelog,
                 decision=e.decision,
                 reason=e.reason,
+                scores=", ".join(
+                    f"{sc.seed}:{sc.parent:g}->{sc.candidate:g}" for sc in e.scores[:40]
+                ),
             )
             for e in self.dir.read_ledger()
         ]
@@ -413,19 +501,34 @@ class StructuralTrainer:
                 parent,
                 source=f"{len(picked)} logged trace(s) in {self.cfg.traces}",
                 history=history,
+                agent=self._agent_text(),
             )
         units = [(env, s) for env in self.cfg.envs for s in self.cfg.reflection_seeds]
         scores, st = self._evaluate(state, it_spend, seen, parent, units, f"reflect {parent.id}")
         stats.fresh += st.fresh
         stats.cached += st.cached
         traces = []
+        memory: list[dict[str, str] | None] = []
         for score in scores:
             if score.trace is None:
                 continue
             path = self.cache.trace_of(score)
             if path is not None:
                 traces.append(read_trace(str(path)))
-        return reflect(traces, parent, source="rollouts on the reflection seeds", history=history)
+                memory.append(score.memory)
+        return reflect(
+            traces,
+            parent,
+            source="rollouts on the reflection seeds",
+            history=history,
+            memory_end=memory,
+            agent=self._agent_text(),
+        )
+
+    def _agent_text(self) -> str:
+        from automem_sdk.trainers.structural.envs import describe_agent
+
+        return str(describe_agent(self.cfg.agent))
 
     def _saved_proposal(
         self, iteration: int, parent: Scaffold
@@ -549,15 +652,30 @@ class StructuralTrainer:
             return self._finish(state, entry, seen, it_spend[0], stats, t0, None)
         self._check_stop(f"after proposing in iteration {it}")
         cand = proposal.scaffold
-        units = [(env, s) for env in cfg.envs for s in cfg.gate_seeds]
         self._emit("gate", iteration=it, candidate=cand.id)
-        p_scores, st1 = self._evaluate(state, it_spend, seen, parent, units, f"gate {parent.id}")
-        c_scores, st2 = self._evaluate(state, it_spend, seen, cand, units, f"gate {cand.id}")
-        stats.fresh += st1.fresh + st2.fresh
-        stats.cached += st1.cached + st2.cached
-        pv = [s.metric(cfg.metric) for s in p_scores]
-        cv = [s.metric(cfg.metric) for s in c_scores]
-        decision = rule.decide(pv, cv)
+        looks = cfg.looks()
+        if looks > 1:
+            rule = self.rule(looks)
+        for look in range(1, looks + 1):
+            units = [(env, s) for env in cfg.envs for s in cfg.gate_units(it, look)]
+            label = f" (look {look}/{looks})" if looks > 1 else ""
+            p_scores, st1 = self._evaluate(
+                state, it_spend, seen, parent, units, f"gate {parent.id}{label}"
+            )
+            c_scores, st2 = self._evaluate(
+                state, it_spend, seen, cand, units, f"gate {cand.id}{label}"
+            )
+            stats.fresh += st1.fresh + st2.fresh
+            stats.cached += st1.cached + st2.cached
+            pv = [s.metric(cfg.metric) for s in p_scores]
+            cv = [s.metric(cfg.metric) for s in c_scores]
+            decision = rule.decide(pv, cv)
+            undecided = decision.candidate_mean - decision.parent_mean > cfg.min_delta
+            if decision.accept or not undecided or look == looks:
+                if looks > 1:
+                    decision.reason += f"; sequential look {look}/{looks}, {len(units)} seeds"
+                    decision.stats["looks"] = float(look)
+                break
         entry = LedgerEntry(
             iteration=it,
             parent=parent.id,

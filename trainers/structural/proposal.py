@@ -13,6 +13,7 @@ from automem_sdk.scaffold import Scaffold
 from .errors import ProposalError
 
 __all__ = [
+    "ChainProposer",
     "InvalidProposal",
     "NoProposal",
     "Proposal",
@@ -87,3 +88,36 @@ class Proposer(Protocol):
             LLMError: the model could not be reached.
         """
         ...
+
+
+class ChainProposer:
+    """Asks its proposers in order; the next one only when the previous has nothing left.
+
+    ``heuristic+search`` is the keyless default of a long run: the rules fix what the
+    evidence shows, then the search explores.
+
+    Args:
+        proposers: the proposers, in order.
+    """
+
+    def __init__(self, proposers: list[Proposer]) -> None:
+        if not proposers:
+            raise ValueError("a chain needs at least one proposer")
+        self.proposers = proposers
+        self.name = "+".join(p.name for p in proposers)
+
+    def propose(
+        self, parent: Scaffold, reflection: Reflection, feedback: str | None = None
+    ) -> Proposal:
+        """The first proposer's proposal that has one.
+
+        Raises:
+            NoProposal: every proposer has nothing left.
+        """
+        reasons = []
+        for p in self.proposers:
+            try:
+                return p.propose(parent, reflection, feedback)
+            except NoProposal as exc:
+                reasons.append(f"{p.name}: {exc}")
+        raise NoProposal("; ".join(reasons))

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from statistics import mean
 from typing import Any
 
+from automem_sdk.trainers.structural.faults import Fault, find_faults
 from pydantic import BaseModel, Field
 
 from automem_sdk.agent import estimate_tokens
@@ -70,6 +71,7 @@ class EpisodeSummary(BaseModel):
     progression: float
     steps: int
     diagnostics: dict[str, float] = Field(default_factory=dict)
+    memory_end: dict[str, str] | None = None
 
 
 class Attempt(BaseModel):
@@ -81,6 +83,7 @@ class Attempt(BaseModel):
     changelog: list[str] = Field(default_factory=list)
     decision: str
     reason: str
+    scores: str = ""
 
 
 class Reflection(BaseModel):
@@ -104,6 +107,16 @@ class Reflection(BaseModel):
     max_prompt_tokens: int = 0
     excerpts: list[str] = Field(default_factory=list)
     history: list[Attempt] = Field(default_factory=list)
+    faults: list[Fault] = Field(default_factory=list)
+    best_episode: str = ""
+    worst_episode: str = ""
+    agent: str = ""
+
+    def fault(self, name: str, subject: str | None = None) -> Fault | None:
+        """The strongest fault called ``name`` (about ``subject`` when given), if found."""
+        return next(
+            (f for f in self.faults if f.name == name and subject in (None, f.subject)), None
+        )
 
     @property
     def n_episodes(self) -> int:
@@ -154,8 +167,22 @@ class Reflection(BaseModel):
                     f"- iteration {a.iteration}: {a.candidate} from {a.parent}: {a.decision} "
                     f"({a.reason}); changes: {'; '.join(a.changelog) or '-'}"
                 )
+        if self.agent:
+            lines.insert(1, f"What plays: {self.agent}")
+        if self.faults:
+            lines.append("Silent faults (no error message announced these):")
+            for f in self.faults[:16]:
+                lines.append(f"- {f.name} [{f.subject}] share={f.share:.2f}: {f.evidence}")
+        if self.history:
+            scored = [a for a in self.history[-6:] if a.scores]
+            if scored:
+                lines.append("Per-seed gate results of past candidates (seed: parent->candidate):")
+                for a in scored:
+                    lines.append(f"- iteration {a.iteration} {a.candidate}: {a.scores}")
         head = "\n".join(lines)
-        room = max_chars - len(head)
+        # Failure excerpts get half of the room left, the best and worst episodes (side
+        # by side, each with its memory at the end) share the rest.
+        room = (max_chars - len(head)) // 2
         shown: list[str] = []
         for ex in self.excerpts:
             if room - len(ex) < 0:
@@ -164,6 +191,20 @@ class Reflection(BaseModel):
             room -= len(ex) + 2
         if shown:
             head += "\n\nTrajectory excerpts around failures:\n\n" + "\n\n".join(shown)
+        pair = [
+            (t, x)
+            for t, x in (
+                ("Best episode (for contrast)", self.best_episode),
+                ("Worst episode", self.worst_episode),
+            )
+            if x
+        ]
+        for title, text in pair:
+            each = (max_chars - len(head)) // len(pair) - len(title) - 8
+            if each < 200:
+                break
+            cut = text if len(text) <= each else text[: each - 6] + "\n[...]"
+            head += f"\n\n{title}:\n{cut}"
         return head
 
 
@@ -237,6 +278,8 @@ def reflect(
     history: Sequence[Attempt] = (),
     excerpt_chars: int = 1500,
     max_excerpts: int = 4,
+    memory_end: Sequence[dict[str, str] | None] | None = None,
+    agent: str = "",
 ) -> Reflection:
     """Summarise ``traces`` of episodes played with ``scaffold``.
 
@@ -247,6 +290,8 @@ def reflect(
         history: candidates tried earlier in the run.
         excerpt_chars: size limit of one excerpt.
         max_excerpts: how many failing episodes to excerpt.
+        memory_end: per trace, its memory files at the episode's end (None: unknown).
+        agent: what plays the episodes (agent type, model, what it reacts to).
 
     Returns:
         The reflection.
@@ -257,14 +302,14 @@ def reflect(
     disabled: Counter[str] = Counter()
     episodes: list[EpisodeSummary] = []
     diags = []
-    r = Reflection(scaffold_id=scaffold.id, source=source, history=list(history))
+    r = Reflection(scaffold_id=scaffold.id, source=source, history=list(history), agent=agent)
     prompt_tokens: list[int] = []
     limit = scaffold.limits.result_chars
 
     def stats(path: str) -> FileStats:
         return files.setdefault(path, FileStats(declared=scaffold.file(path) is not None))
 
-    for trace in traces:
+    for i, trace in enumerate(traces):
         d = diagnose(trace)
         diags.append(d)
         episodes.append(
@@ -274,6 +319,9 @@ def reflect(
                 progression=trace.progression,
                 steps=len(trace.steps),
                 diagnostics=d.summary(),
+                memory_end=memory_end[i]
+                if memory_end is not None and i < len(memory_end)
+                else None,
             )
         )
         pending: Counter[str] = Counter()
@@ -356,4 +404,34 @@ def reflect(
         ex = _excerpt(trace, excerpt_chars)
         if ex:
             r.excerpts.append(ex)
+    r.faults = find_faults(traces, scaffold, memory_end=memory_end)
+    if traces:
+        order = sorted(
+            range(len(traces)),
+            key=lambda k: (
+                traces[k].progression,
+                -len(traces[k].steps),
+                traces[k].header.seed or 0,
+            ),
+        )
+        worst, best_i = order[0], order[-1]
+        r.worst_episode = _side(traces[worst], episodes[worst], excerpt_chars)
+        if best_i != worst and traces[best_i].progression > traces[worst].progression:
+            r.best_episode = _side(traces[best_i], episodes[best_i], excerpt_chars)
     return r
+
+
+def _side(trace: Trace, summary: EpisodeSummary, max_chars: int) -> str:
+    """One episode for the side-by-side view: its last steps and its memory at the end."""
+    ex = _excerpt(trace, max_chars) or (
+        f"[{trace.header.env} seed={trace.header.seed} progression={trace.progression:.2f}]"
+    )
+    if summary.memory_end is not None:
+        parts = []
+        for name, text in sorted(summary.memory_end.items()):
+            body = text.strip() or "(empty)"
+            if len(body) > 400:
+                body = body[:400] + " [...]"
+            parts.append(f"  --- {name} ---\n  " + body.replace("\n", "\n  "))
+        ex += "\n memory at the end:\n" + ("\n".join(parts) or "  (no files)")
+    return ex

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
+from typing import Any
 
 from automem_sdk.trainers.structural.rundir import LedgerEntry, RunDir, is_structural_run
 from pydantic import BaseModel, Field
@@ -53,6 +54,7 @@ class StructuralReport(BaseModel):
     invalid: int
     chain: list[ScaffoldDiff] = Field(default_factory=list)
     plot: str | None = None
+    final: dict[str, Any] | None = None
 
 
 def _body(s: Scaffold) -> str:
@@ -220,6 +222,33 @@ def render_structural_report(
                 f"{step.parent} -> {step.candidate}  ({'; '.join(step.changelog)})"
             )
             console.print(Syntax(step.diff or "(no textual change)\n", "diff", word_wrap=True))
+    final = rd.read_json(rd.root / "final.json")
+    if isinstance(final, dict):
+        lo, hi = final["ci95"]
+        console.print(f"[bold]Final evaluation on {final['n']} seeds nobody used[/bold]")
+        ft = Table()
+        for col in ("scaffold", "mean", "n"):
+            ft.add_column(col, justify="right" if col != "scaffold" else "left", no_wrap=True)
+        ft.add_row(f"start {final['start']}", f"{final['start_mean']:.3f}", str(final["n"]))
+        ft.add_row(
+            f"accepted {final['accepted']}", f"{final['accepted_mean']:.3f}", str(final["n"])
+        )
+        console.print(ft)
+        console.print(
+            f"accepted - start: {final['diff']:+.3f} (paired bootstrap 95% CI {lo:+.3f} .. "
+            f"{hi:+.3f}; {final['wins']} seed(s) better, {final['losses']} worse)",
+            highlight=False,
+        )
+    elif config.final_seeds:
+        console.print(
+            "[yellow]no final evaluation yet (the run has not finished): resume it to play "
+            "the final seeds[/yellow]"
+        )
+    else:
+        console.print(
+            "[yellow]no final evaluation: give --final-seeds (>= 30 seeds nobody used) for an "
+            "unbiased estimate; gate means reuse the seeds the loop selected on[/yellow]"
+        )
     png: Path | None = None
     if plot:
         png = plot_gate_scores(entries, rd.root / "report" / "gate_scores.png", str(rd.root.name))
@@ -237,4 +266,5 @@ def render_structural_report(
         invalid=counts["invalid"],
         chain=chain,
         plot=str(png) if png is not None else None,
+        final=final if isinstance(final, dict) else None,
     )

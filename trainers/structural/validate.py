@@ -57,6 +57,8 @@ def validate_candidate(
         Problems, one sentence each.
     """
     problems = list(candidate.validate_scaffold())
+    if parent is not None and getattr(parent, "frozen", False):
+        problems.append(f"scaffold {parent.id} is frozen: it may not be edited")
     lim = limits or StoreLimits()
     for name in TEMPLATE_VARIABLES:
         try:
