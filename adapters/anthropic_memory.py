@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import posixpath
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -47,6 +47,7 @@ from automem_sdk.errors import (
 )
 from automem_sdk.ops import execute_op
 from automem_sdk.scaffold import Scaffold, load_scaffold
+from automem_sdk.scopes import StoreScopes
 from automem_sdk.tools import MAX_TOOL_ARGUMENT_BYTES, anthropic_tool_schemas, op_from_tool_call
 
 if TYPE_CHECKING:
@@ -95,28 +96,59 @@ def _format_size(n: int) -> str:
 
 
 def _escapes(rel: str) -> bool:
-    """Whether ``rel`` (the part after ``/memories/``), decoded, climbs out of the root."""
+    """Whether ``rel`` (the part after ``/memories/``), URL-decoded, climbs out of the root."""
     decoded = rel
     for _ in range(3):  # %252e -> %2e -> .
         decoded = unquote(decoded)
     decoded = decoded.replace("\\", "/")
     if decoded.startswith("/"):
         return True
-    return posixpath.normpath("/r/" + decoded).split("/")[1:2] != ["r"] or ".." in decoded.split(
-        "/"
-    )
+    return posixpath.normpath("/r/" + decoded).split("/")[1:2] != ["r"]
+
+
+_NAME_HINT = (
+    "use letters, digits, spaces and . - _ ( ) , ' in names, '/' between them "
+    "(no * ? [ ] \\, no %XX escapes, no name starting with ~)"
+)
+
+
+def _suggest(rel: str) -> str:
+    """A close path the store accepts, for the refusal message."""
+    out: list[str] = []
+    for seg in rel.replace("\\", "/").split("/"):
+        seg = unquote(seg).replace("[", "(").replace("]", ")")
+        seg = "".join(ch for ch in seg if ch not in "*?" and ch.isprintable())
+        seg = seg.lstrip("~").strip()
+        if seg and set(seg) != {"."}:
+            out.append(seg)
+    return f"{MEMORY_ROOT}/{'/'.join(out) or 'notes.md'}"
+
+
+def _store_error(shown: str, exc: AutomemError) -> ToolError:
+    """A store refusal (a limit, a conflict, a read-only store) as the model's tool error."""
+    return ToolError(f"Cannot change {shown}: {exc}")
 
 
 class AutomemMemoryTool(BetaAbstractMemoryTool):
     """The Anthropic memory tool (``memory_20250818``) backed by a :class:`MemoryStore`.
 
     ``/memories/notes.md`` is the store's ``notes.md``; directories are path prefixes.
+    Every result and error text is the one the SDK's ``BetaLocalFilesystemMemoryTool``
+    returns for the same command (Claude is trained on them); what the store refuses on
+    purpose (glob characters, ``%XX`` escapes, limits) comes back saying what to use.
 
     Args:
-        store: the memory store, or an fsspec URL for one.
+        store: the memory store, an fsspec URL, or a :class:`~automem_sdk.scopes.StoreScopes`.
         storage_options: fsspec options when ``store`` is a URL.
+        namespace: e.g. ``"users/{user_id}"``: this tool serves the namespace filled from
+            ``scope`` (a sandboxed sub-root of ``store``'s URL); see :meth:`scoped`.
+        scope: the values that fill the namespace (``{"user_id": "alice"}``).
         max_input_bytes: a tool call whose JSON input is larger is refused.
         cache_control: passed to the tool definition (prompt caching).
+
+    Raises:
+        AutomemError: a namespace key is missing from ``scope`` (never a fall back to
+            shared memory), or ``namespace`` with a store object.
 
     Example:
         >>> import anthropic  # doctest: +SKIP
@@ -128,19 +160,48 @@ class AutomemMemoryTool(BetaAbstractMemoryTool):
 
     def __init__(
         self,
-        store: MemoryStore | str,
+        store: MemoryStore | StoreScopes | str,
         *,
         storage_options: dict[str, Any] | None = None,
+        namespace: str | None = None,
+        scope: Mapping[str, Any] | None = None,
         max_input_bytes: int = MAX_TOOL_ARGUMENT_BYTES,
         cache_control: BetaCacheControlEphemeralParam | None = None,
     ) -> None:
         super().__init__(cache_control=cache_control)
-        if isinstance(store, str):
+        self._cache_control = cache_control
+        self.scopes: StoreScopes | None = None
+        if isinstance(store, str) and namespace:
+            store = StoreScopes(store, namespace, storage_options=storage_options)
+        elif namespace:
+            raise AutomemError(
+                "namespace= needs the store's URL (and storage_options) or a StoreScopes, "
+                "so each namespace is opened as its own store"
+            )
+        if isinstance(store, StoreScopes):
+            self.scopes = store
+            store = store.get(scope or {})
+        elif isinstance(store, str):
             from automem_sdk.store import MemoryStore
 
             store = MemoryStore(store, storage_options)
-        self.store = store
+        self.store: MemoryStore = store
         self.max_input_bytes = max_input_bytes
+
+    def scoped(self, **values: Any) -> AutomemMemoryTool:
+        """The same tool for another namespace (``tool.scoped(user_id="bob")``).
+
+        Raises:
+            AutomemError: the tool has no namespace, or a key is missing.
+        """
+        if self.scopes is None or not self.scopes.scoped:
+            raise AutomemError("scoped() needs a tool made with namespace=")
+        return AutomemMemoryTool(
+            self.scopes,
+            scope=values,
+            max_input_bytes=self.max_input_bytes,
+            cache_control=self._cache_control,
+        )
 
     # ------------------------------------------------------------------ input
     def call(self, input: object) -> str:
@@ -151,18 +212,15 @@ class AutomemMemoryTool(BetaAbstractMemoryTool):
                 the text back to the model with ``is_error: true``).
         """
         if not isinstance(input, dict):
-            raise ToolError(f"Error: the memory tool input must be an object, got {input!r:.80}")
+            raise ToolError(f"The memory tool input must be an object, got {input!r:.80}")
         size = len(json.dumps(input, default=str).encode())
         if size > self.max_input_bytes:
             raise ToolError(
-                f"Error: the memory tool input is {size} bytes; the limit is "
-                f"{self.max_input_bytes} bytes"
+                f"The memory tool input is {size} bytes; the limit is {self.max_input_bytes} bytes"
             )
         command = input.get("command")
         if command not in _COMMANDS:
-            raise ToolError(
-                f"Error: Unknown command {command!r}. Expected one of: {', '.join(_COMMANDS)}"
-            )
+            raise ToolError(f"Unknown command: {command}. Expected one of: {', '.join(_COMMANDS)}")
         problems = []
         for name, typ in _FIELDS[command].items():
             value = input.get(name)
@@ -174,11 +232,11 @@ class AutomemMemoryTool(BetaAbstractMemoryTool):
         if command == "view" and view_range is not None and not _is_range(view_range):
             problems.append("'view_range' must be [start_line, end_line] (integers)")
         if problems:
-            raise ToolError(f"Error: invalid {command} command: {'; '.join(problems)}")
+            raise ToolError(f"Invalid {command} command: {'; '.join(problems)}")
         try:
             parsed = _COMMANDS[command].model_validate(input)
         except ValidationError as exc:  # pragma: no cover - the checks above come first
-            raise ToolError(f"Error: invalid {command} command: {exc}") from exc
+            raise ToolError(f"Invalid {command} command: {exc}") from exc
         result = self.execute(parsed)
         assert isinstance(result, str)
         return result
@@ -187,25 +245,34 @@ class AutomemMemoryTool(BetaAbstractMemoryTool):
     def _rel(self, path: str) -> str:
         """The store path for a ``/memories/...`` path (``""`` for the root itself).
 
+        ``a/../b.md`` inside ``/memories`` is ``b.md`` (as in the reference); a path
+        that leaves ``/memories`` is refused.
+
         Raises:
-            ToolError: the path is outside ``/memories`` or invalid.
+            ToolError: the path is outside ``/memories`` or the store refuses the name.
         """
         if path != MEMORY_ROOT and not path.startswith(MEMORY_ROOT + "/"):
-            raise ToolError(f"Error: Path must start with /memories, got: {path}")
-        rel = path[len(MEMORY_ROOT) :].lstrip("/")
-        if rel.endswith("/"):
-            rel = rel.rstrip("/")
+            raise ToolError(f"Path must start with /memories, got: {path}")
+        rel = path[len(MEMORY_ROOT) :].strip("/")
         if not rel:
             return ""
         if _escapes(rel):
-            raise ToolError(f"Error: Path {path} would escape /memories directory")
+            raise ToolError(f"Path {path} would escape /memories directory")
+        rel = posixpath.normpath(rel)
+        if rel == ".":
+            return ""
         try:
             return self.store.normalize(rel)
         except MemoryPathError as exc:
             if "symlink" in str(exc):
-                raise ToolError(f"Error: Path {path} would escape /memories directory") from exc
+                raise ToolError(f"Path {path} would escape /memories directory") from exc
             reason = str(exc).split(": ", 1)[-1]
-            raise ToolError(f"Error: Invalid path {path}: {reason}") from exc
+            if rel.startswith("~"):  # the store refuses it as a home-relative path
+                reason = "a path may not start with '~'"
+            raise ToolError(
+                f"The path {path} cannot be used: {reason}. To name memory files, "
+                f"{_NAME_HINT}; for example {_suggest(rel)}"
+            ) from exc
 
     def _under(self, rel: str) -> list[str]:
         """Files under the directory ``rel`` (``""`` = all)."""
@@ -226,27 +293,41 @@ class AutomemMemoryTool(BetaAbstractMemoryTool):
         under = self._under(rel)
         if rel and not under:
             raise ToolError(f"The path {command.path} does not exist. Please provide a valid path.")
-        shown = command.path.rstrip("/") or MEMORY_ROOT
-        sizes: dict[str, int] = {}
-        total = 0
+        sizes = {p: size for p, (_sha, size) in self.store.manifest().items()}
+        tree: dict[str, Any] = {}
         for f in under:
-            sub = f[len(rel) + 1 :] if rel else f
-            parts = sub.split("/")
-            if any(p.startswith(".") for p in parts):
-                continue
-            size = len(self.store.read(f).encode("utf-8"))
-            total += size
-            for depth in range(1, min(len(parts), 3)):
-                key = "/".join(parts[:depth]) + "/"
-                sizes[key] = sizes.get(key, 0) + size
-            if len(parts) <= 2:
-                sizes[sub] = size
+            node = tree
+            parts = (f[len(rel) + 1 :] if rel else f).split("/")
+            for part in parts[:-1]:
+                node = node.setdefault(part, {})
+            node[parts[-1]] = sizes.get(f, 0)
+
+        def total(node: Any) -> int:
+            if isinstance(node, int):
+                return node
+            return sum(total(v) for k, v in node.items() if not k.startswith("."))
+
+        items: list[tuple[int, str]] = []
+
+        def collect(node: dict[str, Any], prefix: str, depth: int) -> None:
+            for name in sorted(node):
+                if name.startswith("."):
+                    continue
+                child, shown = node[name], f"{prefix}/{name}" if prefix else name
+                if isinstance(child, dict):
+                    items.append((total(child), f"{shown}/"))
+                    if depth < 2:
+                        collect(child, shown, depth + 1)
+                else:
+                    items.append((child, shown))
+
+        collect(tree, "", 1)
         header = (
-            f"Here're the files and directories up to 2 levels deep in {shown}, "
+            f"Here're the files and directories up to 2 levels deep in {command.path}, "
             "excluding hidden items:"
         )
-        lines = [f"{_format_size(total)}\t{shown}"]
-        lines += [f"{_format_size(sizes[k])}\t{shown}/{k}" for k in sorted(sizes)]
+        lines = [f"{_format_size(total(tree))}\t{command.path}"]
+        lines += [f"{_format_size(size)}\t{command.path}/{shown}" for size, shown in items]
         return header + "\n" + "\n".join(lines)
 
     def _view_file(self, command: BetaMemoryTool20250818ViewCommand, rel: str) -> str:
@@ -268,40 +349,34 @@ class AutomemMemoryTool(BetaAbstractMemoryTool):
             return self.store.read(rel)
         except MemoryNotFoundError as exc:
             raise ToolError(
-                f"The path {shown} does not exist. Please provide a valid path."
+                f"The file {shown} no longer exists (may have been deleted or renamed "
+                "concurrently)."
             ) from exc
         except AutomemError as exc:
-            raise ToolError(f"Error: {exc}") from exc
+            raise ToolError(f"Cannot read {shown}: {exc}") from exc
 
     def create(self, command: BetaMemoryTool20250818CreateCommand) -> str:
         """Create a new file; an existing file is not overwritten."""
         rel = self._rel(command.path)
         if not rel or self._under(rel):
-            raise ToolError(f"Error: File {command.path} already exists")
+            raise ToolError(f"File {command.path} already exists")
         try:
             self.store.create(rel, command.file_text)
         except MemoryConflictError as exc:
             if self.store.exists(rel):
-                raise ToolError(f"Error: File {command.path} already exists") from exc
-            raise ToolError(f"Error: {exc}") from exc
+                raise ToolError(f"File {command.path} already exists") from exc
+            raise _store_error(command.path, exc) from exc
         except AutomemError as exc:
-            raise ToolError(f"Error: {exc}") from exc
+            raise _store_error(command.path, exc) from exc
         return f"File created successfully at: {command.path}"
 
-    def _existing_file(self, path: str, *, hint: bool) -> tuple[str, str]:
+    def _existing_file(self, path: str) -> str:
         rel = self._rel(path)
         if not self._is_file(rel):
             if rel == "" or self._under(rel):
-                raise ToolError(f"Error: The path {path} is not a file.")
-            suffix = ". Please provide a valid path." if hint else ""
-            raise ToolError(f"Error: The path {path} does not exist{suffix}")
-        return rel, self._read(path, rel)
-
-    def _write(self, rel: str, text: str) -> None:
-        try:
-            self.store.write(rel, text)
-        except AutomemError as exc:
-            raise ToolError(f"Error: {exc}") from exc
+                raise ToolError(f"The path {path} is not a file.")
+            raise ToolError(f"The path {path} does not exist. Please provide a valid path.")
+        return rel
 
     def str_replace(self, command: BetaMemoryTool20250818StrReplaceCommand) -> str:
         """Replace one unique occurrence of ``old_str``; show the edited lines.
@@ -309,16 +384,17 @@ class AutomemMemoryTool(BetaAbstractMemoryTool):
         The check and the edit run as one store transaction (``MemoryStore.update``), so
         concurrent edits of one file never lose each other's changes.
         """
-        rel, _content = self._existing_file(command.path, hint=True)
+        rel = self._existing_file(command.path)
         old = command.old_str
         edited: dict[str, Any] = {}
 
         def edit(content: str | None) -> str:
             if content is None:
                 raise ToolError(
-                    f"Error: The path {command.path} does not exist. Please provide a valid path."
+                    f"The file {command.path} no longer exists (may have been deleted or "
+                    "renamed concurrently)."
                 )
-            count = content.count(old) if old else 0
+            count = content.count(old)
             if count == 0:
                 raise ToolError(
                     f"No replacement was performed, old_str `{old}` did not appear verbatim "
@@ -337,7 +413,7 @@ class AutomemMemoryTool(BetaAbstractMemoryTool):
             edited["text"] = content.replace(old, command.new_str, 1)
             return str(edited["text"])
 
-        self._update(rel, edit, "write")
+        self._update(command.path, rel, edit)
         at, new_lines = int(edited["at"]), str(edited["text"]).split("\n")
         lo, hi = max(0, at - 2), min(len(new_lines), at + 3)
         snippet = [f"{str(n).rjust(_NUM_WIDTH)}\t{new_lines[n - 1]}" for n in range(lo + 1, hi + 1)]
@@ -346,78 +422,84 @@ class AutomemMemoryTool(BetaAbstractMemoryTool):
             "(with line numbers):\n" + "\n".join(snippet)
         )
 
-    def _update(self, rel: str, fn: Callable[[str | None], str], op: str) -> None:
+    def _update(self, shown: str, rel: str, fn: Callable[[str | None], str]) -> None:
         try:
-            self.store.update(rel, fn, op=op)
+            self.store.update(rel, fn, op="write")
         except AutomemError as exc:
-            raise ToolError(f"Error: {exc}") from exc
+            raise _store_error(shown, exc) from exc
 
     def insert(self, command: BetaMemoryTool20250818InsertCommand) -> str:
         """Insert a line of text after line ``insert_line`` (0 = at the top), atomically."""
-        rel, _content = self._existing_file(command.path, hint=False)
+        rel = self._existing_file(command.path)
 
         def edit(content: str | None) -> str:
             if content is None:
-                raise ToolError(f"Error: The path {command.path} does not exist")
+                raise ToolError(
+                    f"The file {command.path} no longer exists (may have been deleted or "
+                    "renamed concurrently)."
+                )
             lines = content.split("\n")
             if lines[-1] == "":
                 lines.pop()
             n = command.insert_line
             if n < 0 or n > len(lines):
                 raise ToolError(
-                    f"Error: Invalid `insert_line` parameter: {n}. It should be within the "
-                    f"range of lines of the file: [0, {len(lines)}]"
+                    f"Invalid `insert_line` parameter: {n}. It should be within the range "
+                    f"[0, {len(lines)}]."
                 )
             lines.insert(n, command.insert_text.rstrip("\n"))
             new_content = "\n".join(lines)
             return new_content if new_content.endswith("\n") else new_content + "\n"
 
-        self._update(rel, edit, "write")
+        self._update(command.path, rel, edit)
         return f"The file {command.path} has been edited."
 
     def delete(self, command: BetaMemoryTool20250818DeleteCommand) -> str:
-        """Delete a file or a whole directory."""
+        """Delete a file or a whole directory (one journal version)."""
         rel = self._rel(command.path)
         if not rel:
-            raise ToolError("Error: Cannot delete the /memories directory itself")
+            raise ToolError("Cannot delete the /memories directory itself")
         targets = [rel] if self._is_file(rel) else self._under(rel)
         if not targets:
-            raise ToolError(f"Error: The path {command.path} does not exist")
+            raise ToolError(f"The path {command.path} does not exist")
         try:
-            for t in targets:
-                self.store.delete(t)
+            with self.store.batch():
+                for t in targets:
+                    self.store.delete(t)
         except AutomemError as exc:
-            raise ToolError(f"Error: {exc}") from exc
+            raise _store_error(command.path, exc) from exc
         return f"Successfully deleted {command.path}"
 
     def rename(self, command: BetaMemoryTool20250818RenameCommand) -> str:
-        """Rename or move a file or a directory."""
+        """Rename or move a file or a directory (one journal version)."""
         src = self._rel(command.old_path)
         dst = self._rel(command.new_path)
         if not src:
-            raise ToolError("Error: Cannot rename the /memories directory itself")
+            raise ToolError("Cannot rename the /memories directory itself")
         if not dst or self._is_file(dst) or self._under(dst):
-            raise ToolError(f"Error: The destination {command.new_path} already exists")
+            raise ToolError(f"The destination {command.new_path} already exists")
         moves = (
             [(src, dst)]
             if self._is_file(src)
             else [(f, dst + f[len(src) :]) for f in self._under(src)]
         )
         if not moves:
-            raise ToolError(f"Error: The path {command.old_path} does not exist")
+            raise ToolError(f"The path {command.old_path} does not exist")
         if dst.startswith(src + "/"):
-            raise ToolError(f"Error: Cannot move {command.old_path} into itself")
+            raise ToolError(f"Cannot move {command.old_path} into itself ({command.new_path})")
         try:
-            for s, d in moves:
-                self.store.rename(s, d)
+            with self.store.batch():
+                for s, d in moves:
+                    self.store.rename(s, d)
         except AutomemError as exc:
-            raise ToolError(f"Error: {exc}") from exc
+            raise _store_error(command.old_path, exc) from exc
         return f"Successfully renamed {command.old_path} to {command.new_path}"
 
     def clear_all_memory(self) -> str:
         """Delete every memory file (the journal keeps them restorable)."""
-        for f in self.store.list():
-            self.store.delete(f)
+        with self.store.batch():
+            for f in self.store.list():
+                self.store.delete(f)
         return "All memory cleared"
 
 
@@ -435,24 +517,36 @@ class AsyncAutomemMemoryTool(BetaAsyncAbstractMemoryTool):
     Store calls run in a worker thread.
 
     Args:
-        store: the memory store, or an fsspec URL for one.
+        store: the memory store, an fsspec URL, or a :class:`~automem_sdk.scopes.StoreScopes`.
         storage_options: fsspec options when ``store`` is a URL.
+        namespace: a namespace template, filled from ``scope`` (see :class:`AutomemMemoryTool`).
+        scope: the values that fill the namespace.
         max_input_bytes: a tool call whose JSON input is larger is refused.
         cache_control: passed to the tool definition (prompt caching).
+
+    Raises:
+        AutomemError: a namespace key is missing from ``scope``.
     """
 
     def __init__(
         self,
-        store: MemoryStore | str,
+        store: MemoryStore | StoreScopes | str,
         *,
         storage_options: dict[str, Any] | None = None,
+        namespace: str | None = None,
+        scope: Mapping[str, Any] | None = None,
         max_input_bytes: int = MAX_TOOL_ARGUMENT_BYTES,
         cache_control: BetaCacheControlEphemeralParam | None = None,
     ) -> None:
         super().__init__(cache_control=cache_control)
         self.sync = AutomemMemoryTool(
-            store, storage_options=storage_options, max_input_bytes=max_input_bytes
+            store,
+            storage_options=storage_options,
+            namespace=namespace,
+            scope=scope,
+            max_input_bytes=max_input_bytes,
         )
+        self.store = self.sync.store
 
     async def call(self, input: object) -> str:
         """Validate and run one command in a worker thread (see :meth:`AutomemMemoryTool.call`)."""

@@ -142,19 +142,18 @@ def test_error_texts_match_the_memory_tool(memory_url: str) -> None:
     assert all(err for err, _ in got)
     assert [t for _, t in got] == [
         "The path /memories/missing.md does not exist. Please provide a valid path.",
-        "Error: File /memories/notes.md already exists",
-        "Error: The path /memories/missing.md does not exist. Please provide a valid path.",
+        "File /memories/notes.md already exists",
+        "The path /memories/missing.md does not exist. Please provide a valid path.",
         "No replacement was performed, old_str `zzz` did not appear verbatim in /memories/notes.md.",
         "No replacement was performed. Multiple occurrences of old_str `one` in lines: 1, 3. "
         "Please ensure it is unique",
-        "Error: The path /memories/missing.md does not exist",
-        "Error: Invalid `insert_line` parameter: 9. It should be within the range of lines of "
-        "the file: [0, 3]",
-        "Error: The path /memories/missing.md does not exist",
-        "Error: The path /memories/missing.md does not exist",
-        "Error: The destination /memories/notes.md already exists",
-        "Error: Cannot delete the /memories directory itself",
-        "Error: The path /memories/dir is not a file.",
+        "The path /memories/missing.md does not exist. Please provide a valid path.",
+        "Invalid `insert_line` parameter: 9. It should be within the range [0, 3].",
+        "The path /memories/missing.md does not exist",
+        "The path /memories/missing.md does not exist",
+        "The destination /memories/notes.md already exists",
+        "Cannot delete the /memories directory itself",
+        "The path /memories/dir is not a file.",
     ]
     assert store.read("notes.md") == "one\ntwo\none\n"  # nothing changed
 
@@ -199,14 +198,14 @@ def test_path_escapes_are_refused_and_nothing_is_written_outside(tmp_path: Path)
     assert all(err for err, _ in refused)
     texts = [t for _, t in refused]
     for p, text in zip(ESCAPES, texts, strict=False):
-        assert text == f"Error: Path {p} would escape /memories directory"
+        assert text == f"Path {p} would escape /memories directory"
     n = len(ESCAPES)
-    assert texts[n] == "Error: Path must start with /memories, got: /etc/passwd"
-    assert texts[n + 1] == "Error: Path must start with /memories, got: /memoriesX/notes.md"
-    assert texts[n + 2].startswith("Error: Path must start with /memories")
-    assert texts[n + 3].startswith("Error: Path must start with /memories")
+    assert texts[n] == "Path must start with /memories, got: /etc/passwd"
+    assert texts[n + 1] == "Path must start with /memories, got: /memoriesX/notes.md"
+    assert texts[n + 2].startswith("Path must start with /memories")
+    assert texts[n + 3].startswith("Path must start with /memories")
     for text in texts[n + 4 :]:
-        assert text.startswith("Error: Path /memories/link/") and "would escape" in text
+        assert text.startswith("Path /memories/link/") and "would escape" in text
     # The model goes on: the next call works, and the store is untouched.
     assert final[0] is False and "0B\t/memories" in final[1]
     assert sorted(p.name for p in outside.iterdir()) == ["secret.md"]
@@ -233,13 +232,16 @@ def test_malformed_inputs_come_back_as_errors_and_the_runner_goes_on(memory_url:
     got = results(api)
     assert [e for e, _ in got] == [True] * 8 + [False]
     texts = [t for _, t in got]
-    assert texts[0].startswith("Error: Unknown command 'teleport'")
-    assert texts[1] == "Error: invalid create command: missing 'file_text'"
-    assert texts[2] == "Error: invalid insert command: 'insert_line' must be int"
-    assert texts[3] == "Error: invalid view command: 'path' must be str"
+    assert texts[0].startswith("Unknown command: teleport. Expected one of: view, create")
+    assert texts[1] == "Invalid create command: missing 'file_text'"
+    assert texts[2] == "Invalid insert command: 'insert_line' must be int"
+    assert texts[3] == "Invalid view command: 'path' must be str"
     assert "view_range" in texts[4]
-    assert texts[5].startswith("Error: the memory tool input is") and "limit is" in texts[5]
-    assert texts[6].startswith("Error: notes.md would be 2000 bytes, over the per-file limit")
+    assert texts[5].startswith("The memory tool input is") and "limit is" in texts[5]
+    assert texts[6].startswith(
+        "Cannot change /memories/notes.md: notes.md would be 2000 bytes, over the per-file limit"
+    )
+    assert not any(t.startswith("Error: ") for t in texts[:7])
     assert texts[7] == "Error: Tool 'no_such_tool' not found"
     assert texts[8] == "File created successfully at: /memories/notes.md"
     assert store.read("notes.md") == "fine\n"
@@ -335,3 +337,158 @@ def test_escapes_write_nothing_on_any_backend(
     fs.invalidate_cache()
     assert set(fs.find(parent)) == before
     assert store.version == 0
+
+
+# ------------------------------------------------------ the SDK reference, side by side
+PARITY_SCRIPT: list[dict[str, Any]] = [
+    {"command": "view", "path": "/memories"},
+    {"command": "create", "path": "/memories/notes.md", "file_text": "alpha\nbeta\ngamma\n"},
+    {"command": "create", "path": "/memories/notes.md", "file_text": "again"},
+    {"command": "create", "path": "/memories/my notes (v2), Ada's.md", "file_text": "x\ny"},
+    {"command": "create", "path": "/memories/ünïcode/日本.md", "file_text": "z\n"},
+    {"command": "create", "path": "/memories/a/b/c/deep.md", "file_text": "deep\n"},
+    {"command": "create", "path": "/memories/a/../up.md", "file_text": "up\n"},
+    {"command": "create", "path": "/memories//double.md", "file_text": "d\n"},
+    {"command": "create", "path": "/memories/a", "file_text": "on a dir"},
+    {"command": "create", "path": "/memories", "file_text": "on the root"},
+    {"command": "view", "path": "/memories/notes.md"},
+    {"command": "view", "path": "/memories/notes.md", "view_range": [2, -1]},
+    {"command": "view", "path": "/memories/notes.md", "view_range": [0, 2]},
+    {"command": "view", "path": "/memories/notes.md/"},
+    {"command": "view", "path": "/memories/missing.md"},
+    {"command": "view", "path": "/memories/missing/"},
+    {"command": "view", "path": "/memories/up.md"},
+    {"command": "str_replace", "path": "/memories/notes.md", "old_str": "beta", "new_str": "B"},
+    {"command": "str_replace", "path": "/memories/notes.md", "old_str": "zzz", "new_str": "B"},
+    {"command": "str_replace", "path": "/memories/notes.md", "old_str": "a", "new_str": "A"},
+    {"command": "str_replace", "path": "/memories/notes.md", "old_str": "", "new_str": "A"},
+    {"command": "str_replace", "path": "/memories/a", "old_str": "x", "new_str": "y"},
+    {"command": "str_replace", "path": "/memories/gone.md", "old_str": "x", "new_str": "y"},
+    {
+        "command": "str_replace",
+        "path": "/memories/my notes (v2), Ada's.md",
+        "old_str": "y",
+        "new_str": "why\nso",
+    },
+    {"command": "insert", "path": "/memories/notes.md", "insert_line": 0, "insert_text": "top\n"},
+    {"command": "insert", "path": "/memories/notes.md", "insert_line": 4, "insert_text": "end"},
+    {"command": "insert", "path": "/memories/notes.md", "insert_line": 9, "insert_text": "x"},
+    {"command": "insert", "path": "/memories/notes.md", "insert_line": -1, "insert_text": "x"},
+    {"command": "insert", "path": "/memories/gone.md", "insert_line": 0, "insert_text": "x"},
+    {"command": "insert", "path": "/memories/a", "insert_line": 0, "insert_text": "x"},
+    {"command": "view", "path": "/memories/notes.md"},
+    {"command": "view", "path": "/memories"},
+    {"command": "view", "path": "/memories/a"},
+    {"command": "view", "path": "/memories/a/"},
+    {"command": "rename", "old_path": "/memories/notes.md", "new_path": "/memories/up.md"},
+    {"command": "rename", "old_path": "/memories/gone.md", "new_path": "/memories/x.md"},
+    {"command": "rename", "old_path": "/memories", "new_path": "/memories/x"},
+    {"command": "rename", "old_path": "/memories/a", "new_path": "/memories/moved/a2"},
+    {"command": "rename", "old_path": "/memories/notes.md", "new_path": "/memories/n/o/t.md"},
+    {"command": "view", "path": "/memories"},
+    {"command": "delete", "path": "/memories/gone.md"},
+    {"command": "delete", "path": "/memories"},
+    {"command": "delete", "path": "/memories/moved"},
+    {"command": "delete", "path": "/memories/n"},
+    {"command": "view", "path": "/memories"},
+    {"command": "view", "path": "/etc/passwd"},
+    {"command": "view", "path": "/memories/../secret"},
+]
+
+
+def _run_script(tool: Any) -> list[tuple[bool, str]]:
+    out: list[tuple[bool, str]] = []
+    for command in PARITY_SCRIPT:
+        try:
+            out.append((True, str(tool.call(command))))
+        except anthropic.lib.tools.ToolError as exc:
+            out.append((False, str(exc)))
+    return out
+
+
+def _mask_dir_sizes(text: str) -> str:
+    """Directory sizes are the filesystem's inode sizes in the reference (4.0K on ext4);
+    the store shows the bytes of the files inside. File sizes and everything else match."""
+    lines = text.split("\n")
+    if not lines[0].startswith("Here're the files and directories"):
+        return text
+    masked = [lines[0], "<dir>\t" + lines[1].split("\t", 1)[1]]
+    for line in lines[2:]:
+        _size, path = line.split("\t", 1)
+        masked.append(f"<dir>\t{path}" if path.endswith("/") else line)
+    return "\n".join(masked)
+
+
+def test_every_result_is_the_sdk_reference_text(tmp_path: Path) -> None:
+    from anthropic.lib.tools._beta_builtin_memory_tool import BetaLocalFilesystemMemoryTool
+
+    reference = BetaLocalFilesystemMemoryTool(base_path=str(tmp_path / "ref"))
+    ours = AutomemMemoryTool((tmp_path / "ours").as_uri())
+    want, got = _run_script(reference), _run_script(ours)
+    assert len(got) == len(PARITY_SCRIPT)
+    for command, (ok_w, text_w), (ok_g, text_g) in zip(PARITY_SCRIPT, want, got, strict=True):
+        assert (ok_g, _mask_dir_sizes(text_g)) == (ok_w, _mask_dir_sizes(text_w)), command
+    on_disk = sorted(
+        str(p.relative_to(tmp_path / "ref" / "memories"))
+        for p in (tmp_path / "ref" / "memories").rglob("*")
+        if p.is_file()
+    )
+    assert ours.store.list() == on_disk
+    for path in on_disk:
+        assert ours.store.read(path) == (tmp_path / "ref" / "memories" / path).read_text()
+    # One difference on purpose: a store of files has no empty folders, so a folder
+    # whose last file is deleted is gone (the reference keeps the empty directory).
+    for tool in (reference, ours):
+        tool.call({"command": "create", "path": "/memories/e/f.md", "file_text": "f"})
+        tool.call({"command": "delete", "path": "/memories/e/f.md"})
+    assert "/memories/e/" in str(reference.call({"command": "view", "path": "/memories"}))
+    assert "/memories/e/" not in ours.call({"command": "view", "path": "/memories"})
+
+
+@pytest.mark.parametrize(
+    ("path", "suggested"),
+    [
+        ("/memories/questions?.md", "/memories/questions.md"),
+        ("/memories/notes[old].md", "/memories/notes(old).md"),
+        ("/memories/~notes.md", "/memories/notes.md"),
+        ("/memories/todo*.md", "/memories/todo.md"),
+        ("/memories/100%25.md", "/memories/100%.md"),
+    ],
+)
+def test_a_refused_name_says_what_to_use(memory_url: str, path: str, suggested: str) -> None:
+    tool = AutomemMemoryTool(memory_url)
+    with pytest.raises(anthropic.lib.tools.ToolError) as info:
+        tool.call({"command": "create", "path": path, "file_text": "x\n"})
+    text = str(info.value)
+    assert text.startswith(f"The path {path} cannot be used: ")
+    assert "use letters, digits, spaces and . - _ ( ) , ' in names" in text
+    assert text.endswith(f"for example {suggested}")
+    assert "absolute" not in text and not text.startswith("Error")
+    assert tool.store.list() == []
+    if "%" not in suggested:  # the suggestion itself is accepted
+        assert tool.call({"command": "create", "path": suggested, "file_text": "x\n"})
+
+
+def test_two_users_on_one_store_through_the_claude_tool(memory_url: str) -> None:
+    alice = AutomemMemoryTool(memory_url, namespace="users/{user_id}", scope={"user_id": "alice"})
+    bob = alice.scoped(user_id="bob")
+    alice.call({"command": "create", "path": NOTES, "file_text": "alice likes tea\n"})
+    bob.call({"command": "create", "path": NOTES, "file_text": "bob likes coffee\n"})
+    assert "alice likes tea" in alice.call({"command": "view", "path": NOTES})
+    assert "alice" not in bob.call({"command": "view", "path": NOTES})
+    assert MemoryStore(memory_url + "/users/bob").read("notes.md") == "bob likes coffee\n"
+    api = run_conversation(
+        [[memory_call("view", path=NOTES)], "ok"],
+        [
+            AsyncAutomemMemoryTool(
+                memory_url, namespace="users/{user_id}", scope={"user_id": "bob"}
+            ).sync
+        ],
+    )
+    assert "bob likes coffee" in results(api)[0][1] and "alice" not in results(api)[0][1]
+    from automem_sdk.errors import AutomemError
+
+    with pytest.raises(AutomemError, match="needs 'user_id'"):
+        AutomemMemoryTool(memory_url, namespace="users/{user_id}")
+    with pytest.raises(AutomemError, match="store's URL"):
+        AutomemMemoryTool(MemoryStore(memory_url), namespace="users/{user_id}")
