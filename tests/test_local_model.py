@@ -279,8 +279,61 @@ def test_concurrent_calls_are_gathered_into_one_batch(
 
 
 def test_unsupported_option_is_an_llm_error(tiny_dir: Path, registry: ModelRegistry) -> None:
-    with pytest.raises(LLMError, match="unsupported options"):
+    with pytest.raises(LLMError, match=r"unknown chat option\(s\) \['logprobs'\]"):
         client(tiny_dir, registry).chat(conv(0), logprobs=True)
+    with pytest.raises(LLMError, match=r"does not support the chat option\(s\) \['extra_body'\]"):
+        client(tiny_dir, registry).chat(conv(0), extra_body={"x": 1})
+    with pytest.raises(LLMError, match="unknown dtype 'fp8'"):
+        LocalTransformersClient(str(tiny_dir), registry=registry, dtype="fp8")
+
+
+def test_a_seeded_call_leaves_the_global_generator_alone(
+    tiny_dir: Path, registry: ModelRegistry
+) -> None:
+    c = client(tiny_dir, registry, temperature=1.0, prefix_cache=0)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    a = c.chat(conv(0), seed=7).text
+    after = torch.rand(3)
+    assert torch.equal(after, expected)  # the call did not reseed or advance it
+    assert c.chat(conv(0), seed=7).text == a  # and the seed still fixes the sample
+
+
+def test_dtype_names_share_one_vocabulary(tiny_dir: Path) -> None:
+    reg = ModelRegistry()
+    LocalTransformersClient(str(tiny_dir), registry=reg, dtype="fp32").load()
+    LocalTransformersClient(str(tiny_dir), registry=reg, dtype="float32").load()
+    LocalTransformersClient(str(tiny_dir), registry=reg).load()  # auto on CPU: float32
+    assert len(reg) == 1
+
+
+def test_lora_adapter_loads_on_top_and_from_loaded_wraps_a_model(
+    tiny_dir: Path, tmp_path: Path
+) -> None:
+    peft = pytest.importorskip("peft", reason="adapters need peft")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    base = AutoModelForCausalLM.from_pretrained(str(tiny_dir))
+    lora = peft.get_peft_model(
+        base, peft.LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    )
+    lora.save_pretrained(tmp_path / "adapter")
+    plain = LocalTransformersClient(str(tiny_dir), registry=ModelRegistry(), max_new_tokens=12)
+    tuned = LocalTransformersClient(
+        str(tiny_dir), adapter=str(tmp_path / "adapter"), name="mem-lora", max_new_tokens=12
+    )
+    assert tuned.model == "mem-lora"
+    assert isinstance(tuned.load().model, peft.PeftModel)
+    assert tuned.chat(conv(0)).text != plain.chat(conv(0)).text  # the adapter changes output
+    tok = AutoTokenizer.from_pretrained(str(tiny_dir))
+    wrapped = LocalTransformersClient.from_loaded(
+        tuned.load().model, tok, "in-memory", max_new_tokens=12
+    )
+    assert wrapped.model == "in-memory"
+    assert wrapped.chat(conv(0)).text == tuned.chat(conv(0)).text
+    with pytest.raises(LLMError, match="cannot load the LoRA adapter"):
+        LocalTransformersClient(str(tiny_dir), adapter=str(tmp_path / "missing")).load()
 
 
 def test_resolve_model_forms(

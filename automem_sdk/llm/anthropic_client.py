@@ -15,6 +15,7 @@ from typing import Any
 
 from automem_sdk.errors import LLMError
 from automem_sdk.llm.base import Completion, Message, Usage, as_messages
+from automem_sdk.llm.options import check_chat_options
 from automem_sdk.llm.retry import (
     LLMStatusError,
     RetryableFailure,
@@ -78,6 +79,9 @@ def _create_params(client: Any) -> frozenset[str] | None:
     return frozenset(sig.parameters)
 
 
+_OPTIONS = frozenset({"model", "max_tokens", "temperature", "top_p", "stop", "extra_body"})
+
+
 class AnthropicClient:
     """Chat with a Claude model through the ``anthropic`` SDK.
 
@@ -96,6 +100,9 @@ class AnthropicClient:
     Raises:
         LLMError: the ``anthropic`` package is not installed.
     """
+
+    #: the :data:`~automem_sdk.llm.options.CHAT_OPTIONS` this client takes (no ``seed``)
+    chat_options: frozenset[str] = _OPTIONS
 
     def __init__(
         self,
@@ -130,7 +137,12 @@ class AnthropicClient:
     def build_request(
         self, messages: Sequence[Message | dict[str, Any]], **opts: Any
     ) -> dict[str, Any]:
-        """The keyword arguments :meth:`chat` passes to ``messages.create``."""
+        """The keyword arguments :meth:`chat` passes to ``messages.create``.
+
+        Raises:
+            LLMError: no non-system message, or an option this client does not take.
+        """
+        check_chat_options(type(self).__name__, opts, self.chat_options)
         system, turns = to_anthropic_messages(messages)
         if not turns:
             raise LLMError("the Anthropic Messages API needs at least one non-system message")
@@ -162,16 +174,18 @@ class AnthropicClient:
 
         Args:
             messages: the conversation; system messages go to ``system=``.
-            **opts: ``max_tokens``, ``stop`` (mapped to ``stop_sequences``), ``model`` and
-                any other ``messages.create`` field; fields this SDK version's
-                ``messages.create`` does not list (e.g. ``temperature`` in anthropic 2.x)
-                are sent through ``extra_body``.
+            **opts: ``max_tokens``, ``temperature``, ``top_p``, ``stop`` (mapped to
+                ``stop_sequences``), ``model``, and ``extra_body`` for any other
+                request field; an option this SDK version's ``messages.create`` does not
+                list (e.g. ``temperature`` in anthropic 2.x) is sent through
+                ``extra_body``. Other options (``seed``, ``grammar``) raise.
 
         Returns:
             The concatenated text blocks with usage, latency, stop reason and attempts.
 
         Raises:
-            LLMError: the request failed or the reply had no text.
+            LLMError: the request failed, the reply had no text, or an option is not
+                one this client takes.
             LLMStatusError: the server answered with an error status.
             LLMTimeoutError: every attempt timed out.
         """

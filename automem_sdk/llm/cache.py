@@ -85,6 +85,12 @@ class CachedClient:
     def __repr__(self) -> str:
         return f"CachedClient({self.inner!r}, cache_url={self.cache_url!r})"
 
+    @property
+    def chat_options(self) -> frozenset[str] | None:
+        """The options the inner client takes (``None``: it does not say)."""
+        declared = getattr(self.inner, "chat_options", None)
+        return None if declared is None else frozenset(declared)
+
     def path_for(self, key: str) -> str:
         """The filesystem path of one cache entry."""
         return f"{self._root}/{key[:2]}/{key}.json"

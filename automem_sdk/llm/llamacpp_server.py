@@ -29,9 +29,10 @@ from automem_sdk.errors import LLMError
 from automem_sdk.llm.base import Completion, Message
 from automem_sdk.llm.op_grammar import OpTracker, grammar_setting, op_gbnf
 from automem_sdk.llm.openai_compat import OpenAICompatClient
+from automem_sdk.llm.options import check_chat_options
 from automem_sdk.llm.retry import RetryPolicy
 
-__all__ = ["LlamaCppServer", "LlamaServerClient", "llama_cpp_available"]
+__all__ = ["LlamaCppClient", "LlamaCppServer", "LlamaServerClient", "llama_cpp_available"]
 
 
 def llama_cpp_available() -> bool:
@@ -220,6 +221,68 @@ class LlamaCppServer:
         self.stop()
 
 
+def _grammar_request(
+    opts: dict[str, Any], default: bool | frozenset[str]
+) -> tuple[dict[str, Any], bool | frozenset[str]]:
+    """Options with ``grammar=`` turned into the server's GBNF ``grammar`` body field.
+
+    Returns the options to send and the op grammar used (``False``: none, or the
+    caller's own GBNF string).
+    """
+    opts = dict(opts)
+    grammar = opts.pop("grammar", default)
+    extra = dict(opts.pop("extra_body", None) or {})
+    ours: bool | frozenset[str] = False
+    if isinstance(grammar, str):  # a GBNF string of the caller's own
+        extra["grammar"] = grammar
+    else:
+        ours = grammar_setting(grammar)
+        if ours is not False:
+            extra["grammar"] = op_gbnf(ours if isinstance(ours, frozenset) else None)
+    if extra:
+        opts["extra_body"] = extra
+    return opts, ours
+
+
+def _closed(completion: Completion, ours: bool | frozenset[str], model: str) -> Completion:
+    """Close an op cut off by ``max_tokens``, as the in-process path does."""
+    update: dict[str, Any] = {"model": model}
+    if ours is not False:
+        tracker = OpTracker(names=ours if isinstance(ours, frozenset) else None)
+        tracker.feed(completion.text)
+        update["text"] = tracker.closed_text()
+    return completion.model_copy(update=update)
+
+
+class LlamaCppClient(OpenAICompatClient):
+    """An :class:`OpenAICompatClient` for a running llama.cpp server, with the op grammar.
+
+    ``grammar=`` (per call, or ``grammar`` here for every call) takes ``True``, a
+    collection of op names, or a GBNF string of your own, and is sent as the server's
+    GBNF ``grammar`` field; everything else is as for :class:`OpenAICompatClient`.
+    """
+
+    #: the :data:`~automem_sdk.llm.options.CHAT_OPTIONS` this client takes
+    chat_options: frozenset[str] = OpenAICompatClient.chat_options | {"grammar"}
+
+    def __init__(
+        self, base_url: str, model: str, *, grammar: bool | Iterable[str] = False, **kw: Any
+    ) -> None:
+        super().__init__(base_url, model, **kw)
+        self.grammar = grammar_setting(grammar)
+
+    def chat(self, messages: Sequence[Message | dict[str, Any]], **opts: Any) -> Completion:
+        """Send the conversation; see the class docstring for ``grammar=``.
+
+        Raises:
+            LLMError: an option this client does not take, or the request failed.
+        """
+        check_chat_options(type(self).__name__, opts, self.chat_options)
+        sent, ours = _grammar_request(opts, self.grammar)
+        completion = super().chat(messages, **sent)
+        return _closed(completion, ours, completion.model)
+
+
 class LlamaServerClient:
     """An LLM client that owns a :class:`LlamaCppServer` and chats with it over HTTP.
 
@@ -236,6 +299,9 @@ class LlamaServerClient:
 
     The server starts on the first call (or :meth:`start`) and stops on :meth:`close`.
     """
+
+    #: the :data:`~automem_sdk.llm.options.CHAT_OPTIONS` this client takes
+    chat_options: frozenset[str] = OpenAICompatClient.chat_options | {"grammar"}
 
     def __init__(
         self,
@@ -281,24 +347,14 @@ class LlamaServerClient:
             **opts: OpenAI request fields (``max_tokens``, ``temperature``, ``stop``,
                 ``seed``, …); ``grammar=`` overrides the client's setting: ``True``,
                 ``False``, a collection of op names, or a GBNF string of your own.
+
+        Raises:
+            LLMError: an option this client does not take, or the request failed.
         """
+        check_chat_options(type(self).__name__, opts, self.chat_options)
         client = self.start()
-        grammar = opts.pop("grammar", self.grammar)
-        ours: bool | frozenset[str] = False  # the op grammar (possibly restricted), if sent
-        if isinstance(grammar, str):  # a GBNF string of the caller's own
-            opts["grammar"] = grammar
-        else:
-            ours = grammar_setting(grammar)
-            if ours is not False:
-                opts["grammar"] = op_gbnf(ours if isinstance(ours, frozenset) else None)
-        completion = client.chat(messages, **opts)
-        update: dict[str, Any] = {"model": self.model}
-        if ours is not False:
-            # close an op cut off by max_tokens, as the in-process path does
-            tracker = OpTracker(names=ours if isinstance(ours, frozenset) else None)
-            tracker.feed(completion.text)
-            update["text"] = tracker.closed_text()
-        return completion.model_copy(update=update)
+        sent, ours = _grammar_request(opts, self.grammar)
+        return _closed(client.chat(messages, **sent), ours, self.model)
 
     def close(self) -> None:
         """Close the HTTP client and stop the server."""

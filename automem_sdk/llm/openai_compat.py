@@ -17,6 +17,7 @@ import httpx
 
 from automem_sdk.errors import LLMError
 from automem_sdk.llm.base import Completion, Message, Usage, as_messages
+from automem_sdk.llm.options import check_chat_options
 from automem_sdk.llm.retry import (
     LLMStatusError,
     RetryableFailure,
@@ -47,6 +48,9 @@ def _server_message(response: httpx.Response) -> str:
     return body_excerpt(response.content)
 
 
+_OPTIONS = frozenset({"model", "max_tokens", "temperature", "top_p", "seed", "stop", "extra_body"})
+
+
 class OpenAICompatClient:
     """Chat completions against any OpenAI-compatible ``/v1`` endpoint.
 
@@ -60,13 +64,21 @@ class OpenAICompatClient:
             ``httpx.MockTransport``); when ``None`` one is created and owned.
         timeout: per-request timeout in seconds for the client created here.
         retry: the retry policy for timeouts, connection errors, 429 and 5xx.
-        default_params: extra body fields for every request (``temperature``,
-            ``max_tokens``, ``stop``, …); per-call keyword arguments override them.
+        default_params: chat options for every request (``temperature``,
+            ``max_tokens``, ``stop``, ``extra_body``, …); per-call options override
+            them.
+
+    Raises:
+        ValueError: ``base_url`` is empty.
+        LLMError: ``default_params`` holds an option this client does not take.
 
     Example:
         >>> client = OpenAICompatClient("http://127.0.0.1:8000/v1", "memory-lora")
         >>> client.chat([{"role": "user", "content": "hi"}]).text  # doctest: +SKIP
     """
+
+    #: the :data:`~automem_sdk.llm.options.CHAT_OPTIONS` this client takes
+    chat_options: frozenset[str] = _OPTIONS
 
     def __init__(
         self,
@@ -85,6 +97,7 @@ class OpenAICompatClient:
         self.model = model
         self.retry = retry if retry is not None else RetryPolicy()
         self.default_params: dict[str, Any] = dict(default_params or {})
+        check_chat_options(type(self).__name__, self.default_params, self.chat_options)
         self._owns_client = http_client is None
         self._http = http_client if http_client is not None else httpx.Client(timeout=timeout)
         self._timeout = timeout
@@ -157,13 +170,20 @@ class OpenAICompatClient:
     def build_body(
         self, messages: Sequence[Message | dict[str, Any]], **opts: Any
     ) -> dict[str, Any]:
-        """The JSON body :meth:`chat` would send (useful for logging and tests)."""
+        """The JSON body :meth:`chat` would send (useful for logging and tests).
+
+        Raises:
+            LLMError: an option this client does not take (see :meth:`chat`).
+        """
+        check_chat_options(type(self).__name__, opts, self.chat_options)
         params = {**self.default_params, **opts}
         model = params.pop("model", None) or self.model
+        extra = dict(params.pop("extra_body", None) or {})
         return {
             "model": model,
             "messages": [m.model_dump() for m in as_messages(messages)],
             **params,
+            **extra,
         }
 
     def chat(self, messages: Sequence[Message | dict[str, Any]], **opts: Any) -> Completion:
@@ -171,15 +191,18 @@ class OpenAICompatClient:
 
         Args:
             messages: the conversation.
-            **opts: request fields such as ``temperature``, ``max_tokens``, ``stop``,
-                ``seed``; ``model=`` overrides the client's model for this call.
+            **opts: ``temperature``, ``max_tokens``, ``top_p``, ``stop``, ``seed``;
+                ``model=`` overrides the client's model for this call; ``extra_body=``
+                adds server-specific request fields as given.
 
         Returns:
             The first choice's text with usage, wall-clock latency (all attempts and
             back-off included), finish reason and the number of attempts.
 
         Raises:
-            LLMError: the reply was not understood, or the request failed.
+            LLMError: the reply was not understood, the request failed, or an option
+                is not one this client takes (``grammar`` is for the llama.cpp server
+                and local clients).
             LLMStatusError: the server answered with an error status.
             LLMTimeoutError: every attempt timed out.
         """

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from automem_sdk.errors import LLMError
 from automem_sdk.llm.base import Completion, Message, Usage, as_messages
+from automem_sdk.llm.options import CHAT_OPTIONS, check_chat_options
 
 __all__ = ["ScriptedClient", "count_words"]
 
@@ -40,6 +41,9 @@ class ScriptedClient:
         >>> c.chat([{"role": "user", "content": "go"}]).text
         '<|DONE|>'
     """
+
+    #: every chat option is accepted (and recorded in :attr:`calls`); unknown ones raise
+    chat_options: frozenset[str] = frozenset(CHAT_OPTIONS)
 
     def __init__(
         self,
@@ -101,8 +105,10 @@ class ScriptedClient:
         """Return the next scripted reply.
 
         Raises:
-            LLMError: the script ran out (with ``when_exhausted="raise"``).
+            LLMError: the script ran out (with ``when_exhausted="raise"``), or an
+                unknown option.
         """
+        check_chat_options(type(self).__name__, opts, self.chat_options)
         msgs = as_messages(messages)
         with self._lock:
             self.calls.append((msgs, dict(opts)))
