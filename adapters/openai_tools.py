@@ -13,6 +13,10 @@ compatible servers), as a plain dict or as an SDK object with ``model_dump()``:
 Every malformed call (bad JSON, wrong argument types, an unknown tool, an oversized
 payload) comes back as a tool message with the error text, so the model can correct
 itself and the loop goes on.
+
+With ``namespace="users/{user_id}"`` each dispatch uses the store of the namespace filled
+from its ``scope`` (``d.dispatch(response, scope={"user_id": "alice"})``, or the
+dispatcher's default ``scope``); a missing key raises, never falls back to shared memory.
 """
 
 from __future__ import annotations
@@ -22,8 +26,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from automem_sdk.errors import AutomemError
 from automem_sdk.ops import ActionOp, MemoryOp, OpResult, execute_op
 from automem_sdk.scaffold import Scaffold, load_scaffold
+from automem_sdk.scopes import StoreScopes
 from automem_sdk.tools import op_from_tool_call, openai_tool_schemas
 
 if TYPE_CHECKING:
@@ -110,45 +116,96 @@ class ToolDispatcher:
     """Runs memory tool calls against a store and answers with tool messages.
 
     Args:
-        store: the memory store (or an fsspec URL).
+        store: the memory store, an fsspec URL, or a :class:`~automem_sdk.scopes.StoreScopes`.
         scaffold: enabled ops and custom ops (a Scaffold, a built-in name or a path);
             ``None`` enables every primitive op.
         actions: the task actions offered through the ``action`` tool (``None`` =
             any string; an empty list leaves the ``action`` tool out).
         extra_tools: your agent's own tools, ``name -> fn(arguments) -> text``; they
-            are dispatched too, so one call handles a whole assistant message.
+            are dispatched too, so one call handles a whole assistant message (a name of
+            your own such as ``memory_lookup`` is yours; only the names of the memory
+            tools this dispatcher offers are routed to memory).
         storage_options: fsspec options when ``store`` is a URL.
         max_result_chars: longer tool results are cut (with a note) to this length.
+        namespace: e.g. ``"users/{user_id}"``: each dispatch uses the store of the
+            namespace filled from its ``scope`` (needs a URL or a StoreScopes).
+        scope: the default values that fill the namespace.
 
     Attributes:
         history: every call dispatched so far, in order.
+
+    Raises:
+        ValueError: an extra tool has the name of a memory tool.
+        AutomemError: ``namespace`` with a store object.
     """
 
-    store: MemoryStore | str
+    store: MemoryStore | StoreScopes | str
     scaffold: Scaffold | str | None = None
     actions: Sequence[str] | None = None
     extra_tools: Mapping[str, ExtraTool] = field(default_factory=dict)
     storage_options: dict[str, Any] | None = None
     max_result_chars: int = DEFAULT_RESULT_CHARS
     history: list[DispatchedCall] = field(default_factory=list)
+    namespace: str | None = None
+    scope: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.store, str):
+        if isinstance(self.scaffold, str):
+            self.scaffold = load_scaffold(self.scaffold)
+        self._scopes: StoreScopes | None = None
+        if isinstance(self.store, str) and self.namespace:
+            self._scopes = StoreScopes(
+                self.store, self.namespace, storage_options=self.storage_options
+            )
+        elif self.namespace:
+            raise AutomemError(
+                "namespace= needs the store's URL (and storage_options) or a StoreScopes, "
+                "so each namespace is opened as its own store"
+            )
+        elif isinstance(self.store, StoreScopes):
+            self._scopes = self.store
+        elif isinstance(self.store, str):
             from automem_sdk.store import MemoryStore
 
             self.store = MemoryStore(self.store, self.storage_options)
-        if isinstance(self.scaffold, str):
-            self.scaffold = load_scaffold(self.scaffold)
+        taken = sorted(set(self.extra_tools) & self._memory_names())
+        if taken:
+            raise ValueError(
+                f"extra tool(s) {', '.join(taken)} have the name of a memory tool; "
+                "rename them (or disable that op in the scaffold)"
+            )
+
+    @property
+    def scoped(self) -> bool:
+        """Whether memory is split by namespace."""
+        return self._scopes is not None and self._scopes.scoped
 
     @property
     def memory(self) -> MemoryStore:
-        """The store (resolved from a URL if one was given)."""
-        assert not isinstance(self.store, str)
+        """The store for the default ``scope`` (resolved from a URL if one was given).
+
+        Raises:
+            AutomemError: a namespace key is missing from the default scope.
+        """
+        return self.store_for(None)
+
+    def store_for(self, scope: Mapping[str, Any] | None) -> MemoryStore:
+        """The store for ``scope`` (the default ``scope`` fills what it lacks).
+
+        Raises:
+            AutomemError: a namespace key is missing.
+        """
+        if self._scopes is not None:
+            return self._scopes.get({**(self.scope or {}), **(scope or {})})
+        assert not isinstance(self.store, str | StoreScopes)
         return self.store
 
     def _scaffold(self) -> Scaffold | None:
         assert not isinstance(self.scaffold, str)
         return self.scaffold
+
+    def _memory_names(self) -> set[str]:
+        return {s["function"]["name"] for s in self.tools()}
 
     def tools(self, extra: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
         """Tool schemas for ``tools=[...]``: memory ops, ``action``, then ``extra``."""
@@ -158,18 +215,28 @@ class ToolDispatcher:
         )
         return [*specs, *extra]
 
-    def execute(self, name: str, arguments: str | dict[str, Any] | None) -> OpResult:
-        """Run one memory tool call; never raises for a bad call."""
-        op = op_from_tool_call(name, arguments, self._scaffold())
-        return self._run(op)
+    def execute(
+        self,
+        name: str,
+        arguments: str | dict[str, Any] | None,
+        *,
+        scope: Mapping[str, Any] | None = None,
+    ) -> OpResult:
+        """Run one memory tool call; never raises for a bad call.
 
-    def _run(self, op: MemoryOp) -> OpResult:
+        Raises:
+            AutomemError: a namespace key is missing from ``scope``.
+        """
+        op = op_from_tool_call(name, arguments, self._scaffold())
+        return self._run(op, self.store_for(scope))
+
+    def _run(self, op: MemoryOp, store: MemoryStore) -> OpResult:
         if isinstance(op, ActionOp) and self.actions and op.name not in self.actions:
             msg = f"unknown action '{op.name}'; choose one of: {', '.join(self.actions)}"
             return OpResult(op="action", ok=False, text=f"ERROR (action): {msg}", error=msg)
-        return execute_op(self.memory, op, self._scaffold())
+        return execute_op(store, op, self._scaffold())
 
-    def _one(self, call: Any) -> DispatchedCall:
+    def _one(self, call: Any, store: MemoryStore) -> DispatchedCall:
         call = _as_dict(call)
         if not isinstance(call, dict):
             call = {}
@@ -182,11 +249,11 @@ class ToolDispatcher:
         name: str = fn["name"]
         arguments = fn.get("arguments")
         op: MemoryOp | None = None
-        if name in self.extra_tools and not is_memory_tool(name):
+        if name in self.extra_tools:
             result = self._run_extra(name, arguments)
         else:
             op = op_from_tool_call(name, arguments, self._scaffold())
-            result = self._run(op)
+            result = self._run(op, store)
         text = result.text
         if len(text) > self.max_result_chars:
             cut = len(text) - self.max_result_chars
@@ -204,15 +271,25 @@ class ToolDispatcher:
             return OpResult(op=name, ok=False, text=f"PARSE ERROR: {msg}", error=msg)
         return OpResult(op=name, ok=True, text=str(self.extra_tools[name](args)))
 
-    def handle(self, response: Any) -> list[DispatchedCall]:
-        """Dispatch every tool call in ``response``; record and return them."""
-        out = [self._one(c) for c in tool_calls_of(response)]
+    def handle(
+        self, response: Any, *, scope: Mapping[str, Any] | None = None
+    ) -> list[DispatchedCall]:
+        """Dispatch every tool call in ``response``; record and return them.
+
+        Raises:
+            AutomemError: a namespace key is missing from ``scope`` (before any call runs).
+        """
+        calls = tool_calls_of(response)
+        store = self.store_for(scope) if calls else None
+        out = [self._one(c, store) for c in calls] if store is not None else []
         self.history.extend(out)
         return out
 
-    def dispatch(self, response: Any) -> list[dict[str, Any]]:
+    def dispatch(
+        self, response: Any, *, scope: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
         """Dispatch every tool call in ``response`` and return the tool messages."""
-        return [c.message() for c in self.handle(response)]
+        return [c.message() for c in self.handle(response, scope=scope)]
 
 
 def _assistant_message(response: Any) -> dict[str, Any]:
@@ -235,6 +312,7 @@ def run_tool_loop(
     *,
     extra_tool_schemas: Sequence[dict[str, Any]] = (),
     max_rounds: int = 8,
+    scope: Mapping[str, Any] | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Call the model and dispatch its tool calls until it answers or commits an action.
 
@@ -245,6 +323,7 @@ def run_tool_loop(
         dispatcher: runs the tool calls.
         extra_tool_schemas: your own tool schemas, sent after the memory tools.
         max_rounds: model calls at most.
+        scope: fills the dispatcher's namespace for this conversation.
 
     Returns:
         ``(messages with every assistant and tool message appended, action or None)``.
@@ -255,7 +334,7 @@ def run_tool_loop(
         response = send(history, tools)
         assistant = _assistant_message(response)
         history.append(assistant)
-        calls = dispatcher.handle(response)
+        calls = dispatcher.handle(response, scope=scope)
         if not calls:
             return history, None
         history.extend(c.message() for c in calls)

@@ -217,3 +217,43 @@ def test_the_loop_stops_on_a_plain_answer_or_the_round_limit(memory_url: str) ->
 def test_dispatcher_needs_a_known_scaffold(memory_url: str) -> None:
     with pytest.raises(Exception, match="unknown scaffold"):
         ToolDispatcher(memory_url, scaffold="nope")
+
+
+def test_two_users_on_one_store_through_the_dispatcher(memory_url: str) -> None:
+    from automem_sdk.errors import AutomemError
+
+    d = ToolDispatcher(memory_url, namespace="users/{user_id}", actions=[])
+    note = {"path": "n.md", "content": "likes tea"}
+    d.dispatch([openai_tool_call("memory_append", note, "1")], scope={"user_id": "alice"})
+    note = {"path": "n.md", "content": "likes coffee"}
+    d.dispatch([openai_tool_call("memory_append", note, "2")], scope={"user_id": "bob"})
+    read = [openai_tool_call("memory_read", {"path": "n.md"}, "3")]
+    assert d.dispatch(read, scope={"user_id": "alice"})[0]["content"] == "likes tea\n"
+    assert d.dispatch(read, scope={"user_id": "bob"})[0]["content"] == "likes coffee\n"
+    assert MemoryStore(memory_url + "/users/alice").read("n.md") == "likes tea\n"
+    with pytest.raises(AutomemError, match="needs 'user_id'"):
+        d.dispatch(read)
+    fixed = ToolDispatcher(memory_url, namespace="users/{user_id}", scope={"user_id": "bob"})
+    assert fixed.memory.read("n.md") == "likes coffee\n"
+
+    api = FakeOpenAIAPI(
+        [{"tool_calls": [openai_tool_call("memory_read", {"path": "n.md"}, "r")]}, "done"]
+    )
+    client = httpx.Client(transport=httpx.MockTransport(api), base_url="http://llm")
+
+    def send(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> Any:
+        body = {"model": "m", "messages": messages, "tools": tools}
+        return client.post("/v1/chat/completions", json=body).json()
+
+    history, _ = run_tool_loop(
+        send, [{"role": "user", "content": "go"}], d, scope={"user_id": "alice"}
+    )
+    assert [m["content"] for m in history if m["role"] == "tool"] == ["likes tea\n"]
+
+
+def test_own_memory_named_tools_stay_yours(memory_url: str) -> None:
+    d = ToolDispatcher(memory_url, extra_tools={"memory_lookup": lambda a: f"found {a['q']}"})
+    out = d.dispatch([openai_tool_call("memory_lookup", {"q": "tea"}, "1")])
+    assert out[0]["content"] == "found tea"
+    with pytest.raises(ValueError, match="memory_read have the name of a memory tool"):
+        ToolDispatcher(memory_url, extra_tools={"memory_read": lambda a: "mine"})
