@@ -23,8 +23,8 @@ def register(sub: Any) -> None:
             "--agent",
             action="append",
             help="random | explorer | explorer-hist16 (explorer-hist<N>) | explorer-stateless "
-            "| explorer-trunc | llm | two-model (repeatable; default explorer, or two-model "
-            "with --mode two-model)",
+            "| explorer-trunc | llm | balrog | balrog+memory | two-model (repeatable; default "
+            "explorer, or two-model with --mode two-model)",
         )
         p.add_argument(
             "--mode",
@@ -66,7 +66,19 @@ def register(sub: Any) -> None:
             help="boxoban-levels folder (Boxoban tasks; default: the 300-level subsets shipped "
             "with the package, or $AUTOMEM_BOXOBAN_LEVELS)",
         )
-        p.add_argument("--scaffold", help="scaffold name or path (default: the env family's)")
+        p.add_argument(
+            "--scaffold",
+            help="scaffold name or path (default: the env family's; memgpt: the frozen "
+            "MemGPT-style baseline, rows labelled <agent>@memgpt)",
+        )
+        p.add_argument(
+            "--obs",
+            choices=("default", "balrog", "automem"),
+            default="default",
+            help="observation style: default (ours), balrog (BALROG's text: NetHack/MiniHack "
+            "full screen and cursor) or automem (MiniHack autopickup on); rows of a "
+            "non-default style are labelled <agent>@<style>-obs",
+        )
         p.add_argument("--llm", help="model spec for --agent llm, e.g. openai:gpt-4o-mini")
         p.add_argument("--memory-url", help="fsspec URL for memory stores (default OUT/memory)")
         p.add_argument("--executor", choices=("process", "ray"), default="process")
@@ -123,6 +135,7 @@ def _bench(args: argparse.Namespace) -> int:
         max_tokens=args.max_tokens,
         history=args.history,
         max_llm_failures=args.max_llm_failures,
+        obs=args.obs,
         memory_url=args.memory_url,
         workers=args.workers,
         executor=args.executor,
@@ -170,6 +183,7 @@ _FLAGS: dict[str, str] = {
     "max_tokens": "--max-tokens",
     "history": "--history",
     "max_llm_failures": "--max-llm-failures",
+    "obs": "--obs",
 }
 
 
@@ -238,9 +252,11 @@ def _bench_checked(args: argparse.Namespace) -> int:
 
         s3_preflight(args.memory_url)  # credentials, endpoint and bucket, checked once here
     if args.scaffold:
+        from automem_sdk.benchmarks.memgpt import resolve_scaffold
+
         from automem_sdk.scaffold import load_scaffold
 
-        load_scaffold(args.scaffold)  # an invalid scaffold is refused before any episode
+        load_scaffold(resolve_scaffold(args.scaffold))  # refused before any episode if invalid
     try:
         return _bench(args)
     except ValidationError as exc:

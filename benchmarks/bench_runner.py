@@ -91,7 +91,11 @@ BENCH_AGENTS: tuple[str, ...] = (
     "explorer-trunc",
     "llm",
     "two-model",
+    "balrog",
+    "balrog+memory",
 )
+#: Agents that need ``--llm SPEC``.
+LLM_AGENTS: tuple[str, ...] = ("llm", "balrog", "balrog+memory")
 #: Old agent names -> their current names (accepted with a DeprecationWarning).
 DEPRECATED_AGENTS: dict[str, str] = {"explorer-nomem": "explorer-stateless"}
 _HIST = re.compile(r"^explorer-hist(\d+)$")
@@ -153,6 +157,9 @@ class BenchConfig(BaseModel):
         max_tokens: completion token cap for LLM agents (None = the client's default).
         history: in-context history window of history-keeping LLM agents.
         max_llm_failures: consecutive LLM failures after which an episode stops.
+        obs: observation style of the envs: ``default`` (ours), ``balrog`` (BALROG's
+            text: full screen and cursor for NetHack/MiniHack) or ``automem``
+            (MiniHack's autopickup on).
         memory_url: fsspec URL under which per-episode memory stores live
             (None = ``OUT/memory``).
         workers: parallel episodes (process executor).
@@ -174,6 +181,7 @@ class BenchConfig(BaseModel):
     max_tokens: int | None = Field(default=None, ge=1)
     history: int = Field(default=16, ge=0)
     max_llm_failures: int = Field(default=5, ge=1)
+    obs: Literal["default", "balrog", "automem"] = "default"
     memory_url: str | None = None
     workers: int = Field(default=1, ge=1)
     executor: Literal["process", "ray"] = "process"
@@ -201,10 +209,17 @@ class BenchConfig(BaseModel):
         return list(dict.fromkeys(out))
 
     def agent_label(self, agent: str) -> str:
-        """The name an agent's rows and folders get (``two-model`` -> ``tm-<mem>+<task>``)."""
+        """The name an agent's rows and folders get: ``two-model`` -> ``tm-<mem>+<task>``;
+        ``@memgpt`` with the MemGPT scaffold; ``@<style>-obs`` with a non-default
+        observation style (``balrog@balrog-obs``)."""
+        label = agent
         if agent == "two-model":
-            return f"tm-{_slug(self.memory_llm or 'none')}+{_slug(self.task_llm)}"
-        return agent
+            label = f"tm-{_slug(self.memory_llm or 'none')}+{_slug(self.task_llm)}"
+        if self.scaffold == "memgpt":
+            label += "@memgpt"
+        if self.obs != "default":
+            label += f"@{self.obs}-obs"
+        return label
 
     def env_list(self) -> list[str]:
         """The envs with groups expanded, in order, without duplicates."""
@@ -235,6 +250,7 @@ class EpisodeJob(BaseModel):
     max_tokens: int | None = None
     history: int = 16
     max_llm_failures: int = 5
+    obs: str = "default"
     memory_url: str
     trace_url: str
 
@@ -360,6 +376,7 @@ def plan_jobs(config: BenchConfig, run_id: str) -> tuple[list[EpisodeJob], list[
                         max_tokens=config.max_tokens,
                         history=config.history,
                         max_llm_failures=config.max_llm_failures,
+                        obs=config.obs,
                         memory_url=_memory_url(mem_base, agent, env, seed),
                         trace_url=str(trace_path(out, agent, env, seed)),
                     )
@@ -391,11 +408,13 @@ class RandomDecider:
 
 
 @lru_cache(maxsize=4)
-def _cached_env(name: str, max_steps: int | None, levels_dir: str | None) -> TextEnv:
+def _cached_env(
+    name: str, max_steps: int | None, levels_dir: str | None, obs: str = "default"
+) -> TextEnv:
     """One env per (name, cap, levels) per process: episodes reset it with their seed."""
     from automem_sdk.benchmarks.registry import make_env
 
-    env: TextEnv = make_env(name, max_steps=max_steps, levels_dir=levels_dir)
+    env: TextEnv = make_env(name, max_steps=max_steps, levels_dir=levels_dir, obs=obs)
     return env
 
 
@@ -478,32 +497,71 @@ def _make_agent(job: EpisodeJob) -> Any:
     kind = job.kind or agent_kind(job.agent)
     if _HIST.match(kind):
         kind = "explorer-hist"
+    from automem_sdk.benchmarks.memgpt import MemGPTExplorer, resolve_scaffold
+
     limits = StoreLimits(**TRUNC_LIMITS) if kind == "explorer-trunc" else None
     store = MemoryStore(job.memory_url, limits=limits)
+    scaffold = resolve_scaffold(job.scaffold)
+    memgpt = job.scaffold == "memgpt"
     if kind == "random":
-        return MemoryAgent(store, job.scaffold, RandomDecider(job.seed), memory="off")
+        return MemoryAgent(store, scaffold, RandomDecider(job.seed), memory="off")
     if kind == "llm":
         if not job.llm:
             raise BenchError("agent 'llm' needs --llm SPEC (e.g. openai:gpt-4o-mini)")
-        return MemoryAgent(store, job.scaffold, _llm_decider(job, job.llm, "--llm"))
+        return MemoryAgent(store, scaffold, _llm_decider(job, job.llm, "--llm"))
+    if kind in ("balrog", "balrog+memory"):
+        return _balrog_agent(job, store, scaffold, memory=kind == "balrog+memory")
     if kind == "two-model":
         return MemoryAgent(
             store,
-            job.scaffold,
+            scaffold,
             _memory_model(job),
             mode="two-model",
             task_decider=_task_policy(job),
         )
+    if kind == "explorer" and memgpt:
+        return MemoryAgent(store, scaffold, MemGPTExplorer(job.env, seed=job.seed))
     from automem_sdk.benchmarks.registry import make_explorer, make_history_explorer
 
     if kind == "explorer-hist":
-        m = _HIST.match(job.agent)
+        m = _HIST.match(job.kind or job.agent)
         window = int(m.group(1)) if m else job.history
         hist = make_history_explorer(job.env, window=window, seed=job.seed)
-        return MemoryAgent(store, job.scaffold, hist, memory="off")
+        return MemoryAgent(store, scaffold, hist, memory="off")
     explorer = make_explorer(job.env, memory=True, seed=job.seed)
     memory: Literal["on", "off"] = "off" if kind == "explorer-stateless" else "on"
-    return MemoryAgent(store, job.scaffold, explorer, memory=memory)
+    return MemoryAgent(store, scaffold, explorer, memory=memory)
+
+
+def _balrog_agent(job: EpisodeJob, store: Any, scaffold: Any, *, memory: bool) -> Any:
+    """``balrog`` / ``balrog+memory``: BALROG's NaiveAgent protocol on ``--llm`` (its
+    temperature 1.0 unless ``--temperature``), memory off or around it."""
+    from automem_sdk.benchmarks.balrog_agent import balrog_data, make_balrog_agent
+
+    from automem_sdk.agent import LLMDecider
+    from automem_sdk.llm import make_client
+
+    if not job.llm:
+        raise BenchError(
+            f"agent {job.kind!r} needs --llm SPEC (e.g. vllm:MODEL@http://host:8000/v1)"
+        )
+    client = make_client(job.llm)
+    temperature = job.temperature if job.temperature is not None else balrog_data()["temperature"]
+    opts: dict[str, Any] = {"temperature": temperature}
+    if job.max_tokens is not None:
+        opts["max_tokens"] = job.max_tokens
+    return make_balrog_agent(
+        store,
+        scaffold,
+        client,
+        job.env,
+        memory=memory,
+        memory_client=LLMDecider(client, **opts),
+        history=job.history,
+        temperature=temperature,
+        max_tokens=job.max_tokens,
+        wrap_decider=lambda d: FailureGuard(d, job.max_llm_failures, "--llm"),
+    )
 
 
 def _check_llm_spec(spec: str | None, flag: str, keyless: tuple[str, ...] = ()) -> None:
@@ -556,11 +614,13 @@ def check_config(config: BenchConfig) -> None:
                 except GameSetupError as exc:
                     raise BenchError(f"{exc} (--levels-dir)") from exc
         try:
-            load_scaffold(config.scaffold or default_scaffold(env))
+            from automem_sdk.benchmarks.memgpt import resolve_scaffold
+
+            load_scaffold(resolve_scaffold(config.scaffold or default_scaffold(env)))
         except (AutomemError, OSError, ValueError) as exc:
             raise BenchError(f"scaffold {config.scaffold!r} (--scaffold): {exc}") from exc
     kinds = {agent_kind(a) for a in config.agents}
-    if "llm" in kinds:
+    if kinds & set(LLM_AGENTS):
         _check_llm_spec(config.llm, "--llm")
     if "two-model" in kinds:
         _check_llm_spec(config.memory_llm, "--memory-llm", KEYLESS_MEMORY)
@@ -641,7 +701,7 @@ def run_job(job: EpisodeJob) -> EpisodeSummary:
     _log_start(job)
     _clear_memory(job.memory_url)
     Path(job.trace_url).parent.mkdir(parents=True, exist_ok=True)
-    env = _cached_env(job.env, job.max_steps, job.levels_dir)
+    env = _cached_env(job.env, job.max_steps, job.levels_dir, job.obs)
     agent = _make_agent(job)
     res = run_episode(
         env,
@@ -649,7 +709,14 @@ def run_job(job: EpisodeJob) -> EpisodeSummary:
         job.seed,
         max_steps=job.max_steps,
         trace=job.trace_url,
-        header_extra={"agent": job.agent, "bench_run_id": job.run_id},
+        header_extra={
+            "agent": job.agent,
+            "bench_run_id": job.run_id,
+            "obs": job.obs,
+            "levels_dir": job.levels_dir or "(packaged Boxoban subsets)",
+            "temperature": job.temperature,
+            "max_tokens": job.max_tokens,
+        },
     )
     diag = diagnose(read_trace(job.trace_url)).summary()
     summary = EpisodeSummary(

@@ -33,8 +33,10 @@ __all__ = [
     "CRAFTER_ACHIEVEMENTS",
     "CRAFTER_ACTIONS",
     "CRAFTER_MAX_STEPS",
+    "CRAFTER_OBS_STYLES",
     "CrafterSetupError",
     "CrafterTextEnv",
+    "balrog_action_names",
     "fast_crafter_class",
     "fast_crafter_env",
     "make_crafter",
@@ -108,6 +110,21 @@ Actions:
   make_stone_sword, make_iron_sword: craft next to a table (iron tools also need a
   furnace)
 One action per step; the game lasts {max_steps} steps."""
+#: Observation styles: ``default`` (ours: view, status, inventory and achievements in
+#: one text), ``balrog`` (BALROG's long-term context as the text, its short-term context,
+#: status and inventory, in ``info["short_term_context"]``), ``automem`` (as default).
+CRAFTER_OBS_STYLES: tuple[str, ...] = ("default", "balrog", "automem")
+
+
+@lru_cache(maxsize=1)
+def balrog_action_names() -> dict[str, str]:
+    """BALROG's Crafter action names -> crafter's (``"Move West"`` -> ``"move_left"``)."""
+    import json
+    from importlib import resources
+
+    path = resources.files("automem_sdk.benchmarks.data").joinpath("balrog_protocol.json")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return dict(data["crafter"]["to_env"])
 
 
 class CrafterSetupError(AutomemError):
@@ -249,17 +266,35 @@ class CrafterTextEnv:
     absolute ``(x, y)`` of the nearest visible cell of that kind), ``sleeping``,
     ``step``, ``seed`` and ``action``.
 
+    BALROG's action names (``Move West``, ``Make Wood Pickaxe``) are accepted as aliases
+    of crafter's.
+
     Args:
         max_steps: steps per episode (BALROG: 2000).
         size: crafter's world area (cells per side).
         world_cache: generated worlds kept (by seed) to skip regeneration.
+        obs: observation style, one of :data:`CRAFTER_OBS_STYLES`.
+
+    Raises:
+        CrafterSetupError: an unknown observation style.
     """
 
     name = "crafter"
 
     def __init__(
-        self, *, max_steps: int = CRAFTER_MAX_STEPS, size: int = 64, world_cache: int = 4
+        self,
+        *,
+        max_steps: int = CRAFTER_MAX_STEPS,
+        size: int = 64,
+        world_cache: int = 4,
+        obs: str = "default",
     ) -> None:
+        if obs not in CRAFTER_OBS_STYLES:
+            raise CrafterSetupError(
+                f"unknown observation style {obs!r}; choose from {', '.join(CRAFTER_OBS_STYLES)}"
+            )
+        self.obs = obs
+        self._aliases = balrog_action_names()
         self.max_steps = int(max_steps)
         self.size = int(size)
         self.actions: list[str] = list(CRAFTER_ACTIONS)
@@ -321,8 +356,9 @@ class CrafterTextEnv:
             raise CrafterSetupError("call reset() before step()")
         if self._done:
             raise CrafterSetupError("the episode is over; call reset()")
-        invalid = action not in self._ids
-        name = _DEFAULT_ACTION if invalid else action
+        action_name = self._aliases.get(action.strip(), action)
+        invalid = action_name not in self._ids
+        name = _DEFAULT_ACTION if invalid else action_name
         _, reward, done, _ = self._env.step(self._ids[name])
         self._steps += 1
         dead = self._env._player.health <= 0
@@ -446,22 +482,36 @@ class CrafterTextEnv:
         items = {k: int(v) for k, v in inv.items() if k not in _STATUS and v > 0}
         unlocked = [a for a in CRAFTER_ACHIEVEMENTS if player.achievements.get(a, 0) > 0]
         progression = len(unlocked) / len(CRAFTER_ACHIEVEMENTS)
-        parts = []
-        if note:
-            parts.append(note)
-        parts.append("You see:\n" + "\n".join(lines) if lines else "You see nothing away from you.")
-        parts.append(f"You face {facing_kind} at your front.")
-        if player.sleeping:
-            parts.append("You are sleeping.")
-        parts.append("Your status:\n" + "\n".join(f"- {k}: {v}/9" for k, v in status.items()))
-        if items:
-            parts.append("Your inventory:\n" + "\n".join(f"- {k}: {v}" for k, v in items.items()))
-        else:
-            parts.append("You have nothing in your inventory.")
-        parts.append(
-            f"Achievements unlocked ({len(unlocked)}/{len(CRAFTER_ACHIEVEMENTS)}): "
-            + (", ".join(unlocked) if unlocked else "none")
+        view = "You see:\n" + "\n".join(lines) if lines else "You see nothing away from you."
+        face = f"You face {facing_kind} at your front."
+        vitals = "Your status:\n" + "\n".join(f"- {k}: {v}/9" for k, v in status.items())
+        held = (
+            "Your inventory:\n" + "\n".join(f"- {k}: {v}" for k, v in items.items())
+            if items
+            else "You have nothing in your inventory."
         )
+        parts = [note] if note else []
+        short_term = ""
+        if self.obs == "balrog":
+            # BALROG's describe_frame: (sleeping/dead note,) what is in view and what the
+            # player faces as the long-term context; status and inventory as short-term.
+            if player.sleeping:
+                parts.append(
+                    "You are sleeping, and will not be able take actions until energy is full."
+                )
+            elif player.health <= 0:
+                parts.append("You died.")
+            parts += [view, face]
+            short_term = f"{vitals}\n\n{held}"
+        else:
+            parts += [view, face]
+            if player.sleeping:
+                parts.append("You are sleeping.")
+            parts += [vitals, held]
+            parts.append(
+                f"Achievements unlocked ({len(unlocked)}/{len(CRAFTER_ACHIEVEMENTS)}): "
+                + (", ".join(unlocked) if unlocked else "none")
+            )
         key = np.array([px, py, fx, fy, *inv.values()], np.int64).tobytes() + kinds.tobytes()
         changed = key != self._prev_key
         self._prev_key = key
@@ -484,11 +534,17 @@ class CrafterTextEnv:
             "nearest": nearest,
             "sleeping": bool(player.sleeping),
         }
+        if self.obs == "balrog":
+            info["short_term_context"] = short_term
         return "\n\n".join(parts), info
 
 
 def make_crafter(
-    *, max_steps: int = CRAFTER_MAX_STEPS, size: int = 64, world_cache: int = 4
+    *,
+    max_steps: int = CRAFTER_MAX_STEPS,
+    size: int = 64,
+    world_cache: int = 4,
+    obs: str = "default",
 ) -> CrafterTextEnv:
     """Crafter as a seedable text environment.
 
@@ -497,6 +553,7 @@ def make_crafter(
         size: world area, cells per side (crafter's default 64).
         world_cache: generated worlds kept per env (by seed) so a seed played again
             starts without regenerating its world (0: no cache).
+        obs: observation style, one of :data:`CRAFTER_OBS_STYLES`.
 
     Returns:
         The text environment; ``reset(seed)`` gives the same world for the same seed.
@@ -504,4 +561,4 @@ def make_crafter(
     Raises:
         CrafterSetupError: crafter is not installed.
     """
-    return CrafterTextEnv(max_steps=max_steps, size=size, world_cache=world_cache)
+    return CrafterTextEnv(max_steps=max_steps, size=size, world_cache=world_cache, obs=obs)

@@ -70,6 +70,7 @@ MINIHACK_OBSERVATION_KEYS = (
     "blstats",
     "message",
     "tty_chars",
+    "tty_cursor",
     "inv_letters",
     "inv_strs",
     "misc",
@@ -228,7 +229,7 @@ def seeded_boxoban_class() -> type:
     return SeededBoxoban
 
 
-def _balrog_kwargs(max_steps: int) -> dict[str, Any]:
+def _balrog_kwargs(max_steps: int, autopickup: bool = False) -> dict[str, Any]:
     return {
         "character": "@",
         "max_episode_steps": max_steps,
@@ -237,7 +238,7 @@ def _balrog_kwargs(max_steps: int) -> dict[str, Any]:
         "penalty_mode": "constant",
         "savedir": None,
         "save_ttyrec_every": 0,
-        "autopickup": False,
+        "autopickup": autopickup,
         "observation_keys": MINIHACK_OBSERVATION_KEYS,
     }
 
@@ -262,6 +263,9 @@ class MiniHackTextEnv(NLETextEnv):
         levels_dir: the boxoban-levels folder (Boxoban tasks only; see
             :func:`default_levels_dir`).
         max_steps: agent steps per episode (BALROG: 100).
+        obs: observation style (:data:`~automem_sdk.benchmarks.nle_text.NLE_OBS_STYLES`):
+            ``default``, ``balrog`` (BALROG's full-screen text) or ``automem``
+            (autopickup on, as AutoMem's configs; BALROG's is off).
     """
 
     def __init__(
@@ -270,13 +274,14 @@ class MiniHackTextEnv(NLETextEnv):
         *,
         levels_dir: str | os.PathLike[str] | None = None,
         max_steps: int = MINIHACK_MAX_STEPS,
+        obs: str = "default",
     ) -> None:
         import gymnasium as gym
 
         _import_minihack()
 
         short = _short(task)
-        kwargs = _balrog_kwargs(int(max_steps))
+        kwargs = _balrog_kwargs(int(max_steps), autopickup=obs == "automem")
         if short in _BOXOBAN:
             cls = seeded_boxoban_class()
             env = cls(
@@ -290,7 +295,7 @@ class MiniHackTextEnv(NLETextEnv):
         names = [n for n in action_names_of(env.actions) if n in data["descriptions"]]
         default = data["default_action"] if data["default_action"] in names else names[0]
         action_set = ActionSet(env.actions, names, default, data["descriptions"])
-        super().__init__(env, action_set, max_steps=max_steps, game="minihack")
+        super().__init__(env, action_set, max_steps=max_steps, game="minihack", obs=obs)
         self.name = f"minihack/{short}"
         self.task = short
         self.instruction = _instruction(short, action_set)
@@ -320,6 +325,7 @@ def make_minihack(
     *,
     levels_dir: str | os.PathLike[str] | None = None,
     max_steps: int = MINIHACK_MAX_STEPS,
+    obs: str = "default",
 ) -> MiniHackTextEnv:
     """One of BALROG's MiniHack tasks as a seedable text environment.
 
@@ -328,6 +334,7 @@ def make_minihack(
         levels_dir: the boxoban-levels folder for the Boxoban tasks (default:
             :func:`default_levels_dir`); never downloaded.
         max_steps: agent steps per episode (BALROG: 100).
+        obs: observation style (``default``, ``balrog`` or ``automem``).
 
     Returns:
         The text environment.
@@ -335,4 +342,4 @@ def make_minihack(
     Raises:
         GameSetupError: unknown task, or Boxoban level files not found.
     """
-    return MiniHackTextEnv(task, levels_dir=levels_dir, max_steps=max_steps)
+    return MiniHackTextEnv(task, levels_dir=levels_dir, max_steps=max_steps, obs=obs)

@@ -190,6 +190,8 @@ class NetHackTextEnv(NLETextEnv):
         no_progress_timeout: abort after this many raw steps without the clock moving
             (BALROG: 150).
         character: NetHack character (``@`` = random role, race, gender, alignment).
+        obs: observation style (``default``, ``balrog``: BALROG's full-screen text, or
+            ``automem``: as default; NetHack's autopickup is on in every style).
     """
 
     name = "nethack"
@@ -200,6 +202,7 @@ class NetHackTextEnv(NLETextEnv):
         max_steps: int = NETHACK_MAX_STEPS,
         no_progress_timeout: int = 150,
         character: str = "@",
+        obs: str = "default",
     ) -> None:
         cls = seeded_challenge_class()
         env = cls(
@@ -216,7 +219,7 @@ class NetHackTextEnv(NLETextEnv):
             data["nethack"]["default_action"],
             data["nethack"]["descriptions"],
         )
-        super().__init__(env, action_set, max_steps=max_steps, game="nethack")
+        super().__init__(env, action_set, max_steps=max_steps, game="nethack", obs=obs)
         self.instruction = data["instructions"]["nethack"].format(actions=action_set.describe())
         self._table = load_progression_table()
         self._reached: list[str] = []
@@ -241,7 +244,7 @@ class NetHackTextEnv(NLETextEnv):
 
 
 def make_nethack(
-    *, max_steps: int = NETHACK_MAX_STEPS, no_progress_timeout: int = 150
+    *, max_steps: int = NETHACK_MAX_STEPS, no_progress_timeout: int = 150, obs: str = "default"
 ) -> NetHackTextEnv:
     """NetHack in the challenge setting (seedable), BALROG progression.
 
@@ -249,8 +252,9 @@ def make_nethack(
         max_steps: agent steps per episode (BALROG: 100 000).
         no_progress_timeout: raw steps without the game clock moving before the episode
             is aborted (BALROG: 150).
+        obs: observation style (``default``, ``balrog`` or ``automem``).
 
     Returns:
         The text environment; ``reset(seed)`` gives a reproducible game.
     """
-    return NetHackTextEnv(max_steps=max_steps, no_progress_timeout=no_progress_timeout)
+    return NetHackTextEnv(max_steps=max_steps, no_progress_timeout=no_progress_timeout, obs=obs)

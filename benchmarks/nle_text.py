@@ -39,6 +39,7 @@ from automem_sdk.errors import AutomemError
 __all__ = [
     "DIRECTIONS16",
     "DISTANCES",
+    "NLE_OBS_STYLES",
     "ActionSet",
     "GameSetupError",
     "GlyphTable",
@@ -46,6 +47,8 @@ __all__ = [
     "RenderedObservation",
     "TextRenderer",
     "action_names_of",
+    "balrog_contexts",
+    "cursor_text",
     "describe_glyphs",
     "glyph_table",
     "inventory_text",
@@ -79,6 +82,12 @@ DIRECTIONS16 = (
 )
 _DIR_INDEX = {d: i for i, d in enumerate(DIRECTIONS16)}
 _MAP_H, _MAP_W = 21, 79
+#: Observation styles: ``default`` (ours: message, language description, the explored
+#: map cropped with its coordinates, status, inventory), ``balrog`` (BALROG's hybrid
+#: text: message, language description, cursor, the full terminal screen; inventory as
+#: ``info["short_term_context"]``), ``automem`` (ours, with autopickup on in MiniHack as
+#: AutoMem's configs have it; NetHack picks up by default).
+NLE_OBS_STYLES: tuple[str, ...] = ("default", "balrog", "automem")
 _MULTI_PAGE = re.compile(rb"--More--|\(end\)|\(\d+ of \d+\)")
 _MORE = b"--More--"
 _BL_TIME = 20  # blstats index of the game clock (NLE_BL_TIME)
@@ -774,6 +783,52 @@ class TextRenderer:
         return "".join(out)
 
 
+# --------------------------------------------------------------------------- BALROG text
+def cursor_text(glyphs: np.ndarray, x: int, y: int, tty_cursor: np.ndarray) -> str:
+    """What is under the terminal cursor, as the NLE language wrapper's ``text_cursor``:
+    ``Yourself a <name>`` on the player, else ``<distance> <direction> <name>``."""
+    row, col = int(tty_cursor[0]), int(tty_cursor[1])
+    cy, cx = row - 1, col
+    h, w = glyphs.shape
+    if not (0 <= cx < w and 0 <= cy < h) or cy * w + cx <= 0:
+        return ""
+    name = glyph_table().names[int(glyphs[cy, cx])]
+    if (cx, cy) == (x, y):
+        return f"Yourself a {name}"
+    dist, direction = position_words(cx - x, y - cy)
+    return f"{dist} {direction} {name}"
+
+
+def balrog_contexts(
+    obs: dict[str, np.ndarray], rendered: RenderedObservation, note: str = ""
+) -> tuple[str, str]:
+    """BALROG's hybrid observation: (long-term context, short-term context).
+
+    Long-term: the message, the language description, the cursor (description and
+    ``(x=col, y=row)``) and the full terminal screen but its top line; short-term: the
+    inventory (BALROG's ``render_hybrid``). ``note`` goes before it all.
+    """
+    tty = obs["tty_chars"]
+    cursor = obs.get("tty_cursor")
+    rows = [tty[i].tobytes().decode("latin-1") for i in range(tty.shape[0])]
+    screen = "\n".join(rows[1:]) + "\n"
+    if cursor is not None:
+        where = cursor_text(obs["glyphs"], rendered.x, rendered.y, cursor)
+        cursor_part = f"{where}\n(x={int(cursor[1])}, y={int(cursor[0])})"
+    else:
+        cursor_part = ""
+    parts = (
+        ("message", rendered.message),
+        ("language observation", rendered.description),
+        ("cursor", cursor_part),
+        ("map", screen),
+    )
+    long_term = "\n".join(f"{name}:\n{value}\n" for name, value in parts)
+    if note:
+        long_term = f"{note}\n\n{long_term}"
+    return long_term, f"inventory:\n{rendered.inventory}\n"
+
+
 # --------------------------------------------------------------------------- actions
 class ActionSet:
     """Named actions mapped to an NLE env's action indices.
@@ -875,12 +930,30 @@ class NLETextEnv:
         max_steps: agent steps per episode (``--More--`` pages skipped automatically
             do not count).
         game: ``"nethack"`` or ``"minihack"`` (goes into ``info["game"]``).
+        obs: observation style, one of :data:`NLE_OBS_STYLES` (``balrog`` needs the
+            ``tty_cursor`` observation key for the cursor).
+
+    Raises:
+        GameSetupError: an unknown observation style.
     """
 
     name: str = "nle"
     instruction: str = ""
 
-    def __init__(self, gym_env: Any, action_set: ActionSet, *, max_steps: int, game: str) -> None:
+    def __init__(
+        self,
+        gym_env: Any,
+        action_set: ActionSet,
+        *,
+        max_steps: int,
+        game: str,
+        obs: str = "default",
+    ) -> None:
+        if obs not in NLE_OBS_STYLES:
+            raise GameSetupError(
+                f"unknown observation style {obs!r}; choose from {', '.join(NLE_OBS_STYLES)}"
+            )
+        self.obs = obs
         self._env = gym_env
         self.action_set = action_set
         self.actions: list[str] = list(action_set.names)
@@ -933,7 +1006,7 @@ class NLETextEnv:
         rendered = self._renderer.render(obs, message)
         self._prev = rendered.state_key
         info = self._info(obs, raw_info, rendered, changed=True, invalid=False, action=None)
-        return rendered.text(), info
+        return self._text(obs, rendered, "", info), info
 
     def step(self, action: str) -> StepResult:
         """Apply a named action (unknown names become the default action, with a note).
@@ -968,7 +1041,7 @@ class NLETextEnv:
                 f"'{name}' was taken instead."
             )
         return StepResult(
-            observation=rendered.text(note),
+            observation=self._text(obs, rendered, note, info),
             reward=reward,
             terminated=bool(term),
             truncated=bool(trunc) and not term,
@@ -1002,6 +1075,21 @@ class NLETextEnv:
     def close(self) -> None:
         """Close the game."""
         self._env.close()
+
+    def _text(
+        self,
+        obs: dict[str, np.ndarray],
+        rendered: RenderedObservation,
+        note: str,
+        info: dict[str, Any],
+    ) -> str:
+        """The observation text in this env's style (BALROG's puts its short-term context
+        into ``info``)."""
+        if self.obs != "balrog":
+            return rendered.text(note)
+        long_term, short_term = balrog_contexts(obs, rendered, note)
+        info["short_term_context"] = short_term
+        return long_term
 
     # -- hooks ----------------------------------------------------------------------
     def _seed_game(self, seed: int) -> None:  # pragma: no cover - abstract

@@ -20,6 +20,7 @@ from automem_sdk.errors import AutomemError
 __all__ = [
     "ENV_GROUPS",
     "KEYLESS_AGENTS",
+    "OBS_STYLES",
     "env_names",
     "make_env",
     "make_explorer",
@@ -55,18 +56,36 @@ def env_names(group: str) -> list[str]:
 
 
 ENV_GROUPS: tuple[str, ...] = ("crafter", "minihack", "nethack", "all")
+#: Observation styles every env takes (``make_env(..., obs=...)``): ``default`` (ours),
+#: ``balrog`` (BALROG's text: NetHack/MiniHack full screen and cursor) and ``automem``
+#: (ours with MiniHack's autopickup on, as AutoMem's configs).
+OBS_STYLES: tuple[str, ...] = ("default", "balrog", "automem")
 
 
 def make_env(
-    name: str, *, max_steps: int | None = None, levels_dir: str | os.PathLike[str] | None = None
+    name: str,
+    *,
+    max_steps: int | None = None,
+    levels_dir: str | os.PathLike[str] | None = None,
+    obs: str = "default",
 ) -> TextEnv:
     """Build the text env called ``name``.
 
+    Args:
+        name: ``crafter``, ``nethack`` or ``minihack/<Task>``.
+        max_steps: the step cap (None: the env's, BALROG's).
+        levels_dir: Boxoban level folder (default: the packaged subsets).
+        obs: observation style, one of :data:`OBS_STYLES`.
+
     Raises:
         KeyError: unknown env name.
+        ValueError: unknown observation style.
     """
+    if obs not in OBS_STYLES:
+        raise ValueError(f"unknown observation style {obs!r}; choose from {', '.join(OBS_STYLES)}")
     family, _, task = name.partition("/")
     kw: dict[str, Any] = {} if max_steps is None else {"max_steps": max_steps}
+    kw["obs"] = obs
     if family == "minihack" and task:
         from automem_sdk.benchmarks.minihack import make_minihack
 

@@ -60,7 +60,8 @@ def compare(
     if task == "nethack":
         from ..nethack import make_nethack
 
-        env: Any = make_nethack(**({"max_steps": max_steps} if max_steps else {}))
+        nkw: dict[str, Any] = {"max_steps": max_steps} if max_steps else {}
+        env: Any = make_nethack(**nkw)
         scaffold = "nethack"
     else:
         from ..minihack import make_minihack
