@@ -136,6 +136,39 @@ def test_five_turns_with_a_checkpointer_keep_the_thread_clean(memory_url: str) -
     assert len(last) == 2 * 4 + 3  # system, 4 earlier turns, memory, request
 
 
+def test_five_turns_through_langchain_anthropic_on_a_checkpointer(memory_url: str) -> None:
+    """The issue's failure: from turn 2 langchain-anthropic's formatter refused the prompt
+    ("Received multiple non-consecutive system messages"). Real ChatAnthropic, real
+    anthropic client, the Messages API scripted behind httpx2's MockTransport."""
+    pytest.importorskip("langchain_anthropic", reason="langchain-anthropic is not installed")
+    httpx2 = pytest.importorskip("httpx2", reason="anthropic 2.x's HTTP package is missing")
+    import anthropic
+    from automem_sdk.adapters import FakeAnthropicAPI
+    from langchain_anthropic import ChatAnthropic
+
+    api = FakeAnthropicAPI([f"answer {i}" for i in range(5)])
+    model = ChatAnthropic(model="claude-test", api_key="test", max_retries=0)  # type: ignore[call-arg]
+    model.__dict__["_client"] = anthropic.Anthropic(
+        api_key="test", http_client=httpx2.Client(transport=httpx2.MockTransport(api))
+    )
+    agent = create_agent(model, tools=[], system_prompt="Be brief.", checkpointer=InMemorySaver())
+    wrapped = with_memory(agent, memory_url, llm=log_model())
+    config = {"configurable": {"thread_id": "claude"}}
+    for turn in range(5):
+        text = f"fact {turn}: likes Lisbon"
+        out = wrapped.invoke({"messages": [{"role": "user", "content": text}]}, config)
+        assert out["messages"][-1].content == f"answer {turn}"
+    assert len(api.requests) == 5
+    assert all(
+        r["system"] in ("Be brief.", [{"type": "text", "text": "Be brief."}]) for r in api.requests
+    )
+    last = api.requests[-1]["messages"]
+    assert [m["role"] for m in last] == ["user", "assistant"] * 4 + ["user"]
+    assert "fact 3: likes Lisbon" in json.dumps(last[-1])  # memory rides with the request
+    state = wrapped.get_state(config).values["messages"]
+    assert len(state) == 10 and not any("Memory (notes" in str(m.content) for m in state)
+
+
 def test_async_turns_keep_the_thread_clean_too(memory_url: str) -> None:
     model = FakeToolChatModel.from_function(lambda msgs: AIMessage(content="ok"))
     agent = create_agent(model, tools=[], checkpointer=InMemorySaver())
