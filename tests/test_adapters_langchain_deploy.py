@@ -495,3 +495,36 @@ def test_background_log_merges_exchanges_per_namespace(memory_url: str) -> None:
     assert wrapped.memory.background.pending == 0
     assert slow.calls <= 3  # "a two" and "a three" waited together at most
     assert MemoryStore(memory_url + "/users/b").read("notes.md") == "b one\n"
+
+
+def test_background_log_is_flushed_when_the_interpreter_exits(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    url = (tmp_path / "mem").as_uri()
+    code = f"""
+import time
+from automem_sdk.adapters import FakeToolChatModel, with_memory
+from automem_sdk.llm.base import Completion
+from langchain_core.messages import AIMessage
+
+class Slow:
+    model = "slow"
+    def chat(self, messages, **opts):
+        time.sleep(0.3)
+        text = messages[-1]["content"] if isinstance(messages[-1], dict) else messages[-1].content
+        if "User: " not in text:
+            return Completion(text="<|DONE|>", model="slow")
+        note = text.split("User: ", 1)[1].split(chr(10), 1)[0]
+        return Completion(text=f"<|APPEND|>notes.md|{{note}}<|END|><|DONE|>", model="slow")
+
+model = FakeToolChatModel.from_function(lambda m: AIMessage(content="ok"))
+wrapped = with_memory(model, {url!r}, llm=Slow(), background=True)
+wrapped.invoke("remember the blue door")
+print("pending at exit:", wrapped.memory.background.pending)
+"""  # no finish(): the exit hook flushes
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert "pending at exit: 1" in out.stdout
+    assert MemoryStore(url).read("notes.md") == "remember the blue door\n"

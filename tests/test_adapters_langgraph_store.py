@@ -321,9 +321,10 @@ def test_create_agent_with_the_store_on_every_backend(
     assert other.list_namespaces(max_depth=2) == [("users", "alice"), ("users", "bob")]
 
 
-def test_langmem_tools_work_with_the_store(memory_url: str) -> None:
+def test_langmem_tools_work_with_the_store(store_url: tuple[str, dict[str, Any] | None]) -> None:
     langmem = pytest.importorskip("langmem", reason="langmem is not installed")
-    store = AutomemStore(memory_url)
+    url, options = store_url
+    store = AutomemStore(url, storage_options=options)
     manage = langmem.create_manage_memory_tool(namespace=("memories", "{user_id}"), store=store)
     search = langmem.create_search_memory_tool(namespace=("memories", "{user_id}"), store=store)
     alice = {"configurable": {"user_id": "alice"}}
