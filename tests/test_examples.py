@@ -154,3 +154,16 @@ def test_examples_without_fake_explain_what_they_need(tmp_path: Path) -> None:
         timeout=60,
     )
     assert proc.returncode == 2 and "--memory s3://" in proc.stdout
+
+
+@pytest.mark.skipif(not have("langgraph"), reason="needs langchain v1 (langgraph)")
+def test_readme_langgraph_store_example_runs_as_written() -> None:
+    readme = (ROOT / "README.md").read_text()
+    block = next(
+        b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "AutomemStore(" in b
+    )
+    code = block.replace("memory://langgraph-demo", "memory://readme-lg-" + os.urandom(4).hex())
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert proc.stdout.splitlines() == ["{'drink': 'tea', 'visits': 3}", "[('users', 'alice')]"]
