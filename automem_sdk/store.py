@@ -79,6 +79,7 @@ from automem_sdk.errors import (
     MemoryPathError,
     MemoryReadOnlyError,
 )
+from automem_sdk.store_checkpoint import CHECKPOINT_PATH, Checkpoint, EntryLog
 from automem_sdk.store_delta import Delta, make_delta
 from automem_sdk.store_index import SearchHit, SearchIndex, load_cache
 from automem_sdk.store_journal import (
@@ -188,6 +189,11 @@ def _fold(entries: list[JournalEntry], upto: int, manifests: _ManifestLoader) ->
     for e in entries[:upto]:
         _apply_entry(state, e, manifests)
     return state
+
+
+def _same(a: JournalEntry, b: JournalEntry) -> bool:
+    """Whether ``a`` and ``b`` are one commit (a duplicated journal line)."""
+    return (a.version, a.op, a.path, a.ts, a.sha256) == (b.version, b.op, b.path, b.ts, b.sha256)
 
 
 def _apply_entry(state: Manifest, e: JournalEntry, manifests: _ManifestLoader) -> None:
@@ -363,7 +369,8 @@ class MemoryStore:
             lock_file = self._backend.local(f"{RESERVED_DIR}/lock")
         shared = root_lock(f"{protocol}:{root}") if protocol == "memory" else None
         self._lock = StoreLock(lock_file, shared)
-        self._entries: list[JournalEntry] = []
+        self._entries = EntryLog()
+        self._changed: dict[str, float] = {}  # path -> time of its last version
         self._index = SearchIndex()
         self._since_checkpoint = 0
         with self._lock:
@@ -398,9 +405,12 @@ class MemoryStore:
     def _open(self) -> None:
         if not self.read_only:
             self._backend.clean_tmp()
-        self._take(self._journal.read_new())
-        manifest = _fold(self._entries, len(self._entries), self._manifests)
-        if self._entries and not self.read_only:
+        self._objects.on_miss = self._entries.load
+        self._resume_from_checkpoint()
+        tail = self._journal.read_new()
+        self._take(tail)
+        manifest = self._manifest_at(len(self._entries))
+        if len(self._entries) > self._entries.base and not self.read_only:
             self._redo(len(self._entries))
         cache: dict[str, str] = {}
         cached = self._backend.read(_CACHE_PATH)
@@ -417,10 +427,33 @@ class MemoryStore:
                 loaded += 1
                 if text is None:
                     continue  # left to _adopt_external: the tree file becomes a new version
-            self._index.put(path, text, sha, size)
+            self._index.put_lazy(path, text, sha, size)
         self._adopt_external()
-        if loaded >= _CHECKPOINT_MIN and not self.read_only:
+        if (loaded >= _CHECKPOINT_MIN or len(tail) >= _CHECKPOINT_MIN) and not self.read_only:
             self._checkpoint()
+
+    def _resume_from_checkpoint(self) -> None:
+        """Start from ``.automem/checkpoint.json`` if it matches the journal (see there)."""
+        data = self._backend.read(CHECKPOINT_PATH)
+        cp = Checkpoint.load(data) if data is not None else None
+        if cp is None or cp.version <= 0 or cp.last is None:
+            return
+        if isinstance(self._journal, JsonlJournal):
+            if not self._journal.start_at(cp.offset, cp.line_len, cp.line_sha):
+                log.debug("%s: the checkpoint does not match the journal; replaying", self.url)
+                return
+        else:
+            self._journal.start_at(cp.version)
+        self._entries.start_at(cp, self._read_prefix)
+        self._changed = dict(cp.changed)
+        self._objects.redacted.update(cp.redacted)
+        self._objects.seed_chains(cp.chains)
+
+    def _read_prefix(self, upto: int) -> list[JournalEntry]:
+        older = self._journal.read_prefix(upto)
+        for e in older:
+            self._register(e)
+        return older
 
     def _load_current(self, path: str, sha: str) -> str | None:
         """The text of ``path``'s current version; from the tree if its object is damaged.
@@ -462,16 +495,53 @@ class MemoryStore:
     def _checkpoint(self) -> None:
         try:
             self._backend.write_atomic(_CACHE_PATH, self._index.dump_cache())
-            self._journal.compact(self._entries)
+            if isinstance(self._journal, ObjectJournal):
+                self._journal.compact(list(self._entries))
+            cp = self._make_checkpoint()
+            if cp is not None:
+                self._backend.write_atomic(CHECKPOINT_PATH, cp.dump())
         except OSError as exc:  # a cache: failing to write it only slows reopening
             log.warning("could not write the index cache of %s: %s", self.url, exc)
         self._since_checkpoint = 0
+
+    def _make_checkpoint(self) -> Checkpoint | None:
+        if not self._entries:
+            return None
+        last = self._entries[-1]
+        offset, line = 0, b""
+        if isinstance(self._journal, JsonlJournal):
+            offset, line = self._journal.position()
+            try:
+                if not line or JournalEntry.model_validate_json(line) != last:
+                    return None  # the journal's last line is not an entry: no anchor
+            except ValueError:
+                return None
+        tree = self._index.manifest()
+        return Checkpoint(
+            version=last.version, tree=tree, last=last, offset=offset,
+            line_sha=sha256_hex(line), line_len=len(line),
+            changed={p: self._changed.get(p, 0.0) for p in tree},
+            chains={sha: c for sha, _n in tree.values() if (c := self._objects.chain(sha))[0]},
+            redacted=dict(self._objects.redacted),
+        )  # fmt: skip
+
+    def _manifest_at(self, version: int) -> Manifest:
+        """The tree at ``version``, from the checkpoint when it is at or before it."""
+        cp = self._entries.checkpoint
+        if cp is None or version < cp.version:
+            return _fold(list(self._entries), version, self._manifests)
+        state = dict(cp.tree)
+        for e in self._entries.since(cp.version):
+            if e.version > version:
+                break
+            _apply_entry(state, e, self._manifests)
+        return state
 
     # ================================================================== journal replay
     def _take(self, entries: list[JournalEntry]) -> None:
         for e in entries:
             expected = len(self._entries) + 1
-            if e.version == expected - 1 and self._entries and e == self._entries[-1]:
+            if e.version == expected - 1 and self._entries and _same(e, self._entries[-1]):
                 log.warning("%s: journal line for version %d is duplicated; skipping the "
                             "copy (automem memory repair removes it)", self.url, e.version)  # fmt: skip
                 continue
@@ -481,12 +551,22 @@ class MemoryStore:
                     f"found {e.version} ({e.op} {e.path!r}); see `automem memory fsck`"
                 )
             self._entries.append(e)
-            self._objects.register_entry(e)
-            if e.op == "redact" and e.changes:
-                when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(e.ts))
-                for c in e.changes:
-                    if c.sha256:
-                        self._objects.redacted[c.sha256] = f"version {e.version}, {when}: {e.path}"
+            self._register(e)
+            if e.op == "restore" and e.sha256:
+                for path in self._manifests(e.sha256):
+                    self._changed[path] = e.ts
+            elif e.op != "restore":
+                for path, _sha, _size in e.touched():
+                    self._changed[path] = e.ts
+
+    def _register(self, e: JournalEntry) -> None:
+        """Record the contents entry ``e`` carries and the contents it purged."""
+        self._objects.register_entry(e)
+        if e.op == "redact" and e.changes:
+            when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(e.ts))
+            for c in e.changes:
+                if c.sha256:
+                    self._objects.redacted[c.sha256] = f"version {e.version}, {when}: {e.path}"
 
     def _catch_up(self, *, locked: bool) -> None:
         """Replay entries other writers committed; with the lock, repair their last one."""
@@ -496,14 +576,14 @@ class MemoryStore:
         start = len(self._entries)
         self._take(new)
         if any(e.op == "restore" for e in new):
-            target = _fold(self._entries, len(self._entries), self._manifests)
+            target = self._manifest_at(len(self._entries))
             changes: dict[str, tuple[str, int] | None] = {
                 p: None for p in self._index.paths() if p not in target
             }
             changes.update(target)
         else:
             changes = {}
-            for e in self._entries[start:]:
+            for e in self._entries.since(start):
                 for path, sha, size in e.touched():
                     changes[path] = None if sha is None else (sha, size)
         texts = self._index.texts_by_sha() if len(changes) > 64 else {}
@@ -551,6 +631,10 @@ class MemoryStore:
 
     def _state_before(self, version: int, path: str) -> str | None:
         """Content address of ``path`` just before entry ``version`` (``None``: absent)."""
+        cp = self._entries.checkpoint
+        if cp is not None and version - 1 >= cp.version:
+            got = self._manifest_at(version - 1).get(path)
+            return None if got is None else got[0]
         for e in reversed(self._entries[: version - 1]):
             if e.op == "restore":
                 got = self._manifests(e.sha256).get(path) if e.sha256 else None
@@ -571,7 +655,7 @@ class MemoryStore:
         """
         e = self._entries[version - 1]
         if e.op == "restore":
-            before = _fold(self._entries, version - 1, self._manifests)
+            before = self._manifest_at(version - 1)
             target = self._manifests(e.sha256) if e.sha256 else {}
             self._apply_tree(before, target, verify=True)
             return
@@ -630,15 +714,12 @@ class MemoryStore:
         Read-only stores show the outside changes without journaling them.
         """
         listed = self._backend.list_files_detail()
-        last_ts: dict[str, float] = {}
-        for e in self._entries:
-            for p, _sha, _size in e.touched():
-                last_ts[p] = e.ts
+        last_ts = self._changed
         txn = _Txn()
         for path in self._index.paths():
             if path not in listed:
                 self._stage(txn, "sync", path, None)
-        for rel, (size, mtime) in sorted(listed.items()):
+        for rel, (size, mtime) in listed.items():
             if rel in self._index and self._index.size(rel) == size:
                 # same size: unchanged unless touched after its last version (an edit
                 # that kept the size), and then only if the bytes really differ
@@ -646,6 +727,8 @@ class MemoryStore:
                     continue
                 data = self._backend.read(rel)
                 if data is None or sha256_hex(data) == self._index.sha(rel):
+                    if mtime is not None:
+                        self._changed[rel] = mtime  # checked: not read again next time
                     continue
             try:
                 path = self.normalize(rel)
@@ -667,7 +750,7 @@ class MemoryStore:
         if self.read_only or not txn.changes:
             return
         # one entry per adopted file (history stays per file, as before)
-        staged = list(txn.changes.items())
+        staged = sorted(txn.changes.items())
         for path, change in staged:
             one = _Txn(changes={path: change}, ops=[("sync", path)])
             try:
@@ -840,6 +923,9 @@ class MemoryStore:
                 )
                 for path in gone:
                     self._backend.remove(path)
+            applied = time.time()  # files written after the entry's ts: not outside edits
+            for path in txn.changes:
+                self._changed[path] = applied
         except OSError as exc:
             raise AutomemError(
                 f"version {entry.version} is committed but the tree could not be updated "
@@ -1402,7 +1488,7 @@ class MemoryStore:
         if version is None:
             return self._index.manifest()
         self._check_version(version)
-        return _fold(self._entries, version, self._manifests)
+        return self._manifest_at(version)
 
     @_reader
     def snapshot(self, version: int | None = None) -> dict[str, str]:
@@ -1474,7 +1560,7 @@ class MemoryStore:
 
     def _restore_locked(self, version: int) -> int:
         self._check_version(version)
-        target = _fold(self._entries, version, self._manifests)
+        target = self._manifest_at(version)
         total = sum(size for _sha, size in target.values())
         lim = self.limits
         too_big = [p for p, (_s, size) in target.items() if size > lim.max_file_bytes]

@@ -51,7 +51,7 @@ class SearchHit(BaseModel):
 
 
 @dataclass(slots=True)
-class _Doc:
+class _Doc:  # folded and tokens are empty until SearchIndex._settle for put_lazy docs
     sha: str
     size: int
     text: str
@@ -69,6 +69,8 @@ class SearchIndex:
         self._vocab: str | None = None
         self._stale_vocab = 0  # removed words still listed in _vocab
         self._order: list[str] = []  # every path, sorted (search walks it in order)
+        self._pending: set[str] = set()  # loaded by put_lazy, not tokenised yet
+        self._unsorted = False  # _order has paths appended by put_lazy
         self.total_bytes = 0
 
     # -- inspection --------------------------------------------------------------------
@@ -80,7 +82,10 @@ class SearchIndex:
 
     def paths(self) -> list[str]:
         """All file paths, sorted."""
-        return sorted(self._docs)
+        if self._unsorted:
+            self._order.sort()
+            self._unsorted = False
+        return list(self._order)
 
     def text(self, path: str) -> str | None:
         """Content of ``path`` or ``None``."""
@@ -110,11 +115,49 @@ class SearchIndex:
         return {d.sha: d.text for d in self._docs.values()}
 
     # -- mutation ----------------------------------------------------------------------
+    def put_lazy(self, path: str, text: str, sha: str, size: int) -> None:
+        """Add a new ``path`` whose tokens are computed on the first search (opening a
+        store tokenises nothing). ``path`` must not be in the index yet."""
+        if path in self._docs:
+            raise ValueError(f"{path} is already indexed")
+        self._docs[path] = _Doc(sha, size, text, "", frozenset())
+        self._pending.add(path)
+        self._order.append(path)
+        self._unsorted = True
+        for parent in _parents(path):
+            self._dirs[parent] = self._dirs.get(parent, 0) + 1
+        self.total_bytes += size
+
+    def _settle(self) -> None:
+        """Tokenise what :meth:`put_lazy` loaded; sort the path list."""
+        if self._unsorted:
+            self._order.sort()
+            self._unsorted = False
+        if not self._pending:
+            return
+        postings = self._postings
+        grown = self._vocab is not None
+        for path in self._pending:
+            doc = self._docs[path]
+            doc.folded = doc.text.casefold()
+            doc.tokens = frozenset(_TOKEN.findall(doc.folded))
+            for tok in doc.tokens:
+                posting = postings.get(tok)
+                if posting is None:
+                    postings[tok] = {path}
+                    if grown:
+                        self._vocab = None  # rebuilt on the next partial search
+                        grown = False
+                else:
+                    posting.add(path)
+        self._pending.clear()
+
     def put(self, path: str, text: str, sha: str, size: int) -> None:
         """Add or replace ``path``."""
         old = self._docs.get(path)
         if old is not None and old.sha == sha:
             return
+        self._settle()
         if (
             old is not None
             and len(text) > len(old.text)
@@ -150,9 +193,10 @@ class SearchIndex:
 
     def remove(self, path: str) -> None:
         """Drop ``path`` if present."""
-        doc = self._docs.pop(path, None)
-        if doc is None:
+        if path not in self._docs:
             return
+        self._settle()
+        doc = self._docs.pop(path)
         i = bisect.bisect_left(self._order, path)
         if i < len(self._order) and self._order[i] == path:
             del self._order[i]
@@ -265,6 +309,7 @@ class SearchIndex:
         q = query.casefold()
         if not q or limit <= 0 or any(ch in _LINE_BREAKS for ch in q):
             return []
+        self._settle()
         cand = self.candidates(q)
         if cand is not None and not isinstance(cand, set):
             cand = set(cand)

@@ -28,6 +28,7 @@ import os
 import re
 import threading
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -291,24 +292,7 @@ class Backend:
         """Like :meth:`list_files`, with each file's mtime (``None`` off local disk)."""
         out: dict[str, tuple[int, float | None]] = {}
         if self.local_root is not None:
-            root = self.local_root
-            for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-                rel_dir = os.path.relpath(dirpath, root)
-                if rel_dir == ".":
-                    rel_dir = ""
-                dirnames[:] = [
-                    d
-                    for d in dirnames
-                    if d.casefold() != RESERVED_DIR
-                    and not os.path.isdir(os.path.join(dirpath, d, RESERVED_DIR))
-                ]
-                for name in filenames:
-                    full = os.path.join(dirpath, name)
-                    st = os.lstat(full)
-                    if not os.path.isfile(full) or os.path.islink(full):
-                        continue
-                    rel = f"{rel_dir}/{name}" if rel_dir else name
-                    out[rel.replace(os.sep, "/")] = (st.st_size, st.st_mtime)
+            self._scan_local(self.local_root, "", out, top=True)
             return out
         found: dict[str, dict[str, Any]] = self.fs.find("", detail=True)
         for name, info in found.items():
@@ -317,6 +301,30 @@ class Backend:
                 continue
             out[rel] = (int(info.get("size") or 0), None)
         return out
+
+    def _scan_local(
+        self, path: str, rel: str, out: dict[str, tuple[int, float | None]], *, top: bool
+    ) -> None:
+        """Walk a local folder with ``os.scandir`` (one ``lstat`` per file, no joins)."""
+        import stat as stat_mod
+
+        try:
+            it = os.scandir(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        subdirs: list[tuple[str, str]] = []
+        with it:
+            for entry in it:
+                st = entry.stat(follow_symlinks=False)
+                if stat_mod.S_ISREG(st.st_mode):
+                    out[rel + entry.name] = (st.st_size, st.st_mtime)
+                elif stat_mod.S_ISDIR(st.st_mode):
+                    if top and entry.name.casefold() == RESERVED_DIR:
+                        continue
+                    subdirs.append((entry.path, rel + entry.name + "/"))
+        for sub, sub_rel in subdirs:
+            if not os.path.isdir(os.path.join(sub, RESERVED_DIR)):  # a store of its own
+                self._scan_local(sub, sub_rel, out, top=False)
 
     def mtime(self, rel: str) -> float | None:
         """Modification time of a local file (``None`` if missing or not local)."""
@@ -500,6 +508,7 @@ class ObjectStore:
         self._deltas: dict[str, Delta] = {}  # object sha -> its delta against its base
         self._chain: dict[str, tuple[int, int]] = {}  # delta sha -> (depth, delta bytes)
         self.redacted: dict[str, str] = {}  # object sha -> why and when it was purged
+        self.on_miss: Callable[[], bool] | None = None  # reads older entries; True if any
         self._pack_cache: tuple[str, dict[str, str]] | None = None
 
     @staticmethod
@@ -538,6 +547,11 @@ class ObjectStore:
         depth, cost = self._chain.get(delta.base, (0, 0))
         self._deltas[sha] = delta
         self._chain[sha] = (depth + 1, cost + len(delta.data))
+
+    def seed_chains(self, chains: dict[str, tuple[int, int]]) -> None:
+        """Chain lengths of contents whose entries are not read yet (from a checkpoint)."""
+        for sha, c in chains.items():
+            self._chain.setdefault(sha, c)
 
     def chain(self, sha: str) -> tuple[int, int]:
         """``(deltas, bytes)`` between ``sha`` and the full copy it is rebuilt from."""
@@ -622,6 +636,8 @@ class ObjectStore:
             if data is not None:
                 break
             delta = self._deltas.get(cur)
+            if delta is None and self.on_miss is not None and self.on_miss():
+                return self.get(sha)  # the entries before a checkpoint were just read
             if delta is None or len(chain) > MAX_CHAIN * 4:
                 raise AutomemError(f"store is damaged: content object {cur[:12]}... is missing")
             chain.append(delta)
@@ -658,6 +674,41 @@ class JsonlJournal:
         self._offset = 0  # end of the last complete line consumed
         self._seen = 0  # file size when last read
         self._partial = False  # bytes after _offset that do not end a line
+        self.last_line = b""  # the raw journal line of the last entry consumed
+
+    def start_at(self, offset: int, line_len: int, line_sha: str) -> bool:
+        """Continue after a checkpoint whose entry's line (``line_len`` bytes, hash
+        ``line_sha``) ends at byte ``offset``.
+
+        Returns ``False`` (nothing changed) when the journal does not hold that line
+        there: it was rewritten or truncated since, and must be read from the start.
+        """
+        start = offset - line_len - 1
+        if line_len <= 0 or start < 0:
+            return False
+        data = self._backend.read_from(self.PATH, start)
+        line = data[:line_len]
+        if data[line_len : line_len + 1] != b"\n" or sha256_hex(line) != line_sha:
+            return False
+        self._offset = self._seen = offset
+        self.last_line = line
+        return True
+
+    def position(self) -> tuple[int, bytes]:
+        """``(offset after the last entry consumed, its raw line)`` for a checkpoint."""
+        return self._offset, self.last_line
+
+    def read_prefix(self, upto: int) -> list[JournalEntry]:
+        """Entries ``1..upto`` (read from the start of the journal)."""
+        data = self._backend.read_from(self.PATH, 0)[: self._offset]
+        out: list[JournalEntry] = []
+        for e in _parse_lines(data, self.PATH):
+            if e.version > upto:
+                break
+            if out and e.version == out[-1].version and e == out[-1]:
+                continue  # an exact duplicate line (see MemoryStore._take)
+            out.append(e)
+        return out
 
     def _grown(self) -> bool:
         size = self._backend.size(self.PATH)
@@ -677,6 +728,9 @@ class JsonlJournal:
         if data:
             self._partial = cut < len(data)
         out = _parse_lines(data[:cut], self.PATH) if cut else []
+        if out:
+            body = data[:cut].rstrip(b"\n")
+            self.last_line = body[body.rfind(b"\n") + 1 :]
         if self._partial:
             # a complete entry whose newline was lost (a crash between the two, or an
             # editor) is an entry: take it; the next append starts with a newline
@@ -685,6 +739,7 @@ class JsonlJournal:
                 log.warning("%s: last line had no newline; taking it as entry %d",
                             self.PATH, tail[-1].version)  # fmt: skip
                 out.extend(tail)
+                self.last_line = b""  # not a checkpoint anchor: the next append fixes it
                 cut = len(data)
         self._offset += cut
         return out
@@ -700,11 +755,13 @@ class JsonlJournal:
         """
         if self._grown():
             raise CommitRace("the journal changed during a locked write; retry")
-        line = (b"\n" if self._partial else b"") + entry.to_line() + b"\n"
+        body = entry.to_line()
+        line = (b"\n" if self._partial else b"") + body + b"\n"
         self._backend.append_bytes(self.PATH, line)
         self._seen += len(line)
         self._offset = self._seen
         self._partial = False
+        self.last_line = body
 
     def compact(self, entries: list[JournalEntry]) -> None:
         """Nothing to do: the JSONL journal is already one file."""
@@ -728,6 +785,14 @@ class ObjectJournal:
         self._backend = backend
         self._last = 0
         self.probe_before_write = not backend.conditional
+
+    def start_at(self, version: int) -> None:
+        """Continue after a checkpoint at ``version`` (entries up to it are not read)."""
+        self._last = version
+
+    def read_prefix(self, upto: int) -> list[JournalEntry]:
+        """Entries ``1..upto`` (a fresh read of the journal)."""
+        return [e for e in ObjectJournal(self._backend).read_new() if e.version <= upto]
 
     @classmethod
     def entry_path(cls, version: int) -> str:

@@ -116,3 +116,90 @@ def test_delta_keeps_utf8_boundaries_and_refuses_when_nothing_is_saved() -> None
     assert d is not None and apply_deltas(old, [d]) == new
     assert make_delta("base", b"abc", b"xyz") is None
     assert MAX_CHAIN >= 100
+
+
+def test_reopen_after_a_checkpoint_reads_only_the_journal_tail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from automem_sdk.store_journal import Backend
+
+    url = str(tmp_path / "s")
+    store = MemoryStore(url)
+    texts = {}
+    for i in range(300):
+        v = store.append(f"f{i % 3}.md", f"line {i}\n")
+        texts[v] = store.read(f"f{i % 3}.md")
+    store.close()  # writes the checkpoint
+    tail = MemoryStore(url)
+    tail.write("late.md", "after the checkpoint\n")
+    tail.close()
+    starts: list[int] = []
+    real = Backend.read_from
+
+    def spy(self: Backend, rel: str, start: int) -> bytes:
+        starts.append(start)
+        return real(self, rel, start)
+
+    monkeypatch.setattr(Backend, "read_from", spy)
+    again = MemoryStore(url)
+    assert starts and min(starts) > 0  # the journal is never read from its start on open
+    assert again.version == 301 and again.read("late.md") == "after the checkpoint\n"
+    assert again.search("line 299")[0].path == "f2.md"  # tokenised on the first search
+    # everything before the checkpoint is still there, read when asked for
+    assert len(again.history("f0.md")) == 100
+    assert 0 in starts
+    for v in (1, 150, 300):
+        path = f"f{(v - 1) % 3}.md"
+        assert again.snapshot(v)[path] == texts[v]
+    assert "+line 299" in again.diff(298, 300)
+
+
+def test_a_checkpoint_that_no_longer_matches_the_journal_is_ignored(tmp_path: Path) -> None:
+    from automem_sdk.store_repair import repair
+
+    url = str(tmp_path / "s")
+    store = MemoryStore(url)
+    for i in range(40):
+        store.append("log.md", f"{i}\n")
+    store.close()
+    journal = tmp_path / "s" / ".automem" / "journal.jsonl"
+    lines = journal.read_bytes().split(b"\n")
+    lines.insert(5, b"garbage")
+    journal.write_bytes(b"\n".join(lines))
+    repair((tmp_path / "s").as_uri())  # rewrites the journal: every offset moves
+    again = MemoryStore(url)
+    assert again.version == 40 and again.read("log.md") == "".join(f"{i}\n" for i in range(40))
+    again.append("log.md", "40\n")
+    assert MemoryStore(url).read("log.md").endswith("39\n40\n")
+
+
+@pytest.mark.s3
+def test_s3_open_after_a_checkpoint_costs_the_same_requests_at_any_length(
+    s3_store_url: tuple[str, dict[str, object]],
+) -> None:
+    import fsspec
+
+    url, opts = s3_store_url
+    fs, _ = fsspec.core.url_to_fs(url, **opts)
+    calls: list[str] = []
+
+    def count(event_name: str, **_kw: object) -> None:
+        calls.append(event_name.split(".")[-1])
+
+    counts = []
+    for n, sub in ((20, "short"), (200, "long")):
+        store = MemoryStore(f"{url}/{sub}", opts, create=True)
+        with store.batch():
+            store.write("seed.md", "x")
+        for i in range(n):
+            store.write(f"f{i % 4}.md", f"value {i}\n")
+        store.close()  # checkpoint
+        fs.s3.meta.events.register("before-call.s3", count)
+        try:
+            calls.clear()
+            again = MemoryStore(f"{url}/{sub}", opts)
+            counts.append(len(calls))
+        finally:
+            fs.s3.meta.events.unregister("before-call.s3", count)
+        assert again.read("f3.md") == f"value {n - 1}\n"
+    assert counts[0] == counts[1] <= 8, counts
