@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from automem_sdk.tools import anthropic_tool_schemas, op_from_tool_call, openai_tool_schemas
     from automem_sdk.trace import Trace, TraceWriter, iter_records, read_trace
 
-__version__ = "0.1.0"
+from automem_sdk._version import __version__
 
 _LAZY: dict[str, str] = {
     "EpisodeResult": "automem_sdk.agent",

@@ -1,11 +1,16 @@
-"""What the agent loop needs from an environment, and from a non-LLM decision maker."""
+"""What the agent loop needs from an environment.
+
+:class:`Decider` and :class:`RoutineRequest` (what a decision maker implements and
+receives) live in :mod:`automem_sdk.deciders`; they are re-exported here for code that
+imports them from this module.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from automem_sdk.llm.base import Completion, Message
+from automem_sdk.deciders import Decider, RoutineRequest
 
 __all__ = ["Decider", "RoutineRequest", "StepResult", "TextEnv"]
 
@@ -44,37 +49,4 @@ class TextEnv(Protocol):
 
     def close(self) -> None:
         """Release resources."""
-        ...
-
-
-@dataclass
-class RoutineRequest:
-    """Everything a decision maker may look at for one routine turn.
-
-    ``messages`` is the exact chat context an LLM would see; ``info`` and
-    ``last_results`` give structured access for scripted policies; ``allowed_ops`` the
-    op token names the agent acts on in this turn (e.g. no ``ACTION`` in LOG), for a
-    decider that constrains its output to them.
-    """
-
-    routine: Literal["log", "plan", "act"]
-    step: int
-    turn: int
-    messages: list[Message]
-    observation: str
-    actions: list[str]
-    info: dict[str, Any] = field(default_factory=dict)
-    last_results: list[Any] = field(default_factory=list)
-    memory_context: str = ""
-    allowed_ops: list[str] = field(default_factory=list)
-
-
-@runtime_checkable
-class Decider(Protocol):
-    """Produces the text of one routine turn (op tokens), like an LLM would."""
-
-    name: str
-
-    def decide(self, request: RoutineRequest) -> Completion:
-        """Return the turn's output text (and usage, if any)."""
         ...

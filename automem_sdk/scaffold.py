@@ -11,6 +11,7 @@ import hashlib
 import json
 import string
 from importlib import resources
+from types import MappingProxyType
 from typing import Any, Literal
 
 import fsspec
@@ -29,7 +30,9 @@ from automem_sdk.ops import (
 )
 
 __all__ = [
+    "AGENT_MESSAGES",
     "BUILTIN_SCAFFOLDS",
+    "DEFAULT_ACT_PROMPT",
     "SCAFFOLD_SCHEMA_VERSION",
     "TEMPLATE_VARIABLES",
     "CustomOpSpec",
@@ -54,6 +57,26 @@ TEMPLATE_VARIABLES: dict[str, frozenset[str]] = {
     ),
     "act": frozenset({"observation", "step", "actions", "memory_context", "instruction"}),
 }
+
+
+def _agent_text() -> dict[str, Any]:
+    text = resources.files("automem_sdk.scaffolds").joinpath("agent_text.yaml").read_text()
+    data: dict[str, Any] = yaml.safe_load(text)
+    return data
+
+
+_AGENT_TEXT = _agent_text()
+#: The agent loop's own text (notes, errors, result framing) by name, as ``str.format``
+#: templates (package data ``scaffolds/agent_text.yaml``); a scaffold overrides any of
+#: them with :attr:`Scaffold.messages`.
+AGENT_MESSAGES: MappingProxyType[str, str] = MappingProxyType(dict(_AGENT_TEXT["messages"]))
+#: The default ``act`` prompt (package data, like :data:`AGENT_MESSAGES`).
+DEFAULT_ACT_PROMPT: str = str(_AGENT_TEXT["act"])
+
+
+def _placeholders(text: str) -> set[str]:
+    """Top-level ``{names}`` a format template uses (raises ValueError if it does not parse)."""
+    return {f.split(".")[0].split("[")[0] for _, f, _, _ in string.Formatter().parse(text) if f}
 
 
 class _Model(BaseModel):
@@ -90,10 +113,7 @@ class Prompts(_Model):
     system: str
     log: str
     plan: str
-    act: str = (
-        "{instruction}\n\nObservation:\n{observation}\n\nRelevant memory:\n{memory_context}\n\n"
-        "Choose one action from: {actions}\nAnswer with <|ACTION|>name<|END|>."
-    )
+    act: str = DEFAULT_ACT_PROMPT
 
 
 class RoutineLimits(_Model):
@@ -122,6 +142,8 @@ class Scaffold(_Model):
     custom_ops: list[CustomOpSpec] = Field(default_factory=list)
     limits: RoutineLimits = Field(default_factory=RoutineLimits)
     fallback_action: str = ""
+    messages: dict[str, str] = Field(default_factory=dict)
+    """Overrides of :data:`AGENT_MESSAGES` by name (empty: the package's text)."""
 
     @field_validator("schema_version")
     @classmethod
@@ -141,10 +163,25 @@ class Scaffold(_Model):
             raise ValueError(f"unknown primitive ops {unknown}; known: {list(MEMORY_OP_NAMES)}")
         return v
 
+    @field_validator("messages")
+    @classmethod
+    def _known_messages(cls, v: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(v) - set(AGENT_MESSAGES))
+        if unknown:
+            raise ValueError(f"unknown messages {unknown}; known: {sorted(AGENT_MESSAGES)}")
+        return v
+
     # ----------------------------------------------------------------- identity
+    def _dump(self, **kw: Any) -> dict[str, Any]:
+        """``model_dump`` without ``messages`` when it overrides nothing (ids stay stable)."""
+        exclude: set[str] = set(kw.pop("exclude", set()))
+        if not self.messages:
+            exclude.add("messages")
+        return self.model_dump(exclude=exclude, **kw)
+
     def content_dict(self) -> dict[str, Any]:
         """The fields that define behaviour (everything but parent and changelog)."""
-        return self.model_dump(exclude={"parent", "changelog"}, mode="json")
+        return self._dump(exclude={"parent", "changelog"}, mode="json")
 
     @property
     def id(self) -> str:
@@ -222,6 +259,15 @@ class Scaffold(_Model):
         values = {k: ("" if variables.get(k) is None else str(variables.get(k))) for k in allowed}
         return text.format_map(_Default(values))
 
+    def message(self, name: str, **values: Any) -> str:
+        """One of the agent loop's texts (:data:`AGENT_MESSAGES`), filled in.
+
+        Raises:
+            KeyError: ``name`` is not a known message.
+        """
+        template = self.messages.get(name) or AGENT_MESSAGES[name]
+        return template.format_map(_Default({k: str(v) for k, v in values.items()}))
+
     def describe_files(self) -> str:
         """The memory file schema as prompt text."""
         lines = []
@@ -267,6 +313,17 @@ class Scaffold(_Model):
             if bad:
                 problems.append(
                     f"prompt '{name}' uses unknown placeholders {bad}; allowed {sorted(allowed)}"
+                )
+        for key, text in self.messages.items():
+            try:
+                extra = _placeholders(text) - _placeholders(AGENT_MESSAGES[key])
+            except ValueError as exc:
+                problems.append(f"message '{key}' does not parse: {exc}")
+                continue
+            if extra:
+                problems.append(
+                    f"message '{key}' uses unknown placeholders {sorted(extra)}; "
+                    f"allowed {sorted(_placeholders(AGENT_MESSAGES[key]))}"
                 )
         if "observation" not in self.prompts.plan:
             problems.append("prompt 'plan' must include {observation}")
@@ -340,7 +397,7 @@ class Scaffold(_Model):
     def to_yaml(self) -> str:
         """Serialise to YAML (block strings for prompts)."""
         return yaml.dump(
-            self.model_dump(mode="json"), Dumper=_BlockDumper, sort_keys=False, allow_unicode=True
+            self._dump(mode="json"), Dumper=_BlockDumper, sort_keys=False, allow_unicode=True
         )
 
     def save(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
@@ -351,7 +408,7 @@ class Scaffold(_Model):
 
     def to_json(self) -> str:
         """Serialise to indented JSON."""
-        return self.model_dump_json(indent=2)
+        return json.dumps(self._dump(mode="json"), indent=2, ensure_ascii=False)
 
 
 class _Default(dict[str, str]):
