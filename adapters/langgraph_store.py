@@ -204,6 +204,19 @@ def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
     return dot / (na * nb) if na > 0 and nb > 0 else 0.0
 
 
+def _vectors(
+    jobs: list[tuple[int, str, str]], embedded: Sequence[Sequence[float]]
+) -> dict[int, dict[str, list[float]]]:
+    if len(embedded) != len(jobs):
+        raise ValueError(
+            f"the embedding function returned {len(embedded)} vectors for {len(jobs)} texts"
+        )
+    out: dict[int, dict[str, list[float]]] = {}
+    for (i, field, _text), vector in zip(jobs, embedded, strict=True):
+        out.setdefault(i, {})[field] = [float(x) for x in vector]
+    return out
+
+
 def _words(text: str) -> list[str]:
     return list(dict.fromkeys(w.lower() for w in _WORD.findall(text)))
 
@@ -370,13 +383,40 @@ class AutomemStore(BaseStore):
         """Run LangGraph store ops; every put and delete of the batch is one journal version.
 
         Reads see the store as it was before the batch's writes (as in LangGraph's
-        stores); of several puts to one key, the last wins.
+        stores); of several puts to one key, the last wins; a batch that fails (a value
+        that is not JSON, a limit) writes nothing.
 
         Raises:
-            InvalidNamespaceError: a malformed namespace or label.
-            ValueError: an unknown op or filter operator.
+            InvalidNamespaceError: a malformed namespace or label, or one past the
+                store's depth or path-length limits.
+            ValueError: an unknown op or filter operator, or a value that is not JSON.
+            NotImplementedError: a TTL (not supported).
         """
+        ops, puts = self._check(ops)
+        queries, jobs = self._to_embed(ops, puts)
+        qv: dict[str, list[float]] = {}
+        dv: list[list[float]] = []
+        if self.embeddings is not None:
+            qv = {q: list(self.embeddings.embed_query(q)) for q in queries}
+            dv = self.embeddings.embed_documents([t for _i, _f, t in jobs]) if jobs else []
+        return self._execute(ops, puts, qv, _vectors(jobs, dv))
+
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        """Async :meth:`batch`: embeddings through the async API, store work in a thread."""
+        ops, puts = self._check(ops)
+        queries, jobs = self._to_embed(ops, puts)
+        qv: dict[str, list[float]] = {}
+        dv: list[list[float]] = []
+        if self.embeddings is not None:
+            found = await asyncio.gather(*(self.embeddings.aembed_query(q) for q in queries))
+            qv = {q: list(v) for q, v in zip(queries, found, strict=True)}
+            if jobs:
+                dv = await self.embeddings.aembed_documents([t for _i, _f, t in jobs])
+        return await asyncio.to_thread(self._execute, ops, puts, qv, _vectors(jobs, dv))
+
+    def _check(self, ops: Iterable[Op]) -> tuple[list[Op], list[PutOp]]:
         ops = list(ops)
+        puts: dict[tuple[tuple[str, ...], str], PutOp] = {}
         for op in ops:
             validate_op_namespace(op)
             if isinstance(op, PutOp):
@@ -388,31 +428,53 @@ class AutomemStore(BaseStore):
                     )
                 if op.ttl is not None:
                     raise NotImplementedError(
-                        "AutomemStore does not support TTL (supports_ttl=False)"
+                        "AutomemStore does not support TTL (supports_ttl=False); put without ttl="
                     )
+                self.path_of(tuple(op.namespace), op.key)  # limits fail before any write
+                puts[(tuple(op.namespace), op.key)] = op
+            elif isinstance(op, SearchOp):
+                _check_filter(op.filter)
+            elif not isinstance(op, GetOp | ListNamespacesOp):
+                raise ValueError(f"unknown store operation {type(op).__name__}")
+        return ops, list(puts.values())
+
+    def _to_embed(
+        self, ops: list[Op], puts: list[PutOp]
+    ) -> tuple[list[str], list[tuple[int, str, str]]]:
+        if self.embeddings is None:
+            return [], []
+        queries = list(
+            dict.fromkeys(op.query for op in ops if isinstance(op, SearchOp) and op.query)
+        )
+        jobs: list[tuple[int, str, str]] = []
+        for i, op in enumerate(puts):
+            if op.value is not None and op.index is not False:
+                index = None if op.index is None else list(op.index)
+                jobs.extend((i, field, text) for field, text in self._texts(op.value, index))
+        return queries, jobs
+
+    def _execute(
+        self,
+        ops: list[Op],
+        puts: list[PutOp],
+        queries: dict[str, list[float]],
+        vectors: dict[int, dict[str, list[float]]],
+    ) -> list[Result]:
         if self.memory.auto_refresh is False:
             self.memory.refresh()
         results: list[Result] = []
-        puts: dict[tuple[tuple[str, ...], str], PutOp] = {}
         for op in ops:
             if isinstance(op, GetOp):
                 results.append(self._get(op))
             elif isinstance(op, SearchOp):
-                results.append(self._search(op))
+                results.append(self._search(op, queries.get(op.query or "")))
             elif isinstance(op, ListNamespacesOp):
                 results.append(self._list_namespaces(op))
-            elif isinstance(op, PutOp):
-                puts[(tuple(op.namespace), op.key)] = op
-                results.append(None)
             else:
-                raise ValueError(f"unknown store operation {type(op).__name__}")
+                results.append(None)
         if puts:
-            self._apply(list(puts.values()))
+            self._apply(puts, vectors)
         return results
-
-    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
-        """Async :meth:`batch` (runs in a worker thread)."""
-        return await asyncio.to_thread(self.batch, list(ops))
 
     def _get(self, op: GetOp) -> Item | None:
         record = self._load(self.path_of(tuple(op.namespace), op.key))
@@ -433,18 +495,7 @@ class AutomemStore(BaseStore):
                 out.extend((f"{field}.{i}", t) for i, t in enumerate(texts))
         return out
 
-    def _apply(self, puts: list[PutOp]) -> None:
-        vectors: dict[int, dict[str, list[float]]] = {}
-        if self.embeddings is not None:
-            jobs: list[tuple[int, str, str]] = []
-            for i, op in enumerate(puts):
-                if op.value is not None and op.index is not False:
-                    index = None if op.index is None else list(op.index)
-                    jobs.extend((i, field, text) for field, text in self._texts(op.value, index))
-            if jobs:
-                embedded = self.embeddings.embed_documents([t for _i, _f, t in jobs])
-                for (i, field, _text), vector in zip(jobs, embedded, strict=True):
-                    vectors.setdefault(i, {})[field] = [float(x) for x in vector]
+    def _apply(self, puts: list[PutOp], vectors: dict[int, dict[str, list[float]]]) -> None:
         now = _now().isoformat()
         with self.memory.batch():
             for i, op in enumerate(puts):
@@ -466,11 +517,17 @@ class AutomemStore(BaseStore):
                 }
                 if i in vectors:
                     data["vectors"] = vectors[i]
-                self.memory.write(path, json.dumps(data, ensure_ascii=False, indent=1) + "\n")
+                try:
+                    text = json.dumps(data, ensure_ascii=False, indent=1)
+                except (TypeError, ValueError) as exc:
+                    raise ValueError(
+                        f"item {op.key!r} of {ns}: the value is not JSON ({exc}); store "
+                        "dicts of strings, numbers, booleans, None, lists and dicts"
+                    ) from exc
+                self.memory.write(path, text + "\n")
 
-    def _search(self, op: SearchOp) -> list[SearchItem]:
+    def _search(self, op: SearchOp, query: list[float] | None = None) -> list[SearchItem]:
         prefix = tuple(op.namespace_prefix)
-        _check_filter(op.filter)
         records = [
             r
             for r in self._records(prefix)
@@ -481,8 +538,7 @@ class AutomemStore(BaseStore):
         lo, hi = op.offset, op.offset + op.limit
         if not op.query:
             return [r.hit() for r in records[lo:hi]]
-        if self.embeddings is not None:
-            query = self.embeddings.embed_query(op.query)
+        if query is not None:
             scored = [
                 (max(_cosine(query, v) for v in r.vectors.values()), r)
                 for r in records

@@ -339,3 +339,32 @@ def test_langmem_tools_work_with_the_store(store_url: tuple[str, dict[str, Any] 
     manage.invoke({"action": "delete", "id": key}, alice)
     assert store.search(("memories", "alice")) == []
     assert len(store.search(("memories", "bob"))) == 1
+
+
+def test_async_embeddings_and_bad_values(memory_url: str) -> None:
+    from datetime import datetime
+
+    async def aembed(texts: list[str]) -> list[list[float]]:
+        return bag_of_words(texts)
+
+    index: Any = {"dims": 16, "embed": aembed, "fields": ["text"]}
+    ours, ref = AutomemStore(memory_url, index=index), InMemoryStore(index=index)
+
+    async def run(store: Any) -> list[tuple[str, float | None]]:
+        await store.aput(("d",), "tea", {"text": "green tea"})
+        await store.aput(("d",), "lisbon", {"text": "moved to Lisbon"})
+        hits = await store.asearch(("d",), query="tea please")
+        return [(h.key, None if h.score is None else round(h.score, 9)) for h in hits]
+
+    assert asyncio.run(run(ours)) == asyncio.run(run(ref))
+    version = ours.memory.version
+    with pytest.raises(ValueError, match="not JSON"):
+        asyncio.run(
+            ours.abatch(
+                [
+                    PutOp(("d",), "ok", {"text": "fine"}),
+                    PutOp(("d",), "bad", {"at": datetime.now()}),
+                ]
+            )
+        )
+    assert ours.memory.version == version and ours.get(("d",), "ok") is None  # nothing written
