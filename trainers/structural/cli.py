@@ -10,7 +10,8 @@ __all__ = ["add_parser", "build_config", "run_command"]
 _EPILOG = """\
 examples:
   automem train structural --env minihack/MazeWalk-9x9 --scaffold cramped-minihack \\
-      --reflection-seeds 0-7 --gate-seeds 100-111 --iterations 5 --run-dir runs/s1
+      --reflection-seeds 0-7 --gate-seeds 100-115 --gate-reserve 116-147 \\
+      --final-seeds 1000-1029 --iterations 5 --run-dir runs/s1
   automem train structural --run-dir runs/s1 --resume        # after a kill or STOP
   automem train structural --run-dir runs/s1 --report        # chain, table and plot
   automem train structural --env toy/maze-6 --scaffold cramped-map \\
@@ -65,6 +66,25 @@ def add_parser(sub: Any) -> None:
         "--gate-seeds", metavar="SEEDS", help="seeds candidates are judged on, e.g. 100-111"
     )
     seeds.add_argument(
+        "--gate-reserve",
+        metavar="SEEDS",
+        help=(
+            "extra gate seeds for a sequential gate: added while a candidate is undecided, "
+            "the error rate split over the looks"
+        ),
+    )
+    seeds.add_argument(
+        "--gate-stride",
+        type=int,
+        default=0,
+        help="refresh the gate seeds: iteration i uses each gate seed + (i-1)*STRIDE",
+    )
+    seeds.add_argument(
+        "--final-seeds",
+        metavar="SEEDS",
+        help="seeds nobody used (>= 30): the accepted scaffold vs the start, with a 95%% CI",
+    )
+    seeds.add_argument(
         "--allow-seed-overlap",
         action="store_true",
         help="permit gate seeds that the proposer saw (an in-sample gate)",
@@ -79,7 +99,10 @@ def add_parser(sub: Any) -> None:
     loop.add_argument(
         "--proposer",
         default="heuristic",
-        help="'heuristic' or an LLM spec (anthropic:MODEL, openai:MODEL, vllm:MODEL@URL, ...)",
+        help=(
+            "'heuristic', 'search' (keyless mutations), an LLM spec (anthropic:MODEL, "
+            "openai:MODEL, vllm:MODEL@URL, ...), or several joined by '+' (heuristic+search)"
+        ),
     )
     loop.add_argument(
         "--proposer-retries", type=int, default=2, help="retries of an invalid proposal"
@@ -89,9 +112,9 @@ def add_parser(sub: Any) -> None:
     )
     loop.add_argument(
         "--rule",
-        choices=["strict-mean", "no-regression", "bootstrap"],
-        default="strict-mean",
-        help="gate rule on paired per-seed scores (default strict-mean)",
+        choices=["bootstrap", "sign-test", "strict-mean", "no-regression"],
+        default="bootstrap",
+        help="gate rule on paired per-seed scores (default bootstrap)",
     )
     loop.add_argument("--min-delta", type=float, default=0.0, help="margin a candidate must win by")
     loop.add_argument("--confidence", type=float, default=0.9, help="bootstrap confidence")
@@ -105,7 +128,12 @@ def add_parser(sub: Any) -> None:
     )
     agent = p.add_argument_group("agent")
     agent.add_argument(
-        "--agent", default="explorer", help="'explorer' (keyless) or an LLM spec for the agent"
+        "--agent",
+        default="explorer",
+        help=(
+            "'explorer' (keyless), 'prompt-explorer' (keyless, reads memory from its prompt "
+            "text) or an LLM spec for the agent"
+        ),
     )
     agent.add_argument("--task-agent", help="task policy spec for --mode two-model/observe")
     agent.add_argument(
@@ -171,6 +199,8 @@ def build_config(args: argparse.Namespace) -> Any:
     try:
         refl = parse_seeds(args.reflection_seeds) if args.reflection_seeds else []
         gate = parse_seeds(args.gate_seeds)
+        reserve = parse_seeds(args.gate_reserve) if args.gate_reserve else []
+        final = parse_seeds(args.final_seeds) if args.final_seeds else []
     except ValueError as exc:
         raise StructuralError(str(exc)) from exc
     return StructuralConfig(
@@ -178,6 +208,9 @@ def build_config(args: argparse.Namespace) -> Any:
         scaffold=args.scaffold,
         reflection_seeds=refl,
         gate_seeds=gate,
+        gate_reserve=reserve,
+        gate_stride=args.gate_stride,
+        final_seeds=final,
         allow_seed_overlap=args.allow_seed_overlap,
         traces=args.traces,
         iterations=5 if args.iterations is None else args.iterations,

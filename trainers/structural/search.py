@@ -84,6 +84,12 @@ class SearchProposer:
         self.draws = draws
         self.families = fams
         self.library = load_prompt_library()
+        self.references: list[Scaffold] = []
+        for ref in BUILTIN_SCAFFOLDS:
+            try:
+                self.references.append(load_scaffold(ref))
+            except ScaffoldError:
+                continue
         self.name = "search"
 
     # ------------------------------------------------------------------ bandit
@@ -130,11 +136,8 @@ class SearchProposer:
         options: list[tuple[str, str]] = [
             (f"library {routine} #{i}", str(t)) for i, t in enumerate(self.library.get(routine, []))
         ]
-        for name in BUILTIN_SCAFFOLDS:
-            try:
-                options.append((f"{name} {routine}", getattr(load_scaffold(name).prompts, routine)))
-            except ScaffoldError:
-                continue
+        for ref in self.references:
+            options.append((f"{ref.name} {routine}", getattr(ref.prompts, routine)))
         for i, hint in enumerate(self.library.get("hints", [])):
             text = getattr(parent.prompts, routine).rstrip("\n") + "\n" + str(hint) + "\n"
             options.append((f"hint #{i} on {routine}", text))
@@ -174,13 +177,9 @@ class SearchProposer:
 
     def _vocabulary(self, parent: Scaffold, rng: random.Random) -> tuple[dict[str, Any], str]:
         off = [o for o in MEMORY_OP_NAMES if o not in parent.ops]
-        customs = []
-        for name in BUILTIN_SCAFFOLDS:
-            try:
-                ref = load_scaffold(name)
-            except ScaffoldError:
-                continue
-            customs += [c for c in ref.custom_ops if parent.custom(c.name) is None]
+        customs = [
+            c for ref in self.references for c in ref.custom_ops if parent.custom(c.name) is None
+        ]
         choices: list[tuple[str, Any]] = [("op", o) for o in off] + [("custom", c) for c in customs]
         if not choices:
             raise ValueError("nothing to add")
@@ -196,8 +195,9 @@ class SearchProposer:
     # ----------------------------------------------------------------- propose
     def candidates(self, parent: Scaffold, reflection: Reflection, n: int) -> list[Proposal]:
         """Up to ``n`` distinct valid untried mutations (what :meth:`propose` draws from)."""
-        rng = random.Random(f"{self.seed}:{parent.id}:{len(reflection.history)}")
-        tried = {a.candidate for a in reflection.history if a.parent == parent.id}
+        pid = parent.id
+        rng = random.Random(f"{self.seed}:{pid}:{len(reflection.history)}")
+        tried = {a.candidate for a in reflection.history if a.parent == pid} | {pid}
         out: list[Proposal] = []
         seen: set[str] = set()
         for _ in range(self.draws * max(1, n)):
@@ -209,11 +209,12 @@ class SearchProposer:
                 cand = parent.child(f"search:{fam}: {note}", **changes)
             except (ValueError, ScaffoldError):
                 continue
-            if cand.id in tried or cand.id in seen or cand.id == parent.id:
+            cid = cand.id
+            if cid in tried or cid in seen:
                 continue
             if validate_candidate(cand, parent, actions=self.actions):
                 continue
-            seen.add(cand.id)
+            seen.add(cid)
             out.append(
                 Proposal(scaffold=cand, changelog=[f"search:{fam}: {note}"], proposer=self.name)
             )
