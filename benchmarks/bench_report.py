@@ -13,8 +13,9 @@ the mean paired difference with a 95% paired bootstrap confidence interval over 
 (:func:`~automem_sdk.benchmarks.stats.paired_bootstrap`, stratified by task). By default
 each memory agent is compared with its no-memory baselines when both were played:
 ``explorer`` vs ``explorer-hist16`` (the BALROG-style history window twin) and vs
-``explorer-stateless``, ``balrog+memory`` vs ``balrog``, and two-model runs with the
-scripted map keeper vs the blank memory model.
+``explorer-stateless`` (and vs ``explorer@memgpt``, the same explorer on the MemGPT-style
+scaffold), ``balrog+memory`` vs ``balrog``, and two-model runs with the scripted map
+keeper vs the blank memory model.
 
 Every table counts episodes (``n``) and lists missing ones: episodes a run planned
 (``OUT/runs/*.plan.json``) but did not finish, or, for folders without plans, seeds
@@ -66,6 +67,7 @@ __all__ = [
 DEFAULT_CONTRASTS: tuple[tuple[str, str], ...] = (
     ("explorer", "explorer-hist16"),
     ("explorer", "explorer-stateless"),
+    ("explorer", "explorer@memgpt"),
     ("explorer", "explorer-nomem"),
     ("explorer-hist16", "explorer-stateless"),
     ("balrog+memory", "balrog"),
@@ -350,10 +352,24 @@ def default_contrasts(agents: Iterable[str]) -> list[tuple[str, str]]:
     """The :data:`DEFAULT_CONTRASTS` (and ``explorer`` vs any ``explorer-hist<N>``) whose
     two agents are both in ``agents``."""
     present = set(agents)
-    pairs = [p for p in DEFAULT_CONTRASTS if p[0] in present and p[1] in present]
-    for name in sorted(present):
-        if name.startswith("explorer-hist") and name != "explorer-hist16" and "explorer" in present:
-            pairs.insert(1, ("explorer", name))
+    # Labels may carry run suffixes (``balrog@balrog-obs``): pair names with equal ones.
+    suffixes = sorted({"@" + n.split("@", 1)[1] if "@" in n else "" for n in present})
+    pairs: list[tuple[str, str]] = []
+    for sfx in suffixes:
+        for a, b in DEFAULT_CONTRASTS:
+            a2, b2 = a + sfx, b if "@" in b else b + sfx
+            if a2 != b2 and a2 in present and b2 in present and (a2, b2) not in pairs:
+                pairs.append((a2, b2))
+        base = "explorer" + sfx
+        for name in sorted(present):
+            hist = name.removesuffix(sfx) if sfx else name
+            if (
+                hist.startswith("explorer-hist")
+                and hist != "explorer-hist16"
+                and name.endswith(sfx)
+                and base in present
+            ):
+                pairs.append((base, name))
     return pairs
 
 

@@ -314,3 +314,13 @@ def test_missing_episodes_come_from_the_run_plan(tmp_path: Path) -> None:
     assert "explorer crafter: 1 of 3 (seeds 2)" in text
     assert "explorer-hist16 crafter: 3 of 3 (seeds 0, 1, 2)" in text
     assert rep.agents[0].tasks[0].missing == 1
+
+
+def test_default_contrasts_match_run_suffixes() -> None:
+    from automem_sdk.benchmarks.bench_report import default_contrasts
+
+    assert default_contrasts(["balrog@balrog-obs", "balrog+memory@balrog-obs", "balrog"]) == [
+        ("balrog+memory@balrog-obs", "balrog@balrog-obs")
+    ]
+    pairs = default_contrasts(["explorer", "explorer@memgpt", "explorer-hist8"])
+    assert pairs == [("explorer", "explorer@memgpt"), ("explorer", "explorer-hist8")]
