@@ -207,7 +207,7 @@ class RoutineRunner:
         """Run one parsed op. Returns (result, stop the routine, committed action)."""
         ctx = self.ctx
         if isinstance(op, DoneOp):
-            return OpResult(op="done", ok=True, text="done"), True, None
+            return execute_op(ctx.store, op), True, None
         if isinstance(op, ActionOp):
             return self._action(routine, op, commits_action)
         if isinstance(op, InvalidOp):
@@ -235,10 +235,7 @@ class RoutineRunner:
         if resolved is None:
             valid = ", ".join(ctx.actions or [])
             return ctx.error("action", "unknown_action", action=op.name, actions=valid), False, None
-        result = OpResult(
-            op="action", ok=True, text=f"action: {resolved}", data={"action": resolved}
-        )
-        return result, True, resolved
+        return execute_op(ctx.store, ActionOp(name=resolved)), True, resolved
 
     def decide(self, decider: Decider, request: RoutineRequest) -> tuple[Completion, str | None]:
         """Ask the decider; a model failure becomes ``(empty completion, message)``."""
@@ -283,9 +280,7 @@ class RoutineRunner:
             ops = parse_ops(completion.text) if error is None else []
             action = self._action_from(completion.text, ops) if error is None else None
             if action is not None:
-                result = OpResult(
-                    op="action", ok=True, text=f"action: {action}", data={"action": action}
-                )
+                result = execute_op(ctx.store, ActionOp(name=action))
             elif error is not None:
                 result = error_result("action", error)
             else:

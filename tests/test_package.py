@@ -41,6 +41,14 @@ def test_every_public_name_resolves() -> None:
 def test_module_all_lists_resolve() -> None:
     for mod in [
         "agent",
+        "agent_context",
+        "agent_policies",
+        "agent_prompts",
+        "agent_routine",
+        "agent_trace",
+        "deciders",
+        "op_handlers",
+        "op_models",
         "codec",
         "diagnostics",
         "env",
@@ -51,6 +59,12 @@ def test_module_all_lists_resolve() -> None:
         "tools",
         "trace",
         "llm",
+        "llm.batching",
+        "llm.local",
+        "llm.local_generate",
+        "llm.local_models",
+        "llm.options",
+        "llm.providers",
     ]:
         m = importlib.import_module(f"automem_sdk.{mod}")
         for name in getattr(m, "__all__", []):
