@@ -129,14 +129,12 @@ class RoutineRunner:
         ops_used = 0
         last_results: list[OpResult] = []
         for turn in range(max_turns):
-            request = RoutineRequest(
-                routine=routine,
-                step=ctx.step_index,
-                turn=turn,
-                messages=self.prompts.fit(messages),
-                observation=observation,
-                actions=list(ctx.actions or []),
-                info=info,
+            request = self._request(
+                routine,
+                turn,
+                messages,
+                observation,
+                info,
                 last_results=last_results,
                 allowed_ops=self.allowed_ops(routine, commits_action=commits_action),
             )
@@ -168,6 +166,27 @@ class RoutineRunner:
                 Message(role="user", content=feedback),
             ]
         return out
+
+    def _request(
+        self,
+        routine: Literal["log", "plan", "act"],
+        turn: int,
+        messages: list[Message],
+        observation: str,
+        info: dict[str, Any],
+        **extra: Any,
+    ) -> RoutineRequest:
+        """The request for one turn, its messages fitted to the context budget."""
+        return RoutineRequest(
+            routine=routine,
+            step=self.ctx.step_index,
+            turn=turn,
+            messages=self.prompts.fit(messages),
+            observation=observation,
+            actions=list(self.ctx.actions or []),
+            info=info,
+            **extra,
+        )
 
     def _turn(
         self,
@@ -265,14 +284,12 @@ class RoutineRunner:
         messages = [Message(role="user", content=self.prompts.act(observation, memory_context))]
         completion = Completion(text="")
         for turn in range(ACT_TURNS):
-            request = RoutineRequest(
-                routine="act",
-                step=ctx.step_index,
-                turn=turn,
-                messages=self.prompts.fit(messages),
-                observation=observation,
-                actions=list(ctx.actions or []),
-                info=info,
+            request = self._request(
+                "act",
+                turn,
+                messages,
+                observation,
+                info,
                 memory_context=memory_context,
                 allowed_ops=["ACTION"],
             )

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from automem_sdk.llm.base import Completion, Message, as_messages
+from automem_sdk.llm.options import declared_options
 
 __all__ = ["BatchingClient", "MicroBatchClient"]
 
@@ -77,8 +78,7 @@ class MicroBatchClient:
     @property
     def chat_options(self) -> frozenset[str] | None:
         """The options the inner client takes (``None``: it does not say)."""
-        declared = getattr(self.inner, "chat_options", None)
-        return None if declared is None else frozenset(declared)
+        return declared_options(self.inner)
 
     def chat(self, messages: Sequence[Message | dict[str, Any]], **opts: Any) -> Completion:
         """Queue the call, lead a batch if no one does, and return this call's reply.

@@ -14,6 +14,7 @@ import fsspec
 from pydantic import ValidationError
 
 from automem_sdk.llm.base import Completion, LLMClient, Message, as_messages
+from automem_sdk.llm.options import declared_options
 
 __all__ = ["CachedClient", "cache_key"]
 
@@ -88,8 +89,7 @@ class CachedClient:
     @property
     def chat_options(self) -> frozenset[str] | None:
         """The options the inner client takes (``None``: it does not say)."""
-        declared = getattr(self.inner, "chat_options", None)
-        return None if declared is None else frozenset(declared)
+        return declared_options(self.inner)
 
     def path_for(self, key: str) -> str:
         """The filesystem path of one cache entry."""

@@ -21,6 +21,7 @@ __all__ = [
     "CHAT_OPTIONS",
     "ChatOptions",
     "check_chat_options",
+    "declared_options",
     "supports_option",
 ]
 
@@ -93,5 +94,12 @@ def check_chat_options(
 def supports_option(client: object, name: str) -> bool:
     """Whether ``client`` declares the chat option ``name`` (clients that declare no
     ``chat_options`` are assumed to take it)."""
-    declared = getattr(client, "chat_options", None)
+    declared = declared_options(client)
     return declared is None or name in declared
+
+
+def declared_options(client: object) -> frozenset[str] | None:
+    """The chat options ``client`` declares (``None``: it does not say); wrappers such as
+    the cache report their inner client's."""
+    declared = getattr(client, "chat_options", None)
+    return None if declared is None else frozenset(declared)
