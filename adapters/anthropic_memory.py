@@ -64,6 +64,9 @@ __all__ = [
 ]
 
 MEMORY_ROOT = "/memories"
+_DEVICES = frozenset(
+    {"CON", "PRN", "AUX", "NUL"} | {f"{p}{i}" for p in ("COM", "LPT") for i in range(1, 10)}
+)
 MAX_LINES = 999_999
 _NUM_WIDTH = len(str(MAX_LINES))
 
@@ -112,16 +115,22 @@ _NAME_HINT = (
 )
 
 
-def _suggest(rel: str) -> str:
-    """A close path the store accepts, for the refusal message."""
+def _suggest(rel: str, max_name: int) -> str:
+    """A close path (relative, without ``/memories``) for the refusal message."""
     out: list[str] = []
     for seg in rel.replace("\\", "/").split("/"):
         seg = unquote(seg).replace("[", "(").replace("]", ")")
-        seg = "".join(ch for ch in seg if ch not in "*?" and ch.isprintable())
+        seg = "".join(ch for ch in seg if ch not in "*?%" and ch.isprintable())
         seg = seg.lstrip("~").strip()
-        if seg and set(seg) != {"."}:
-            out.append(seg)
-    return f"{MEMORY_ROOT}/{'/'.join(out) or 'notes.md'}"
+        if not seg or set(seg) == {"."}:
+            continue
+        stem, dot, ext = seg.rpartition(".") if "." in seg[1:] else (seg, "", "")
+        if stem.upper() in _DEVICES:
+            stem += "-notes"
+        while len((stem + dot + ext).encode("utf-8")) > max_name and stem:
+            stem = stem[:-1]
+        out.append(stem.rstrip() + dot + ext)
+    return "/".join(out) or "notes.md"
 
 
 def _store_error(shown: str, exc: AutomemError) -> ToolError:
@@ -269,10 +278,13 @@ class AutomemMemoryTool(BetaAbstractMemoryTool):
             reason = str(exc).split(": ", 1)[-1]
             if rel.startswith("~"):  # the store refuses it as a home-relative path
                 reason = "a path may not start with '~'"
-            raise ToolError(
-                f"The path {path} cannot be used: {reason}. To name memory files, "
-                f"{_NAME_HINT}; for example {_suggest(rel)}"
-            ) from exc
+            hint = f"The path {path} cannot be used: {reason}. To name memory files, {_NAME_HINT}"
+            suggestion = _suggest(rel, self.store.limits.max_name_len)
+            try:
+                self.store.normalize(suggestion)
+            except MemoryPathError:
+                raise ToolError(hint) from exc
+            raise ToolError(f"{hint}; for example {MEMORY_ROOT}/{suggestion}") from exc
 
     def _under(self, rel: str) -> list[str]:
         """Files under the directory ``rel`` (``""`` = all)."""
