@@ -51,7 +51,7 @@ ODD_KEYS = [
     "=41",
     "k" * 300,
 ]
-LABELS = ["users", "alice", "bob", "a b", "ünï", "CON", "x-y_z", "~", "*"]
+LABELS = ["users", "alice", "bob", "a b", "a/b", "ünï", "CON", "x-y_z", "%2e", "~", "*"]
 
 
 def test_names_round_trip_and_are_safe_segments() -> None:
