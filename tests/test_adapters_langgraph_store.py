@@ -8,6 +8,8 @@ import random
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("langgraph.store.base", reason="langgraph is not installed")
 
@@ -64,6 +66,16 @@ def test_names_round_trip_and_are_safe_segments() -> None:
     assert len({encode_name(t) for t in ODD_KEYS}) == len(ODD_KEYS)
     with pytest.raises(ValueError, match="not an encoded name"):
         decode_name("a.b")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=40))
+def test_any_name_round_trips_into_a_safe_segment(text: str) -> None:
+    from automem_sdk.store_paths import validate_path
+
+    seg = encode_name(text)
+    assert decode_name(seg) == text
+    assert validate_path(seg + ".json", max_name_len=10_000) == seg + ".json"
 
 
 def _value(rng: random.Random) -> dict[str, Any]:
