@@ -386,3 +386,17 @@ def test_speed_benchmark_table_and_arguments() -> None:
     assert cells[3] == ["12.5", "-"]
     with pytest.raises(SystemExit):
         main(["--backends", "onnx"])
+
+
+def test_max_context_keeps_the_latest_prompt_tokens_and_auto_device(
+    tiny_dir: Path, registry: ModelRegistry
+) -> None:
+    full = client(tiny_dir, registry).prompt_ids(conv(0))
+    short = client(tiny_dir, registry, max_context=10)
+    assert short.prompt_ids(conv(0)) == full[-10:]
+    assert short.chat(conv(0)).usage.prompt_tokens == 10
+    auto = client(tiny_dir, registry, device="auto")
+    auto.load()
+    assert auto.device == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match="max_context must be >= 1"):
+        client(tiny_dir, registry, max_context=0)

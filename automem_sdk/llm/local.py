@@ -61,10 +61,13 @@ class LocalTransformersClient:
         adapter: a LoRA adapter folder to apply on top (needs peft), or ``None``.
         name: the model name reported in completions (default ``local:<alias or path>``).
         gguf_file: the GGUF file inside a folder holding several.
-        device: ``"cpu"`` or a CUDA device such as ``"cuda"``.
+        device: ``"cpu"``, a CUDA device such as ``"cuda"``, or ``"auto"`` (CUDA when
+            available, else CPU; decided when the model loads).
         dtype: ``"auto"`` (float32 on CPU, bfloat16 on GPU), ``"fp32"``, ``"bf16"``,
             ``"fp16"`` or the torch names ``"float32"``, ``"bfloat16"``, ``"float16"``.
         max_new_tokens: default cap on generated tokens (``max_tokens=`` per call).
+        max_context: keep at most this many prompt tokens, the most recent ones
+            (``None``: the whole prompt).
         temperature: ``0`` is greedy decoding; above ``0`` samples (``seed=`` per call
             seeds a forked random state; torch's global generator is left alone).
         grammar: constrain every reply to one op, ``<|NAME|>args<|END|>`` or
@@ -102,6 +105,7 @@ class LocalTransformersClient:
         device: str = "cpu",
         dtype: str = "auto",
         max_new_tokens: int = 128,
+        max_context: int | None = None,
         temperature: float = 0.0,
         grammar: bool | Iterable[str] = False,
         prefix_cache: int = 4,
@@ -119,6 +123,9 @@ class LocalTransformersClient:
         torch_dtype_name(dtype, device)  # refuse an unknown dtype now
         self.dtype = dtype
         self.max_new_tokens = max_new_tokens
+        if max_context is not None and max_context < 1:
+            raise ValueError(f"max_context must be >= 1 or None, got {max_context}")
+        self.max_context = max_context
         self.temperature = temperature
         self.grammar = grammar_setting(grammar)
         self.prefix = PrefixCache(prefix_cache, min_prefix_tokens)
@@ -175,10 +182,15 @@ class LocalTransformersClient:
 
     def load(self) -> LoadedModel:
         """Load the model now (otherwise the first call loads it) and return it."""
+        if self.device == "auto":
+            import torch
+
+            self.device = "cuda" if torch.cuda.is_available() else "cpu"
         return self.registry.get(self.source, device=self.device, dtype=self.dtype)
 
     def prompt_ids(self, messages: Sequence[Message | dict[str, Any]]) -> list[int]:
-        """Token ids of the chat-templated prompt, ending with the assistant header."""
+        """Token ids of the chat-templated prompt, ending with the assistant header
+        (the last ``max_context`` of them, when set)."""
         loaded = self.load()
         msgs = [m.model_dump() for m in as_messages(messages)]
         tok = loaded.tokenizer
@@ -186,9 +198,11 @@ class LocalTransformersClient:
             ids = tok.apply_chat_template(msgs, add_generation_prompt=True, tokenize=True)
             if isinstance(ids, dict) or hasattr(ids, "keys"):
                 ids = ids["input_ids"]
-            return [int(i) for i in ids]
-        text = "".join(f"{m['role']}: {m['content']}\n" for m in msgs) + "assistant: "
-        return [int(i) for i in tok(text)["input_ids"]]
+        else:
+            text = "".join(f"{m['role']}: {m['content']}\n" for m in msgs) + "assistant: "
+            ids = tok(text)["input_ids"]
+        out = [int(i) for i in ids]
+        return out[-self.max_context :] if self.max_context is not None else out
 
     def _settings(self, opts: dict[str, Any]) -> dict[str, Any]:
         check_chat_options(type(self).__name__, opts, self.chat_options)

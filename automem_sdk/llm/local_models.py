@@ -319,7 +319,14 @@ def _load(source: ModelSource, *, device: str, dtype: str) -> LoadedModel:
         kwargs["gguf_file"] = source.gguf_file
     torch_dtype = getattr(torch, torch_dtype_name(dtype, device))
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source.path, **kwargs)
+        # an adapter folder saved with its tokenizer (added tokens) supplies it
+        own = source.adapter is not None and os.path.isfile(
+            os.path.join(source.adapter, "tokenizer_config.json")
+        )
+        tok_kwargs = {"local_files_only": True} if own else kwargs
+        tokenizer = AutoTokenizer.from_pretrained(
+            source.adapter if own else source.path, **tok_kwargs
+        )
         model: Any = AutoModelForCausalLM.from_pretrained(source.path, dtype=torch_dtype, **kwargs)
     except (OSError, ValueError) as exc:
         raise LLMError(f"cannot load local model {source.name or source.path!r}: {exc}") from exc
