@@ -80,6 +80,7 @@ from automem_sdk.errors import (
     MemoryReadOnlyError,
 )
 from automem_sdk.store_checkpoint import CHECKPOINT_PATH, Checkpoint, EntryLog
+from automem_sdk.store_compact import CompactResult, collect_garbage, plan_compaction
 from automem_sdk.store_delta import Delta, make_delta
 from automem_sdk.store_index import SearchHit, SearchIndex, load_cache
 from automem_sdk.store_journal import (
@@ -88,6 +89,7 @@ from automem_sdk.store_journal import (
     CommitRace,
     JournalChange,
     JournalEntry,
+    JournalRewritten,
     JsonlJournal,
     Layout,
     ObjectJournal,
@@ -105,6 +107,7 @@ if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
 __all__ = [
+    "CompactResult",
     "FileStat",
     "JournalEntry",
     "MemoryContentError",
@@ -186,7 +189,9 @@ class StoreLimits(BaseModel):
 
 def _fold(entries: list[JournalEntry], upto: int, manifests: _ManifestLoader) -> Manifest:
     state: Manifest = {}
-    for e in entries[:upto]:
+    for e in entries:
+        if e.version > upto:
+            break
         _apply_entry(state, e, manifests)
     return state
 
@@ -201,6 +206,9 @@ def _apply_entry(state: Manifest, e: JournalEntry, manifests: _ManifestLoader) -
         state.clear()
         if e.sha256:
             state.update(manifests(e.sha256))
+    elif e.op == "snapshot":  # the whole tree at the horizon of a compacted journal
+        state.clear()
+        state.update({c.path: (c.sha256, c.size) for c in e.changes or () if c.sha256})
     else:
         for path, sha, size in e.touched():
             if sha is None:
@@ -545,7 +553,11 @@ class MemoryStore:
                 log.warning("%s: journal line for version %d is duplicated; skipping the "
                             "copy (automem memory repair removes it)", self.url, e.version)  # fmt: skip
                 continue
-            if e.version != expected:
+            if e.op == "snapshot" and not self._entries:
+                pass  # a compacted journal starts at its horizon
+            elif e.op == "snapshot" and e.version > expected:
+                raise JournalRewritten(f"{self.url}: the journal was compacted by another store")
+            elif e.version != expected:
                 raise AutomemError(
                     f"journal of {self.url} is inconsistent: expected version {expected}, "
                     f"found {e.version} ({e.op} {e.path!r}); see `automem memory fsck`"
@@ -570,11 +582,16 @@ class MemoryStore:
 
     def _catch_up(self, *, locked: bool) -> None:
         """Replay entries other writers committed; with the lock, repair their last one."""
-        new = self._journal.read_new()
-        if not new:
+        try:
+            new = self._journal.read_new()
+            if not new:
+                return
+            start = len(self._entries)
+            self._take(new)
+        except JournalRewritten:
+            log.info("%s: the journal was compacted by another store; reading it again", self.url)
+            self._reload()
             return
-        start = len(self._entries)
-        self._take(new)
         if any(e.op == "restore" for e in new):
             target = self._manifest_at(len(self._entries))
             changes: dict[str, tuple[str, int] | None] = {
@@ -636,6 +653,9 @@ class MemoryStore:
             got = self._manifest_at(version - 1).get(path)
             return None if got is None else got[0]
         for e in reversed(self._entries[: version - 1]):
+            if e.op == "snapshot":
+                hit = next((c for c in e.changes or () if c.path == path), None)
+                return None if hit is None else hit.sha256
             if e.op == "restore":
                 got = self._manifests(e.sha256).get(path) if e.sha256 else None
                 return None if got is None else got[0]
@@ -659,7 +679,7 @@ class MemoryStore:
             target = self._manifests(e.sha256) if e.sha256 else {}
             self._apply_tree(before, target, verify=True)
             return
-        if e.op == "redact":
+        if e.op in ("redact", "snapshot"):
             return  # changes nothing in the tree
         if e.changes is not None:
             for c in e.changes:
@@ -1475,7 +1495,13 @@ class MemoryStore:
     def _check_version(self, version: int) -> None:
         if not isinstance(version, int) or not 0 <= version <= len(self._entries):
             raise MemoryNotFoundError(
-                f"no version {version!r} in {self.url}; versions are 0..{len(self._entries)}"
+                f"no version {version!r} in {self.url}; versions are "
+                f"{self._entries.horizon}..{len(self._entries)}"
+            )
+        if self._entries.dropped(version):
+            raise MemoryNotFoundError(
+                f"version {version} of {self.url} was dropped by compact; versions "
+                f"{self._entries.horizon}..{len(self._entries)} are kept"
             )
 
     @_reader
@@ -1605,6 +1631,77 @@ class MemoryStore:
         return entry.version
 
     # ================================================================== forgetting
+    def compact(
+        self,
+        *,
+        keep_last: int | None = None,
+        since: int | None = None,
+        grace_s: float = 3600.0,
+    ) -> CompactResult:
+        """Drop old versions and delete the content nothing kept refers to.
+
+        Args:
+            keep_last: keep the last ``keep_last`` versions (at least 1).
+            since: keep versions ``since`` and later.
+            grace_s: on object stores, content objects written less than this many
+                seconds ago are never deleted (another writer may be committing them).
+
+        With neither ``keep_last`` nor ``since``, every version is kept and only content
+        objects no version refers to (left by failed commits) are deleted. Versions
+        before the horizon are gone afterwards: reading one raises
+        :class:`~automem_sdk.errors.MemoryNotFoundError` naming the versions kept.
+
+        Returns:
+            What was dropped and deleted.
+
+        Raises:
+            AutomemError: both or invalid arguments.
+        """
+        self._check_writable()
+        if keep_last is not None and since is not None:
+            raise AutomemError("compact() takes keep_last= or since=, not both")
+        if keep_last is not None and keep_last < 1:
+            raise AutomemError("compact(keep_last=N) needs N >= 1")
+        with self._lock:
+            self._catch_up(locked=True)
+            entries = list(self._entries)
+            version, old = len(self._entries), self._entries.horizon
+            horizon = old
+            if keep_last is not None:
+                horizon = max(old, version - keep_last + 1)
+            elif since is not None:
+                self._check_version(since)
+                horizon = max(old, since)
+            horizon = min(horizon, version)
+            plan = plan_compaction(
+                entries, horizon, self._manifest_at(horizon), self._objects,
+                self._manifests, _INLINE_MAX,
+            )  # fmt: skip
+            if horizon == 0:  # nothing dropped: keep the journal, collect garbage only
+                plan.entries = entries
+            for sha, data in plan.materialise.items():
+                self._objects.put(sha, data)
+            if horizon > old:
+                if isinstance(self._journal, JsonlJournal):
+                    self._journal.rewrite(plan.entries)
+                else:
+                    self._journal.compact(plan.entries)
+            deleted, freed = collect_garbage(self._backend, plan, grace_s=grace_s)
+            self._reload()
+            self._checkpoint()
+            return CompactResult(horizon, max(0, horizon - max(old, 1)), deleted, freed)
+
+    def _reload(self) -> None:
+        """Read the whole store again (its journal was rewritten)."""
+        with self._lock:
+            self._entries = EntryLog()
+            self._changed = {}
+            self._objects = ObjectStore(self._backend)
+            self._manifests = _ManifestLoader(self._objects)
+            self._index = SearchIndex()
+            self._journal = type(self._journal)(self._backend)
+            self._open()
+
     def _purge_carried(self, doomed: set[str]) -> None:
         """Cut ``doomed`` contents out of journal lines; keep every other version readable."""
         keep = self._objects.dependents(doomed)

@@ -44,6 +44,7 @@ class Checkpoint:
     offset: int = 0
     line_sha: str = ""
     line_len: int = -1
+    horizon: int = 0
     chains: dict[str, tuple[int, int]] = field(default_factory=dict)
     redacted: dict[str, str] = field(default_factory=dict)
 
@@ -55,6 +56,7 @@ class Checkpoint:
             "offset": self.offset,
             "line_sha256": self.line_sha,
             "line_len": self.line_len,
+            "horizon": self.horizon,
             "last": None if self.last is None else _header(self.last),
             "tree": {p: [s, n, self.changed.get(p, 0.0)] for p, (s, n) in self.tree.items()},
             "chains": {s: list(c) for s, c in self.chains.items()},
@@ -80,6 +82,7 @@ class Checkpoint:
                 offset=int(body.get("offset", 0)),
                 line_sha=str(body.get("line_sha256", "")),
                 line_len=int(body.get("line_len", -1)),
+                horizon=int(body.get("horizon", 0)),
                 chains={s: (int(c[0]), int(c[1])) for s, c in body.get("chains", {}).items()},
                 redacted={str(k): str(v) for k, v in body.get("redacted", {}).items()},
             )
@@ -101,53 +104,65 @@ def _header(e: JournalEntry) -> dict[str, Any]:
 
 
 class EntryLog:
-    """The journal's entries, ``log[v - 1]`` being version ``v``; the part before a
-    checkpoint is read on first use.
+    """The journal's entries, ``log[v - 1]`` being version ``v``.
 
-    ``len(log)`` is the current version without reading anything.
+    The part before a checkpoint is read on first use, and versions before
+    :attr:`horizon` were dropped by :meth:`~automem_sdk.store.MemoryStore.compact` (the
+    journal then starts with a ``snapshot`` entry at the horizon). ``len(log)`` is the
+    current version without reading anything.
     """
 
     def __init__(self) -> None:
         self._items: list[JournalEntry] = []
-        self._base = 0  # entries 1.._base are not loaded yet
+        self._start = 1  # version of _items[0]
+        self._pending = False  # versions before _start are not read yet
         self._loader: Callable[[int], list[JournalEntry]] | None = None
         self.checkpoint: Checkpoint | None = None
+        self.horizon = 0  # versions below it were dropped; its state is a snapshot entry
 
     def start_at(self, cp: Checkpoint, loader: Callable[[int], list[JournalEntry]]) -> None:
-        """Begin after checkpoint ``cp``; ``loader(k)`` returns entries 1..k when asked."""
-        self._items, self._base, self._loader, self.checkpoint = [], cp.version, loader, cp
+        """Begin after checkpoint ``cp``; ``loader(k)`` returns the entries up to ``k``."""
+        self._items, self._start, self._pending = [], cp.version + 1, True
+        self._loader, self.checkpoint, self.horizon = loader, cp, cp.horizon
 
     @property
     def base(self) -> int:
-        """Entries up to this version are not loaded (0: all are)."""
-        return self._base
+        """Entries up to this version are not read yet (0: all are)."""
+        return self._start - 1 if self._pending else 0
 
     def load(self) -> bool:
         """Read the entries before the checkpoint; ``True`` if anything was read."""
-        if not self._base or self._loader is None:
+        if not self._pending or self._loader is None:
             return False
-        older = self._loader(self._base)
-        if [e.version for e in older] != list(range(1, self._base + 1)):
+        upto = self._start - 1
+        older = self._loader(upto)
+        first = older[0].version if older and older[0].op == "snapshot" else 1
+        if [e.version for e in older] != list(range(first, upto + 1)):
             raise AutomemError(
-                f"journal entries before the checkpoint (version {self._base}) are missing "
+                f"journal entries before the checkpoint (version {upto}) are missing "
                 "or out of order; see `automem memory fsck`"
             )
         self._items = older + self._items
-        self._base = 0
+        self._start, self._pending = first, False
+        self.horizon = first if first > 1 else self.horizon
         return True
 
+    def dropped(self, version: int) -> bool:
+        """Whether ``version`` was dropped by a compaction."""
+        return version < self.horizon
+
     def since(self, version: int) -> list[JournalEntry]:
-        """Entries after ``version`` (read from the loaded tail when possible)."""
-        if version < self._base:
+        """Entries after ``version`` (from the loaded tail when possible)."""
+        if version < self._start - 1:
             self.load()
-        return self._items[version - self._base :]
+        return self._items[max(0, version - (self._start - 1)) :]
 
     def tail(self) -> list[JournalEntry]:
-        """The loaded entries after the checkpoint (all of them once loaded)."""
+        """The loaded entries (those after the checkpoint until :meth:`load`)."""
         return self._items
 
     def __len__(self) -> int:
-        return self._base + len(self._items)
+        return self._start - 1 + len(self._items)
 
     def __bool__(self) -> bool:
         return len(self) > 0
@@ -158,15 +173,22 @@ class EntryLog:
     def __getitem__(self, i: slice) -> list[JournalEntry]: ...
     def __getitem__(self, i: int | slice) -> JournalEntry | list[JournalEntry]:
         if isinstance(i, slice):
+            if i.step is not None:
+                raise ValueError("EntryLog slices take no step")
             self.load()
-            return self._items[i]
-        idx = i if i >= 0 else len(self) + i
-        if idx >= self._base:
-            return self._items[idx - self._base]
-        if idx == self._base - 1 and self.checkpoint is not None and self.checkpoint.last:
-            return self.checkpoint.last
-        self.load()
-        return self._items[idx]
+            lo = 0 if i.start is None else i.start
+            hi = len(self) if i.stop is None else i.stop
+            off = self._start - 1
+            return self._items[max(0, lo - off) : max(0, hi - off)]
+        version = (i if i >= 0 else len(self) + i) + 1
+        if version >= self._start:
+            return self._items[version - self._start]
+        cp = self.checkpoint
+        if self._pending and cp is not None and cp.last is not None and version == cp.version:
+            return cp.last
+        if self.load() and version >= self._start:
+            return self._items[version - self._start]
+        raise AutomemError(f"version {version} was dropped by compact (kept: {self.horizon}..)")
 
     def __iter__(self) -> Iterator[JournalEntry]:
         self.load()
@@ -177,5 +199,7 @@ class EntryLog:
         return reversed(self._items)
 
     def append(self, entry: JournalEntry) -> None:
-        """Add the next entry."""
+        """Add the next entry (a ``snapshot`` first: the journal was compacted)."""
+        if not self._items and not self._pending and entry.op == "snapshot":
+            self._start = self.horizon = entry.version
         self._items.append(entry)

@@ -47,6 +47,7 @@ __all__ = [
     "Delta",
     "JournalChange",
     "JournalEntry",
+    "JournalRewritten",
     "JsonlJournal",
     "Layout",
     "ObjectJournal",
@@ -79,6 +80,10 @@ _SEGMENT_NAME = re.compile(r"^seg-(\d{12})\.jsonl$")
 
 class CommitRace(MemoryConflictError):
     """Another writer took the next journal version first: catch up and try again."""
+
+
+class JournalRewritten(AutomemError):
+    """Another store compacted (rewrote) the journal: read the store again from disk."""
 
 
 def sha256_hex(data: bytes) -> str:
@@ -458,6 +463,19 @@ class Backend:
         with self.fs.open(rel, "ab") as fh:
             fh.write(data)
 
+    def ident(self, rel: str) -> Any:
+        """An identity of file ``rel`` that changes when it is replaced (not appended to):
+        inode on local disk, creation time in memory; ``None`` elsewhere or if missing."""
+        try:
+            if self.local_root is not None:
+                st = os.stat(self.local(rel))
+                return (st.st_dev, st.st_ino)
+            if self.protocol == "memory":
+                return self.fs.info(rel).get("created")
+        except FileNotFoundError:
+            return None
+        return None
+
     def size(self, rel: str) -> int | None:
         """Size of ``rel`` in bytes (0 if missing) where that is one cheap call, else ``None``.
 
@@ -675,6 +693,7 @@ class JsonlJournal:
         self._seen = 0  # file size when last read
         self._partial = False  # bytes after _offset that do not end a line
         self.last_line = b""  # the raw journal line of the last entry consumed
+        self._ident: Any = None  # Backend.ident of the journal file when first read
 
     def start_at(self, offset: int, line_len: int, line_sha: str) -> bool:
         """Continue after a checkpoint whose entry's line (``line_len`` bytes, hash
@@ -710,7 +729,16 @@ class JsonlJournal:
             out.append(e)
         return out
 
+    def _replaced(self) -> bool:
+        ident = self._backend.ident(self.PATH)
+        if self._ident is None:
+            self._ident = ident
+            return False
+        return ident is not None and ident != self._ident
+
     def _grown(self) -> bool:
+        if self._replaced():
+            return True
         size = self._backend.size(self.PATH)
         if size is not None:
             return size != self._seen
@@ -721,7 +749,13 @@ class JsonlJournal:
         return self._grown()
 
     def read_new(self) -> list[JournalEntry]:
-        """Return the complete entries appended since the last call."""
+        """Return the complete entries appended since the last call.
+
+        Raises:
+            JournalRewritten: the journal file was replaced (compacted) since.
+        """
+        if self._replaced():
+            raise JournalRewritten("the journal was rewritten by another store; reopen")
         data = self._backend.read_from(self.PATH, self._offset)
         self._seen = self._offset + len(data)
         cut = data.rfind(b"\n") + 1
@@ -762,6 +796,17 @@ class JsonlJournal:
         self._offset = self._seen
         self._partial = False
         self.last_line = body
+        if self._ident is None:
+            self._ident = self._backend.ident(self.PATH)
+
+    def rewrite(self, entries: list[JournalEntry]) -> None:
+        """Replace the journal with ``entries`` (compaction; the caller holds the lock)."""
+        blob = b"".join(e.to_line() + b"\n" for e in entries)
+        self._backend.write_atomic(self.PATH, blob)
+        self._offset = self._seen = len(blob)
+        self._partial = False
+        self.last_line = entries[-1].to_line() if entries else b""
+        self._ident = self._backend.ident(self.PATH)
 
     def compact(self, entries: list[JournalEntry]) -> None:
         """Nothing to do: the JSONL journal is already one file."""

@@ -98,15 +98,24 @@ def test_every_version_of_an_appended_and_edited_file_reads_back(
 
 
 def test_appends_store_what_was_written_not_file_size_times_writes(tmp_path: Path) -> None:
-    store = MemoryStore(str(tmp_path / "s"))
+    """Storage per live byte: <= 10x before compact (format 1: ~1,000x), <= 3x after."""
+    root = tmp_path / "s"
+    store = MemoryStore(str(root))
     line = "x" * 99 + "\n"
     for _ in range(2000):
         store.append("log.md", line)
-    store.close()
-    live = (tmp_path / "s" / "log.md").stat().st_size
-    ours = sum(p.stat().st_size for p in (tmp_path / "s" / ".automem").rglob("*") if p.is_file())
+
+    def ours() -> int:
+        return sum(p.stat().st_size for p in (root / ".automem").rglob("*") if p.is_file())
+
+    live = (root / "log.md").stat().st_size
+    before = ours()
+    store.compact(keep_last=1)
+    after = ours()
     assert live == 200_000
-    assert ours <= 10 * live, (ours, live)  # format 1 kept ~1,000x the live bytes here
+    assert before <= 10 * live, (before, live)
+    assert after <= 3 * live, (after, live)
+    assert MemoryStore(str(root)).read("log.md") == line * 2000
 
 
 def test_delta_keeps_utf8_boundaries_and_refuses_when_nothing_is_saved() -> None:
@@ -203,3 +212,38 @@ def test_s3_open_after_a_checkpoint_costs_the_same_requests_at_any_length(
             fs.s3.meta.events.unregister("before-call.s3", count)
         assert again.read("f3.md") == f"value {n - 1}\n"
     assert counts[0] == counts[1] <= 8, counts
+
+
+@pytest.mark.parametrize("url_kind", ["file", "memory"])
+def test_compact_keeps_every_kept_version_and_frees_the_rest(tmp_path: Path, url_kind: str) -> None:
+    from automem_sdk.errors import MemoryNotFoundError
+
+    url = str(tmp_path / "s") if url_kind == "file" else f"memory://compact-{tmp_path.name}"
+    store = MemoryStore(url)
+    other = MemoryStore(url)  # a second store on the same root sees the rewrite
+    store.write("big.md", "B" * 6000 + "\n")
+    snaps = {}
+    for i in range(60):
+        store.append("log.md", f"{i:03d} " + "x" * 95 + "\n")
+        if i % 7 == 0:
+            store.write("big.md", f"version {i}\n" + "B" * 6000 + "\n")
+        if i == 30:
+            store.restore(10)
+        snaps[store.version] = store.snapshot()
+    version = store.version
+    result = store.compact(keep_last=20)
+    assert result.horizon == version - 19 and result.versions_dropped == version - 20
+    for v in range(version - 19, version + 1):
+        if v in snaps:
+            assert store.snapshot(v) == snaps[v], v
+    with pytest.raises(MemoryNotFoundError, match="dropped by compact"):
+        store.snapshot(version - 20)
+    assert other.read("log.md") == snaps[version]["log.md"]  # after the rewrite
+    other.append("log.md", "from the other store\n")
+    reopened = MemoryStore(url)
+    assert reopened.read("log.md").endswith("from the other store\n")
+    assert reopened.snapshot(version - 5) == snaps[version - 5]
+    assert [e.version for e in reopened.history()][0] == version - 19
+    again = reopened.compact(keep_last=1)
+    assert reopened.snapshot() == MemoryStore(url).snapshot()
+    assert again.horizon == reopened.version
