@@ -243,7 +243,7 @@ def test_compact_keeps_every_kept_version_and_frees_the_rest(tmp_path: Path, url
     reopened = MemoryStore(url)
     assert reopened.read("log.md").endswith("from the other store\n")
     assert reopened.snapshot(version - 5) == snaps[version - 5]
-    assert [e.version for e in reopened.history()][0] == version - 19
+    assert reopened.history()[0].version == version - 19
     again = reopened.compact(keep_last=1)
     assert reopened.snapshot() == MemoryStore(url).snapshot()
     assert again.horizon == reopened.version
