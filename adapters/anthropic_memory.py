@@ -559,6 +559,23 @@ class AsyncAutomemMemoryTool(BetaAsyncAbstractMemoryTool):
             max_input_bytes=max_input_bytes,
         )
         self.store = self.sync.store
+        self._cache_control = cache_control
+
+    def scoped(self, **values: Any) -> AsyncAutomemMemoryTool:
+        """The same tool for another namespace (see :meth:`AutomemMemoryTool.scoped`).
+
+        Raises:
+            AutomemError: the tool has no namespace, or a key is missing.
+        """
+        scopes = self.sync.scopes
+        if scopes is None or not scopes.scoped:
+            raise AutomemError("scoped() needs a tool made with namespace=")
+        return AsyncAutomemMemoryTool(
+            scopes,
+            scope=values,
+            max_input_bytes=self.sync.max_input_bytes,
+            cache_control=self._cache_control,
+        )
 
     async def call(self, input: object) -> str:
         """Validate and run one command in a worker thread (see :meth:`AutomemMemoryTool.call`)."""

@@ -489,6 +489,14 @@ def test_two_users_on_one_store_through_the_claude_tool(memory_url: str) -> None
     assert "bob likes coffee" in results(api)[0][1] and "alice" not in results(api)[0][1]
     from automem_sdk.errors import AutomemError
 
+    carol = AsyncAutomemMemoryTool(
+        memory_url, namespace="users/{user_id}", scope={"user_id": "bob"}
+    ).scoped(user_id="carol")
+    assert asyncio.run(carol.call({"command": "view", "path": "/memories"})).endswith(
+        "0B\t/memories"
+    )
+    with pytest.raises(AutomemError, match="namespace="):
+        AutomemMemoryTool(memory_url).scoped(user_id="x")
     with pytest.raises(AutomemError, match="needs 'user_id'"):
         AutomemMemoryTool(memory_url, namespace="users/{user_id}")
     with pytest.raises(AutomemError, match="store's URL"):
