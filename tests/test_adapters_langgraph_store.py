@@ -380,3 +380,45 @@ def test_async_embeddings_and_bad_values(memory_url: str) -> None:
             )
         )
     assert ours.memory.version == version and ours.get(("d",), "ok") is None  # nothing written
+
+
+def test_langmem_tools_inside_create_agent_use_the_agents_store(memory_url: str) -> None:
+    langmem = pytest.importorskip("langmem", reason="langmem is not installed")
+    pytest.importorskip("langchain.agents")
+    from automem_sdk.adapters import FakeToolChatModel
+    from langchain.agents import create_agent
+    from langchain_core.messages import AIMessage, ToolMessage
+
+    def respond(msgs: list[Any]) -> AIMessage:
+        if isinstance(msgs[-1], ToolMessage):
+            return AIMessage(content=str(msgs[-1].content))
+        text = str(msgs[-1].content)
+        if text.startswith("search "):
+            call = {"name": "search_memory", "args": {"query": text[7:]}, "id": "s"}
+        else:
+            call = {
+                "name": "manage_memory",
+                "args": {"content": text, "action": "create"},
+                "id": "m",
+            }
+        return AIMessage(content="", tool_calls=[call])
+
+    store = AutomemStore(memory_url)
+    tools = [
+        langmem.create_manage_memory_tool(namespace=("memories", "{user_id}")),
+        langmem.create_search_memory_tool(namespace=("memories", "{user_id}")),
+    ]
+    agent = create_agent(FakeToolChatModel.from_function(respond), tools, store=store)
+
+    def ask(user: str, text: str) -> str:
+        out = agent.invoke(
+            {"messages": [{"role": "user", "content": text}]}, {"configurable": {"user_id": user}}
+        )
+        return str(out["messages"][-1].content)
+
+    assert ask("alice", "prefers window seats").startswith("created memory")
+    assert ask("bob", "prefers aisle seats").startswith("created memory")
+    found = ask("alice", "search seats")
+    assert "window" in found and "aisle" not in found
+    assert store.list_namespaces() == [("memories", "alice"), ("memories", "bob")]
+    assert all(p.startswith("memories/") for p in store.memory.list())
