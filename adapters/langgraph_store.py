@@ -32,6 +32,7 @@ Requires the ``[langchain]`` extra (``langgraph`` comes with ``langchain`` v1).
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 import json
 import math
@@ -236,7 +237,7 @@ class _Record:
 
     def item(self) -> Item:
         return Item(
-            value=self.value,
+            value=copy.deepcopy(self.value),  # the caller may change it; the cache may not
             key=self.key,
             namespace=self.namespace,
             created_at=self.created_at,
@@ -247,7 +248,7 @@ class _Record:
         return SearchItem(
             namespace=self.namespace,
             key=self.key,
-            value=self.value,
+            value=copy.deepcopy(self.value),
             created_at=self.created_at,
             updated_at=self.updated_at,
             score=score,

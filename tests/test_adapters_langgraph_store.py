@@ -195,6 +195,9 @@ def test_batch_reads_before_writes_and_commits_one_version(memory_url: str) -> N
     ours.put(("docs",), "a", {"v": 4})
     item = ours.get(("docs",), "a")
     assert item.created_at < item.updated_at  # an update keeps the creation time
+    item.value["v"] = "changed by the caller"
+    ours.search(("docs",))[0].value.clear()
+    assert ours.get(("docs",), "a").value == {"v": 4}  # what is stored is not changed
 
 
 def test_items_are_readable_json_files_in_the_journal(memory_url: str) -> None:
