@@ -743,7 +743,7 @@ def _figure(report: BenchReport) -> Any:
     lost = f", {report.n_missing} missing" if report.n_missing else ", none missing"
     ax.set_title(
         f"Progression per task and overall (mean of {report.n_games} game(s); BALROG "
-        f"averages {BALROG_GAMES}): {n_total} of {report.n_expected} episodes{lost}",
+        f"averages {BALROG_GAMES})\n{n_total} of {report.n_expected} episodes{lost}",
         fontsize=10,
     )
     if dax is not None:
@@ -789,6 +789,11 @@ def _diff_panel(ax: Any, report: BenchReport) -> None:
                     fontsize=6)  # fmt: skip
         ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o", capsize=3, label=f"{c.a} - {c.b}")
     ax.axhline(0, color="0.3", linewidth=1)
+    rows = [r for c in comps for r in [*c.tasks, *([c.overall] if c.overall else [])]]
+    hi_all = max([r.ci_high for r in rows] + [0.0])
+    lo_all = min([r.ci_low for r in rows] + [0.0])
+    pad = max(1.0, (hi_all - lo_all) * 0.2)
+    ax.set_ylim(lo_all - pad / 2, hi_all + pad)
     ax.set_xticks([j + width * (k - 1) / 2 for j in range(len(labels))])
     ax.set_xticklabels([_tick(n, report.n_games) for n in labels], rotation=30, ha="right",
                        fontsize=8)  # fmt: skip
