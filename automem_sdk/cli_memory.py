@@ -13,8 +13,10 @@ Subcommands (every one takes ``--storage-options JSON`` for fsspec)::
     automem memory repair URL              fix what can be fixed; never deletes user files
     automem memory redact URL (--path P | --pattern RE) [--reason TEXT]
                                            purge content from every stored version
+    automem memory compact URL [--keep-last N | --since V]
+                                           drop old versions, delete unreachable objects
 
-Every subcommand but ``restore`` and ``init`` opens the store read-only: nothing is
+Every subcommand but ``restore``, ``init``, ``repair``, ``redact`` and ``compact`` opens the store read-only: nothing is
 created or written, and a missing store, folder or bucket is an error. ``restore``
 writes to an existing store only; ``init`` is the one command that creates a store, and
 creates a missing bucket only with ``--create``. ``ls``, ``search`` and ``log`` take ``--format md|csv|json``.
@@ -124,6 +126,18 @@ def register(sub: Any) -> None:
     what.add_argument("--pattern", help="cut this regular expression out of every version")
     redact.add_argument("--reason", default="redacted", help="recorded in the journal")
     redact.set_defaults(func=_redact)
+    compact = msub.add_parser(
+        "compact", parents=[common], help="drop old versions and unreachable content"
+    )
+    compact.add_argument("url")
+    keep = compact.add_mutually_exclusive_group()
+    keep.add_argument("--keep-last", type=int, metavar="N", help="keep the last N versions")
+    keep.add_argument("--since", type=int, metavar="V", help="keep version V and later")
+    compact.add_argument(
+        "--grace", type=float, default=3600.0, metavar="SECONDS",
+        help="object stores: never delete objects younger than this (default: %(default)s)",
+    )  # fmt: skip
+    compact.set_defaults(func=_compact)
 
 
 def _fsck(args: argparse.Namespace) -> int:
@@ -152,6 +166,22 @@ def _redact(args: argparse.Namespace) -> int:
     purged = len(store.history()[-1].changes or [])
     store.close()
     print(f"redacted as version {version}: {purged} stored content(s) purged")
+    return 0
+
+
+def _compact(args: argparse.Namespace) -> int:
+    if args.keep_last is not None and args.keep_last < 1:
+        print("automem memory compact: --keep-last needs N >= 1", file=sys.stderr)
+        return 2
+    store = _open(args, write=True)
+    before = store.version
+    result = store.compact(keep_last=args.keep_last, since=args.since, grace_s=args.grace)
+    store.close()
+    kept = f"versions {result.horizon}..{before} kept" if result.horizon else "all versions kept"
+    print(
+        f"compacted: {kept}, {result.versions_dropped} dropped; "
+        f"{result.objects_deleted} object(s) deleted, {result.bytes_freed} bytes freed"
+    )
     return 0
 
 

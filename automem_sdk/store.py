@@ -530,7 +530,7 @@ class MemoryStore:
             line_sha=sha256_hex(line), line_len=len(line),
             changed={p: self._changed.get(p, 0.0) for p in tree},
             chains={sha: c for sha, _n in tree.values() if (c := self._objects.chain(sha))[0]},
-            redacted=dict(self._objects.redacted),
+            redacted=dict(self._objects.redacted), horizon=self._entries.horizon,
         )  # fmt: skip
 
     def _manifest_at(self, version: int) -> Manifest:

@@ -65,7 +65,7 @@ class SearchIndex:
     def __init__(self) -> None:
         self._docs: dict[str, _Doc] = {}
         self._postings: dict[str, set[str]] = {}
-        self._dirs: dict[str, int] = {}
+        self._dirs: dict[str, int] | None = {}  # folder -> files under it; None: not built
         self._vocab: str | None = None
         self._stale_vocab = 0  # removed words still listed in _vocab
         self._order: list[str] = []  # every path, sorted (search walks it in order)
@@ -104,7 +104,16 @@ class SearchIndex:
 
     def is_dir(self, path: str) -> bool:
         """Whether some file lives under ``path/``."""
-        return self._dirs.get(path, 0) > 0
+        return self._folders().get(path, 0) > 0
+
+    def _folders(self) -> dict[str, int]:
+        if self._dirs is None:
+            dirs: dict[str, int] = {}
+            for p in self._docs:
+                for parent in _parents(p):
+                    dirs[parent] = dirs.get(parent, 0) + 1
+            self._dirs = dirs
+        return self._dirs
 
     def manifest(self) -> dict[str, tuple[str, int]]:
         """``path -> (sha256, size)`` for every file."""
@@ -124,8 +133,7 @@ class SearchIndex:
         self._pending.add(path)
         self._order.append(path)
         self._unsorted = True
-        for parent in _parents(path):
-            self._dirs[parent] = self._dirs.get(parent, 0) + 1
+        self._dirs = None  # counted when first asked for
         self.total_bytes += size
 
     def _settle(self) -> None:
@@ -173,8 +181,9 @@ class SearchIndex:
         old_tokens: frozenset[str] = frozenset()
         if old is None:
             bisect.insort(self._order, path)
+            dirs = self._folders()
             for parent in _parents(path):
-                self._dirs[parent] = self._dirs.get(parent, 0) + 1
+                dirs[parent] = dirs.get(parent, 0) + 1
         else:
             old_tokens = old.tokens
             self.total_bytes -= old.size
@@ -196,6 +205,7 @@ class SearchIndex:
         if path not in self._docs:
             return
         self._settle()
+        dirs = self._folders()  # counted before the file goes
         doc = self._docs.pop(path)
         i = bisect.bisect_left(self._order, path)
         if i < len(self._order) and self._order[i] == path:
@@ -204,11 +214,11 @@ class SearchIndex:
         for tok in doc.tokens:
             self._unpost(tok, path)
         for parent in _parents(path):
-            left = self._dirs[parent] - 1
+            left = dirs[parent] - 1
             if left:
-                self._dirs[parent] = left
+                dirs[parent] = left
             else:
-                del self._dirs[parent]
+                del dirs[parent]
 
     def _unpost(self, tok: str, path: str) -> None:
         posting = self._postings[tok]

@@ -129,18 +129,21 @@ def _scan(backend: Backend, report: StoreReport) -> tuple[list[JournalEntry], li
             drop.append(n)
             continue
         seen.add(raw)
-        if entry.version != len(entries) + 1:
+        expected = entries[-1].version + 1 if entries else 1
+        if not entries and entry.op == "snapshot":
+            expected = entry.version  # a compacted journal starts at its horizon
+        if entry.version != expected:
             report.problems.append(
                 Problem(
                     "version-gap",
                     f"line {n}",
-                    f"version {entry.version} where {len(entries) + 1} was expected",
+                    f"version {entry.version} where {expected} was expected",
                     False,
                 )
             )
             continue
         entries.append(entry)
-    report.versions = len(entries)
+    report.versions = entries[-1].version if entries else 0
     return entries, drop
 
 
@@ -183,7 +186,7 @@ def fsck(url: str, storage_options: dict[str, Any] | None = None) -> StoreReport
         from automem_sdk.store_journal import ObjectJournal
 
         entries = ObjectJournal(backend).read_new()
-        report.versions = len(entries)
+        report.versions = entries[-1].version if entries else 0
     objects = ObjectStore(backend)
     tree = _tree_by_sha(backend) if entries else {}
     for sha in sorted(_needed_objects(entries)):

@@ -247,3 +247,31 @@ def test_compact_keeps_every_kept_version_and_frees_the_rest(tmp_path: Path, url
     again = reopened.compact(keep_last=1)
     assert reopened.snapshot() == MemoryStore(url).snapshot()
     assert again.horizon == reopened.version
+
+
+def test_memory_compact_command_and_fsck_of_a_compacted_store(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from automem_sdk.store_repair import fsck
+
+    root = tmp_path / "s"
+    store = MemoryStore(str(root))
+    for i in range(30):
+        store.append("a.md", f"{i}\n")
+    store.close()
+
+    def automem(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "automem_sdk.cli", "memory", *args],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    done = automem("compact", str(root), "--keep-last", "5")
+    assert done.returncode == 0 and "versions 26..30 kept, 25 dropped" in done.stdout
+    gone = automem("cat", str(root), "a.md", "--at", "3")
+    assert gone.returncode == 1 and "dropped by compact" in gone.stderr
+    assert automem("cat", str(root), "a.md", "--at", "27").stdout.endswith("26\n")
+    assert automem("compact", str(root), "--keep-last", "0").returncode == 2
+    report = fsck(root.as_uri())
+    assert report.ok and report.versions == 30, report.lines()
