@@ -23,8 +23,11 @@ LangChain ``Embeddings`` or a function from texts to vectors, as LangGraph's ``i
 takes) a semantic search by cosine similarity. Without a query, the most recently
 updated items come first (as LangGraph's Postgres and SQLite stores order them).
 
-TTL is not supported (``supports_ttl = False``: ``put(..., ttl=...)`` raises); an
-emptied namespace is no longer listed (``InMemoryStore`` keeps listing it).
+TTL is supported (``put(..., ttl=minutes)``, ``ttl={"default_ttl": ...,
+"refresh_on_read": ...}``): an item past its expiry is never returned nor listed, a read
+with ``refresh_ttl`` pushes the expiry back (one journal version per batch), and
+:meth:`AutomemStore.sweep_ttl` deletes expired items. An emptied namespace is no longer
+listed (``InMemoryStore`` keeps listing it).
 
 Requires the ``[langchain]`` extra (``langgraph`` comes with ``langchain`` v1).
 """
@@ -38,8 +41,8 @@ import json
 import math
 import re
 import threading
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from langgraph.store.base import (
@@ -55,6 +58,7 @@ from langgraph.store.base import (
     Result,
     SearchItem,
     SearchOp,
+    TTLConfig,
     ensure_embeddings,
     get_text_at_path,
     tokenize_path,
@@ -225,7 +229,17 @@ def _words(text: str) -> list[str]:
 class _Record:
     """One parsed item file."""
 
-    __slots__ = ("created_at", "key", "namespace", "updated_at", "value", "vectors")
+    __slots__ = (
+        "created_at",
+        "data",
+        "expires_at",
+        "key",
+        "namespace",
+        "ttl",
+        "updated_at",
+        "value",
+        "vectors",
+    )
 
     def __init__(self, data: dict[str, Any]) -> None:
         self.namespace: tuple[str, ...] = tuple(data["namespace"])
@@ -234,6 +248,13 @@ class _Record:
         self.created_at = datetime.fromisoformat(data["created_at"])
         self.updated_at = datetime.fromisoformat(data["updated_at"])
         self.vectors: dict[str, list[float]] = data.get("vectors") or {}
+        self.ttl: float | None = data.get("ttl_minutes")
+        expires = data.get("expires_at")
+        self.expires_at = datetime.fromisoformat(expires) if expires else None
+        self.data = data
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
 
     def item(self) -> Item:
         return Item(
@@ -266,6 +287,10 @@ class AutomemStore(BaseStore):
             LangGraph's ``index=`` takes (a LangChain ``Embeddings``, a function from a
             list of texts to vectors, or an ``init_embeddings`` provider string);
             ``None`` keeps the keyword search.
+        ttl: TTL defaults, as LangGraph's ``TTLConfig`` (``default_ttl`` in minutes,
+            ``refresh_on_read``); ``sweep_interval_minutes`` is not used (call
+            :meth:`sweep_ttl`).
+        clock: the time source (UTC ``datetime``), for tests.
 
     Raises:
         ValueError: ``index`` without ``embed``.
@@ -279,9 +304,9 @@ class AutomemStore(BaseStore):
         ['users/alice/prefs.json']
     """
 
-    supports_ttl: bool = False
+    supports_ttl: bool = True
 
-    __slots__ = ("_cache", "_lock", "embeddings", "index_config", "memory")
+    __slots__ = ("_cache", "_clock", "_lock", "embeddings", "index_config", "memory", "ttl_config")
 
     def __init__(
         self,
@@ -290,6 +315,8 @@ class AutomemStore(BaseStore):
         storage_options: dict[str, Any] | None = None,
         limits: StoreLimits | None = None,
         index: IndexConfig | None = None,
+        ttl: TTLConfig | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         from automem_sdk.store import MemoryStore
 
@@ -305,6 +332,8 @@ class AutomemStore(BaseStore):
                 )
             self.index_config = dict(index)  # type: ignore[assignment]
             self.embeddings = ensure_embeddings(index["embed"])
+        self.ttl_config = ttl
+        self._clock = clock or _now
         self._cache: dict[str, tuple[str, _Record]] = {}
         self._lock = threading.Lock()
 
@@ -366,7 +395,8 @@ class AutomemStore(BaseStore):
             return None
         return self._parse(path, sha, text)
 
-    def _records(self, prefix: tuple[str, ...] = ()) -> list[_Record]:
+    def _records(self, prefix: tuple[str, ...] = (), *, expired: bool = False) -> list[_Record]:
+        now = self._clock()
         top = self._prefix(prefix)
         out: list[_Record] = []
         for path, (sha, _size) in self.memory.manifest().items():
@@ -375,7 +405,11 @@ class AutomemStore(BaseStore):
             if top and not path.startswith(top + "/"):
                 continue
             record = self._parse(path, sha)
-            if record is not None and record.namespace[: len(prefix)] == prefix:
+            if (
+                record is not None
+                and record.namespace[: len(prefix)] == prefix
+                and record.expired(now) == expired
+            ):
                 out.append(record)
         return out
 
@@ -427,10 +461,8 @@ class AutomemStore(BaseStore):
                     raise InvalidNamespaceError(
                         f'Root label for namespace cannot be "langgraph". Got: {op.namespace}'
                     )
-                if op.ttl is not None:
-                    raise NotImplementedError(
-                        "AutomemStore does not support TTL (supports_ttl=False); put without ttl="
-                    )
+                if op.ttl is not None and (not isinstance(op.ttl, int | float) or op.ttl <= 0):
+                    raise ValueError(f"ttl must be a positive number of minutes, got {op.ttl!r}")
                 self.path_of(tuple(op.namespace), op.key)  # limits fail before any write
                 puts[(tuple(op.namespace), op.key)] = op
             elif isinstance(op, SearchOp):
@@ -464,22 +496,50 @@ class AutomemStore(BaseStore):
         if self.memory.auto_refresh is False:
             self.memory.refresh()
         results: list[Result] = []
+        touched: dict[tuple[tuple[str, ...], str], _Record] = {}
         for op in ops:
             if isinstance(op, GetOp):
-                results.append(self._get(op))
+                record = self._get(op)
+                results.append(record.item() if record is not None else None)
+                if record is not None and record.ttl is not None and op.refresh_ttl:
+                    touched[(record.namespace, record.key)] = record
             elif isinstance(op, SearchOp):
-                results.append(self._search(op, queries.get(op.query or "")))
+                found = self._search(op, queries.get(op.query or ""))
+                results.append([r.hit(score) for score, r in found])
+                if op.refresh_ttl:
+                    touched.update(((r.namespace, r.key), r) for _s, r in found if r.ttl)
             elif isinstance(op, ListNamespacesOp):
                 results.append(self._list_namespaces(op))
             else:
                 results.append(None)
-        if puts:
-            self._apply(puts, vectors)
+        written = {(tuple(op.namespace), op.key) for op in puts}
+        refresh = [r for k, r in touched.items() if k not in written]
+        if puts or refresh:
+            self._apply(puts, vectors, refresh)
         return results
 
-    def _get(self, op: GetOp) -> Item | None:
+    def sweep_ttl(self) -> int:
+        """Delete every expired item (one journal version); return how many."""
+        if self.memory.auto_refresh is False:
+            self.memory.refresh()
+        expired = self._records(expired=True)
+        if expired:
+            with self.memory.batch():
+                for r in expired:
+                    path = self.path_of(r.namespace, r.key)
+                    if self.memory.exists(path):
+                        self.memory.delete(path)
+        return len(expired)
+
+    async def asweep_ttl(self) -> int:
+        """Async :meth:`sweep_ttl`."""
+        return await asyncio.to_thread(self.sweep_ttl)
+
+    def _get(self, op: GetOp) -> _Record | None:
         record = self._load(self.path_of(tuple(op.namespace), op.key))
-        return record.item() if record is not None else None
+        if record is None or record.expired(self._clock()):
+            return None
+        return record
 
     def _texts(self, value: Mapping[str, Any], index: list[str] | None) -> list[tuple[str, str]]:
         fields = index if index is not None else (self.index_config or {}).get("fields") or ["$"]
@@ -496,9 +556,24 @@ class AutomemStore(BaseStore):
                 out.extend((f"{field}.{i}", t) for i, t in enumerate(texts))
         return out
 
-    def _apply(self, puts: list[PutOp], vectors: dict[int, dict[str, list[float]]]) -> None:
-        now = _now().isoformat()
+    def _ttl_of(self, op: PutOp) -> float | None:
+        # put() has already filled in ttl_config's default_ttl when no ttl was given
+        return None if op.ttl is None else float(op.ttl)
+
+    def _apply(
+        self,
+        puts: list[PutOp],
+        vectors: dict[int, dict[str, list[float]]],
+        refresh: Sequence[_Record] = (),
+    ) -> None:
+        clock = self._clock()
+        now = clock.isoformat()
         with self.memory.batch():
+            for r in refresh:  # reads pushed these items' expiry back
+                assert r.ttl is not None
+                pushed = {**r.data, "expires_at": (clock + timedelta(minutes=r.ttl)).isoformat()}
+                text = json.dumps(pushed, ensure_ascii=False, indent=1)
+                self.memory.write(self.path_of(r.namespace, r.key), text + "\n")
             for i, op in enumerate(puts):
                 ns = tuple(op.namespace)
                 path = self.path_of(ns, op.key)
@@ -518,6 +593,10 @@ class AutomemStore(BaseStore):
                 }
                 if i in vectors:
                     data["vectors"] = vectors[i]
+                ttl = self._ttl_of(op)
+                if ttl is not None:
+                    data["ttl_minutes"] = ttl
+                    data["expires_at"] = (clock + timedelta(minutes=ttl)).isoformat()
                 try:
                     text = json.dumps(data, ensure_ascii=False, indent=1)
                 except (TypeError, ValueError) as exc:
@@ -527,7 +606,9 @@ class AutomemStore(BaseStore):
                     ) from exc
                 self.memory.write(path, text + "\n")
 
-    def _search(self, op: SearchOp, query: list[float] | None = None) -> list[SearchItem]:
+    def _search(
+        self, op: SearchOp, query: list[float] | None = None
+    ) -> list[tuple[float | None, _Record]]:
         prefix = tuple(op.namespace_prefix)
         records = [
             r
@@ -538,7 +619,7 @@ class AutomemStore(BaseStore):
         records.sort(key=lambda r: r.updated_at, reverse=True)
         lo, hi = op.offset, op.offset + op.limit
         if not op.query:
-            return [r.hit() for r in records[lo:hi]]
+            return [(None, r) for r in records[lo:hi]]
         if query is not None:
             scored = [
                 (max(_cosine(query, v) for v in r.vectors.values()), r)
@@ -546,9 +627,9 @@ class AutomemStore(BaseStore):
                 if r.vectors
             ]
             scored.sort(key=lambda sr: sr[0], reverse=True)
-            kept = [r.hit(score) for score, r in scored[lo:hi]]
+            kept: list[tuple[float | None, _Record]] = list(scored[lo:hi])
             if len(kept) < op.limit:  # items stored without embeddings come last, unscored
-                kept.extend(r.hit() for r in records if not r.vectors)
+                kept.extend((None, r) for r in records if not r.vectors)
             return kept[: op.limit]
         words = _words(op.query)
         ranked: list[tuple[float, _Record]] = []
@@ -558,7 +639,7 @@ class AutomemStore(BaseStore):
             if found:
                 ranked.append((found / len(words), r))
         ranked.sort(key=lambda sr: sr[0], reverse=True)
-        return [r.hit(score) for score, r in ranked[lo:hi]]
+        return [(score, r) for score, r in ranked[lo:hi]]
 
     def _list_namespaces(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
         found = {r.namespace for r in self._records()}

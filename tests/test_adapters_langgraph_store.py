@@ -270,8 +270,8 @@ def test_limits_and_bad_input_are_clear(memory_url: str) -> None:
         store.put(("a.b",), "k", {"v": 1})
     with pytest.raises(InvalidNamespaceError, match="langgraph"):
         store.batch([PutOp(("langgraph", "x"), "k", {"v": 1})])
-    with pytest.raises(NotImplementedError):
-        store.put(("a",), "k", {"v": 1}, ttl=5)
+    with pytest.raises(ValueError, match="positive number of minutes"):
+        store.put(("a",), "k", {"v": 1}, ttl=-5)
     store.put(("a",), "k", {"v": 1})
     store.delete(("a",), "k")
     with pytest.raises(ValueError, match=r"\$regex"):
@@ -425,3 +425,48 @@ def test_langmem_tools_inside_create_agent_use_the_agents_store(memory_url: str)
     assert "window" in found and "aisle" not in found
     assert store.list_namespaces() == [("memories", "alice"), ("memories", "bob")]
     assert all(p.startswith("memories/") for p in store.memory.list())
+
+
+class Clock:
+    def __init__(self) -> None:
+        from datetime import datetime, timezone
+
+        self.now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+    def __call__(self) -> Any:
+        return self.now
+
+    def advance(self, minutes: float) -> None:
+        from datetime import timedelta
+
+        self.now += timedelta(minutes=minutes)
+
+
+def test_ttl_expires_refreshes_on_read_and_sweeps(memory_url: str) -> None:
+    clock = Clock()
+    store = AutomemStore(memory_url, clock=clock)
+    assert store.supports_ttl
+    store.put(("s",), "short", {"v": 1}, ttl=10)
+    store.put(("s",), "kept", {"v": 2})
+    store.put(("t",), "gone", {"v": 3}, ttl=10)
+    clock.advance(8)
+    assert store.get(("s",), "short").value == {"v": 1}  # a read pushes expiry to 18 min
+    clock.advance(8)  # 16 min: "short" was refreshed, "gone" was not
+    assert store.get(("t",), "gone") is None
+    assert [i.key for i in store.search(("s",))] == ["kept", "short"]
+    assert store.list_namespaces() == [("s",)]
+    clock.advance(5)  # 21 min; the search at 16 refreshed "short" to 26
+    assert store.get(("s",), "short", refresh_ttl=False) is not None
+    clock.advance(6)  # 27 min
+    assert store.get(("s",), "short") is None
+    version = store.memory.version
+    assert store.sweep_ttl() == 2 and store.memory.version == version + 1
+    assert sorted(store.memory.list()) == ["s/kept.json"]
+    defaults = AutomemStore(
+        memory_url, clock=clock, ttl={"default_ttl": 1, "refresh_on_read": False}
+    )
+    defaults.put(("d",), "k", {"v": 1})
+    clock.advance(0.5)
+    assert defaults.get(("d",), "k") is not None
+    clock.advance(0.6)
+    assert defaults.get(("d",), "k") is None
