@@ -48,33 +48,29 @@ class PromptBuilder:
             max_log_ops=sc.limits.max_log_ops,
         )
 
+    def _routine_vars(self, observation: str) -> dict[str, object]:
+        """The variables LOG and PLAN prompts share (takes the pending notes)."""
+        ctx = self.ctx
+        return {
+            "observation": observation,
+            "step": ctx.step_index,
+            "memory_index": self.memory_index(),
+            "last_action": ctx.last_action or ctx.text("no_last_action"),
+            "feedback": ctx.take_feedback(),
+            "pinned": self.pinned(),
+        }
+
     def log(self, observation: str) -> str:
         """The LOG routine's user prompt (takes the pending notes)."""
-        ctx = self.ctx
-        return ctx.scaffold.render(
-            "log",
-            observation=observation,
-            step=ctx.step_index,
-            memory_index=self.memory_index(),
-            last_action=ctx.last_action or ctx.text("no_last_action"),
-            feedback=ctx.take_feedback(),
-            pinned=self.pinned(),
-            max_log_ops=ctx.scaffold.limits.max_log_ops,
+        sc = self.ctx.scaffold
+        return sc.render(
+            "log", max_log_ops=sc.limits.max_log_ops, **self._routine_vars(observation)
         )
 
     def plan(self, observation: str) -> str:
         """The PLAN routine's user prompt (takes the pending notes)."""
-        ctx = self.ctx
-        return ctx.scaffold.render(
-            "plan",
-            observation=observation,
-            step=ctx.step_index,
-            memory_index=self.memory_index(),
-            actions=ctx.actions_text(),
-            feedback=ctx.take_feedback(),
-            pinned=self.pinned(),
-            last_action=ctx.last_action or ctx.text("no_last_action"),
-        )
+        variables = self._routine_vars(observation)
+        return self.ctx.scaffold.render("plan", actions=self.ctx.actions_text(), **variables)
 
     def act(self, observation: str, memory_context: str) -> str:
         """The task policy's prompt: memory only as extra context."""
