@@ -102,9 +102,18 @@ def load_memgpt_scaffold() -> Scaffold:
 
 
 def resolve_scaffold(spec: str) -> Scaffold | str:
-    """A bench scaffold name (``memgpt``) as its object; anything else unchanged."""
+    """A bench scaffold name (``memgpt``) or a YAML/JSON file marked ``frozen: true`` as
+    its object (the flag kept only where the Scaffold model has it); anything else
+    unchanged (``load_scaffold`` resolves it)."""
     if spec == "memgpt":
         return load_memgpt_scaffold()
+    if is_frozen(spec):
+        from automem_sdk.scaffold import load_scaffold
+
+        data = _raw(spec)
+        if "frozen" not in Scaffold.model_fields:
+            data.pop("frozen", None)
+        return load_scaffold(Scaffold.from_dict(data))
     return spec
 
 

@@ -40,6 +40,10 @@ def test_scaffold_is_core_blocks_plus_archival_and_frozen() -> None:
     }
     assert is_frozen("memgpt") and is_frozen(_yaml_path())
     assert not is_frozen("minihack")
+    from automem_sdk.benchmarks.memgpt import resolve_scaffold
+
+    assert resolve_scaffold(_yaml_path()) == sc  # the file itself is usable as --scaffold
+    assert resolve_scaffold("minihack") == "minihack"
 
 
 def test_structural_trainer_refuses_to_edit_it(tmp_path: Path) -> None:
