@@ -528,3 +528,32 @@ print("pending at exit:", wrapped.memory.background.pending)
     )
     assert "pending at exit: 1" in out.stdout
     assert MemoryStore(url).read("notes.md") == "remember the blue door\n"
+
+
+@pytest.mark.parametrize("mode", [None, "updates", "messages"])
+def test_astream_and_events_of_a_wrapped_graph_match_the_unwrapped(
+    memory_url: str, mode: Any
+) -> None:
+    plain = create_agent(weather_agent_model(), tools=[get_weather])
+    seen: list[str] = []
+    wrapped = with_memory(
+        create_agent(weather_agent_model(), tools=[get_weather]), memory_url, llm=log_model(seen)
+    )
+    request = {"messages": [{"role": "user", "content": "weather in Oslo"}]}
+    kwargs = {} if mode is None else {"stream_mode": mode}
+
+    async def chunks(r: Any) -> list[Any]:
+        return [_chunk_kind(c) async for c in r.astream(request, **kwargs)]
+
+    async def events(r: Any) -> list[tuple[str, str]]:
+        out = []
+        async for e in r.astream_events(request, version="v2"):
+            assert MEMORY_MESSAGE_PREFIX not in str(e)  # the memory message never shows
+            out.append((e["event"], e["name"]))
+        return out
+
+    assert asyncio.run(chunks(wrapped)) == asyncio.run(chunks(plain))
+    assert "It says rain in Oslo today" in seen[-1]
+    if mode is None:
+        assert asyncio.run(events(wrapped)) == asyncio.run(events(plain))
+        assert len(seen) == 2 and "It says rain in Oslo today" in seen[-1]
