@@ -379,6 +379,7 @@ class MemoryStore:
         self._lock = StoreLock(lock_file, shared)
         self._entries = EntryLog()
         self._changed: dict[str, float] = {}  # path -> time of its last version
+        self._unapplied = 0  # a committed version whose tree update failed
         self._index = SearchIndex()
         self._since_checkpoint = 0
         with self._lock:
@@ -635,6 +636,15 @@ class MemoryStore:
     @contextmanager
     def _mutation(self, *, force: bool = False) -> Iterator[None]:
         with self._lock:
+            if self._unapplied:  # a tree update failed (disk full): finish it first
+                try:
+                    self._redo(self._unapplied)
+                except OSError as exc:
+                    raise AutomemError(
+                        f"{self.url}: version {self._unapplied} is committed but its files "
+                        f"still cannot be written ({exc}); free space and retry"
+                    ) from exc
+                self._unapplied = 0
             if force or (self._journal.probe_before_write and self._journal.changed()):
                 self._catch_up(locked=True)
             yield
@@ -916,12 +926,18 @@ class MemoryStore:
             return len(self._entries)
         entry, objects = self._entry_for(txn, len(self._entries) + 1)
         entry, objects = self._carry(entry, objects, txn)
-        if len(objects) > 1 and not self._backend.appendable:
-            pack = self._objects.put_pack(objects)  # one PUT for the whole batch
-            entry = entry.model_copy(update={"pack": pack})
-        else:
-            for sha, data in objects.items():
-                self._objects.put(sha, data)
+        try:
+            if len(objects) > 1 and not self._backend.appendable:
+                pack = self._objects.put_pack(objects)  # one PUT for the whole batch
+                entry = entry.model_copy(update={"pack": pack})
+            else:
+                for sha, data in objects.items():
+                    self._objects.put(sha, data)
+        except OSError as exc:  # disk full, quota: the entry is not written, nothing changes
+            raise AutomemError(
+                f"{self.url}: could not store the content of version {entry.version} "
+                f"({exc}); nothing was changed: free space (or fix the volume) and retry"
+            ) from exc
         try:
             self._journal.append(entry)
         except OSError as exc:  # disk full, quota, I/O error: nothing is committed
@@ -947,9 +963,12 @@ class MemoryStore:
             for path in txn.changes:
                 self._changed[path] = applied
         except OSError as exc:
+            self._unapplied = entry.version  # retried before the next mutation
+            txn.undo.clear()  # the version stands: the caller must not roll the index back
             raise AutomemError(
                 f"version {entry.version} is committed but the tree could not be updated "
-                f"({exc}); it is repaired when the store is next opened"
+                f"({exc}); it is written before the next change, or when the store is next "
+                "opened"
             ) from exc
         return entry.version
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -174,3 +175,76 @@ def test_an_outside_revert_is_adopted_not_undone(file_url: str) -> None:
     assert reopened.read("notes.md") == "first version\n"
     assert path.read_text() == "first version\n"
     assert [e.op for e in reopened.history("notes.md")] == ["write", "write", "sync"]
+
+
+def _small_volume(tmp_path: Path) -> Iterator[Path]:
+    """A 512 KiB tmpfs when running as root (real ENOSPC), else ``None``."""
+    import shutil
+    import subprocess
+
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        yield None  # type: ignore[misc]
+        return
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=512k,mode=0700", "tmpfs", str(mnt)],
+        capture_output=True,
+    )
+    if done.returncode != 0:
+        yield None  # type: ignore[misc]
+        return
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+@pytest.fixture
+def small_volume(tmp_path: Path) -> Iterator[Path]:
+    yield from _small_volume(tmp_path)
+
+
+def test_a_full_disk_loses_no_committed_version_and_the_process_recovers(
+    small_volume: Path | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC on content objects, the journal and the tree: every version reported
+    committed survives, failures say "nothing was changed", and writes work again in
+    the same process once space is back (a real full tmpfs as root, else injected)."""
+    root = (small_volume or tmp_path) / "store"
+    store = MemoryStore(str(root))
+    committed: dict[int, dict[str, str]] = {}
+    filler = (small_volume or tmp_path) / "filler"
+    if small_volume is not None:
+        with open(filler, "wb") as fh:  # leave ~100 KiB
+            fh.write(b"\0" * (400 << 10))
+    else:
+        real_open = os.open
+
+        def full_open(path: Any, flags: int, *a: Any, **k: Any) -> int:
+            if "/.automem/tmp/" in str(path) and filler.exists():
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real_open(path, flags, *a, **k)
+
+        filler.write_bytes(b"x")
+        monkeypatch.setattr(os, "open", full_open)
+    failures: list[str] = []
+    for i in range(60):
+        body = os.urandom(4096).hex() + "\n"  # 8 KiB, nothing shared: content objects
+        try:
+            v = store.write(f"f{i % 6}.md", body)
+        except AutomemError as exc:
+            failures.append(str(exc))
+            continue
+        committed[v] = store.snapshot()
+    assert failures, "the volume never filled up"
+    assert all("nothing was changed" in f or "is committed" in f for f in failures), failures
+    assert any("could not store the content" in f for f in failures), failures
+    filler.unlink()  # space is back
+    v = store.write("after.md", "space is back\n")
+    assert store.read("after.md") == "space is back\n"
+    again = MemoryStore(str(root))
+    assert again.version == v
+    for version, snap in committed.items():
+        assert again.snapshot(version) == snap, version
+    assert again.snapshot() == store.snapshot()
