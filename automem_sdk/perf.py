@@ -339,22 +339,29 @@ def _run_scale(sizes: list[int], json_path: str | None) -> int:
 
     console = Console()
     rows = scale_bench(sizes)
-    table = Table(title="a store that lives long (file://)")
-    for col in ("what", "n", "reopen ms", "disk / live bytes", "search ms common/rare/partial"):
+    table = Table(title="a store that lives long (file://; reopen after a checkpoint)")
+    cols = ("what", "n", "reopen ms", "on disk", "after compact", "search ms c/r/p", "first")
+    for col in cols:
         table.add_column(col, justify="left" if col == "what" else "right")
     for r in rows:
-        disk = (
-            f"{r['disk_bytes']:,} / {r['live_bytes']:,} ({r['disk_bytes'] / max(1, r['live_bytes']):.0f}x)"
-            if "disk_bytes" in r
-            else ""
-        )
-        search = (
-            f"{r['search_common_ms']:.2f} / {r['search_rare_ms']:.2f} / {r['search_partial_ms']:.2f}"
-            if "search_common_ms" in r
-            else ""
-        )
-        reopen = f"{r['reopen_ms']:.0f}" if "reopen_ms" in r else ""
-        table.add_row(r["kind"], f"{r['n']:,}", reopen, disk, search)
+        disk = after = search = first = ""
+        if "disk_bytes" in r:
+            disk = f"{r['disk_bytes']:,} B for {r['live_bytes']:,} live"
+            after = f"{r['disk_after_compact']:,} B, reopen {r['reopen_after_compact_ms']:.1f} ms"
+        if "amplification" in r:
+            disk = f"{r['amplification']:.2f}x live"
+            after = f"{r['after_compact']:.2f}x live"
+        if "search_common_ms" in r:
+            search = (
+                f"{r['search_common_ms']:.2f} / {r['search_rare_ms']:.2f} / "
+                f"{r['search_partial_ms']:.2f}"
+            )
+            first = (
+                f"open+search {r['open_and_first_search_ms']:.0f} ms; new word "
+                f"{r['search_after_new_word_ms']:.2f} ms"
+            )
+        reopen = f"{r['reopen_ms']:.1f}" if "reopen_ms" in r else ""
+        table.add_row(r["kind"], f"{r['n']:,}", reopen, disk, after, search, first)
     console.print(table)
     if json_path:
         with open(json_path, "w", encoding="utf-8") as fh:
