@@ -1,12 +1,30 @@
 """Anthropic's own memory-tool tests, run against AutomemMemoryTool.
 
 The test classes below are anthropic-sdk-python's
-``tests/lib/tools/memory_tools/test_filesystem.py`` (commit 935b65fd, MIT License,
-Copyright (c) 2023 Anthropic, PBC), unchanged. Only what they are run on is swapped:
+``tests/lib/tools/memory_tools/test_filesystem.py`` (commit 935b65fd), unchanged, under
+its MIT license (below). Only what they are run on is swapped:
 the two tool classes and their fixtures are automem's backend on a local store laid out
 as the reference's (``<base_path>/memories``), and the directory snapshot leaves out the
 store's own journal folder (``.automem/``). The tests that check something the store
 does differently on purpose are skipped with the reason (the README names them).
+
+Copyright 2023 Anthropic, PBC.
+
+Permission is hereby granted, free of charge, to any person obtaining a copy of this
+software and associated documentation files (the "Software"), to deal in the Software
+without restriction, including without limitation the rights to use, copy, modify, merge,
+publish, distribute, sublicense, and/or sell copies of the Software, and to permit persons
+to whom the Software is furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all copies or
+substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED,
+INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A PARTICULAR
+PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT HOLDERS BE LIABLE
+FOR ANY CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR
+OTHERWISE, ARISING FROM, OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER
+DEALINGS IN THE SOFTWARE.
 """
 
 from __future__ import annotations
