@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 from pathlib import Path
@@ -275,3 +276,36 @@ def test_memory_compact_command_and_fsck_of_a_compacted_store(tmp_path: Path) ->
     assert automem("compact", str(root), "--keep-last", "0").returncode == 2
     report = fsck(root.as_uri())
     assert report.ok and report.versions == 30, report.lines()
+
+
+@pytest.mark.s3
+def test_compact_on_s3_keeps_the_kept_versions_and_batches_its_deletes(
+    s3_store_url: tuple[str, dict[str, object]],
+) -> None:
+    import fsspec
+
+    url, opts = s3_store_url
+    store = MemoryStore(url, opts)
+    snaps = {}
+    for i in range(30):
+        store.write(f"f{i % 3}.md", os.urandom(3000).hex() + "\n")  # 6 KiB: objects
+        snaps[store.version] = store.snapshot()
+    fs, root = fsspec.core.url_to_fs(url, **opts)
+    deletes: list[str] = []
+
+    def count(event_name: str, **_kw: object) -> None:
+        if "Delete" in event_name:
+            deletes.append(event_name)
+
+    fs.s3.meta.events.register("before-call.s3", count)
+    try:
+        result = store.compact(keep_last=5, grace_s=0)
+    finally:
+        fs.s3.meta.events.unregister("before-call.s3", count)
+    assert result.horizon == 26 and result.objects_deleted >= 20
+    assert len(deletes) <= 3, deletes  # batched, not one request per object
+    again = MemoryStore(url, opts)
+    for v in range(26, 31):
+        assert again.snapshot(v) == snaps[v]
+    again.write("f0.md", "after\n")
+    assert MemoryStore(url, opts).read("f0.md") == "after\n"
