@@ -290,7 +290,7 @@ def test_compact_on_s3_keeps_the_kept_versions_and_batches_its_deletes(
     for i in range(30):
         store.write(f"f{i % 3}.md", os.urandom(3000).hex() + "\n")  # 6 KiB: objects
         snaps[store.version] = store.snapshot()
-    fs, root = fsspec.core.url_to_fs(url, **opts)
+    fs, _root = fsspec.core.url_to_fs(url, **opts)
     deletes: list[str] = []
 
     def count(event_name: str, **_kw: object) -> None:
