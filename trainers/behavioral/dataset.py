@@ -118,6 +118,7 @@ class DatasetCounts(BaseModel):
     no_memory_ops: int = 0
     abstentions: int = 0  # examples kept whose target is the terminator alone
     failed_ops_dropped: int = 0
+    uncredited_ops_dropped: int = 0  # ops a decision-level selector did not credit
     duplicates: int = 0
     balanced_out: int = 0
     log: int = 0
@@ -141,6 +142,7 @@ def canonical_target(
     keep_failed_ops: bool = False,
     terminator: str = TERMINATOR,
     abstention: bool = False,
+    keep: set[int] | None = None,
 ) -> tuple[str, list[MemoryOp], int]:
     """The canonical memory-op span of one turn.
 
@@ -153,6 +155,9 @@ def canonical_target(
         terminator: appended when the turn ended its routine.
         abstention: an abstention (:func:`~.traces.is_abstention`: the turn ended its
             routine without trying any memory op) gets ``terminator`` alone as target.
+        keep: when given, only the memory ops at these indices of ``turn.ops`` are kept
+            (the decisions a decision-level selector credited); the others are left out
+            of the target.
 
     Returns:
         ``(target text, kept ops, number of failed ops dropped)``; the text is empty when
@@ -168,6 +173,8 @@ def canonical_target(
             ended = True
             break
         if name in NON_MEMORY_OPS:
+            continue
+        if keep is not None and i not in keep:
             continue
         try:
             op = op_from_dict(raw)
@@ -228,13 +235,21 @@ def build_examples(
         if t.routine not in _ROUTINES:
             counts.no_memory_ops += 1
             continue
+        keep = set(sel.ops) if sel.ops is not None else None
         target, _ops, dropped = canonical_target(
             t,
             keep_failed_ops=cfg.keep_failed_ops,
             terminator=cfg.terminator,
             abstention=cfg.keep_abstentions,
+            keep=keep,
         )
         counts.failed_ops_dropped += dropped
+        if keep is not None:
+            counts.uncredited_ops_dropped += sum(
+                1
+                for i, raw in enumerate(t.ops[: len(t.results) or None])
+                if i not in keep and str(raw.get("op", "")) not in NON_MEMORY_OPS
+            )
         if not target:
             counts.no_memory_ops += 1
             continue

@@ -76,21 +76,43 @@ class Selection(BaseModel):
     selectors: list[str] = Field(default_factory=list)
     reasons: list[str] = Field(default_factory=list)
     score: float | None = None
+    #: indices (into the turn's ``ops``) of the memory decisions credited; ``None``: the
+    #: whole turn (episode- and turn-level selectors). Decision-level selectors
+    #: (:mod:`.credit`) set it, and the postprocess keeps only these ops in the target.
+    ops: list[int] | None = None
 
     @property
     def key(self) -> TurnKey:
         """The turn this selection points at."""
         return (self.trace, self.step, self.routine, self.turn)
 
-    def merged(self, other: Selection) -> Selection:
-        """This selection with the selectors, reasons and score of ``other`` added."""
+    def merged(self, other: Selection, *, ops: str = "union") -> Selection:
+        """This selection with the selectors, reasons and score of ``other`` added.
+
+        Args:
+            other: a selection of the same turn.
+            ops: how credited op sets combine: ``union`` (``|``) or ``intersection``
+                (``&``); ``None`` (the whole turn) is the neutral set of ``&`` and
+                absorbs ``|``.
+        """
         return self.model_copy(
             update={
                 "selectors": _unique([*self.selectors, *other.selectors]),
                 "reasons": _unique([*self.reasons, *other.reasons]),
                 "score": other.score if other.score is not None else self.score,
+                "ops": _merge_ops(self.ops, other.ops, ops),
             }
         )
+
+
+def _merge_ops(a: list[int] | None, b: list[int] | None, how: str) -> list[int] | None:
+    if how == "intersection":
+        if a is None or b is None:
+            return b if a is None else a
+        return sorted(set(a) & set(b))
+    if a is None or b is None:
+        return None
+    return sorted(set(a) | set(b))
 
 
 def _unique(items: list[str]) -> list[str]:
@@ -520,7 +542,8 @@ class Intersection(Selector):
         if not first:
             return []
         second = self.right.select(traces, set(first))
-        return sorted((first[s.key].merged(s) for s in second if s.key in first), key=_sort_key)
+        out = [first[s.key].merged(s, ops="intersection") for s in second if s.key in first]
+        return sorted((s for s in out if s.ops is None or s.ops), key=_sort_key)
 
 
 class Union(Selector):
@@ -546,7 +569,7 @@ class Union(Selector):
         return sorted(merged.values(), key=_sort_key)
 
 
-def _parse_term(term: str, judge: LLMClient | None) -> Selector:
+def _parse_term(term: str, judge: LLMClient | None, context: Any = None) -> Selector:
     name, _, arg = term.strip().partition(":")
     name = name.strip().lower()
     arg = arg.strip()
@@ -561,18 +584,40 @@ def _parse_term(term: str, judge: LLMClient | None) -> Selector:
             if judge is None:
                 raise BehavioralError("the 'judge' selector needs a judge model (--judge SPEC)")
             return JudgeSelector(judge, min_score=float(arg)) if arg else JudgeSelector(judge)
+        if name in ("verified", "counterfactual", "usage"):
+            from automem_sdk.trainers.behavioral import credit
+
+            if context is None:
+                raise BehavioralError(
+                    f"the {name!r} selector needs a credit context (the env, the task "
+                    "policy and, for 'verified', a verifier): pass context=CreditContext(...)"
+                )
+            made: Selector
+            if name == "verified":
+                made = credit.VerifiedSelector(context)
+            elif name == "usage":
+                made = credit.UsageSelector(context)
+            elif arg:
+                made = credit.CounterfactualSelector(context, horizon=int(arg))
+            else:
+                made = credit.CounterfactualSelector(context)
+            return made
     except ValueError as exc:
         raise BehavioralError(f"bad selector argument in {term!r}: {exc}") from exc
     raise BehavioralError(
-        f"unknown selector {name!r} in {term!r}; use all, outcome[:K], hindsight[:R], judge[:S]"
+        f"unknown selector {name!r} in {term!r}; use all, outcome[:K], hindsight[:R], "
+        "judge[:S], verified, counterfactual[:H], usage"
     )
 
 
-def parse_selector(spec: str, judge: LLMClient | None = None) -> Selector:
+def parse_selector(spec: str, judge: LLMClient | None = None, context: Any = None) -> Selector:
     """Build a selector from a string such as ``"outcome:0.25 & hindsight | judge:8"``.
 
     ``&`` binds tighter than ``|``. Terms: ``all``, ``outcome[:TOP_FRAC]``,
-    ``hindsight[:MIN_REWARD]``, ``judge[:MIN_SCORE]`` (needs ``judge``).
+    ``hindsight[:MIN_REWARD]``, ``judge[:MIN_SCORE]`` (needs ``judge``), and the
+    decision-level terms of :mod:`.credit` (need ``context``, a
+    :class:`~.credit.CreditContext`): ``verified``, ``counterfactual[:HORIZON]``,
+    ``usage``.
 
     Raises:
         BehavioralError: an unknown term or a bad argument.
@@ -583,7 +628,7 @@ def parse_selector(spec: str, judge: LLMClient | None = None) -> Selector:
     for alt in spec.split("|"):
         inter: Selector | None = None
         for term in alt.split("&"):
-            sel = _parse_term(term, judge)
+            sel = _parse_term(term, judge, context)
             inter = sel if inter is None else Intersection(inter, sel)
         assert inter is not None
         union = inter if union is None else Union(union, inter)

@@ -18,7 +18,7 @@ from typing import Any
 from automem_sdk.env import RoutineRequest, StepResult
 from automem_sdk.llm.base import Completion
 
-__all__ = ["KeyDoorEnv", "KeyDoorExplorer", "make_toy_traces"]
+__all__ = ["KeyDoorEnv", "KeyDoorExplorer", "KeyDoorPlanner", "KeyNoteWriter", "make_toy_traces"]
 
 _KEY_AT = re.compile(r"key at cell (\d+)")
 
@@ -209,6 +209,80 @@ class KeyDoorExplorer:
             step = "west" if self.target < pos else "east"
             return f"<|ACTION|>{step}<|END|>"
         return f"<|ACTION|>{'west' if self.rng.random() < 0.6 else 'east'}<|END|>"
+
+
+class KeyNoteWriter:
+    """A scripted memory policy for :class:`KeyDoorEnv` whose single decisions matter.
+
+    LOG notes the key's cell the first time the player stands on it (``key at cell N``,
+    or the wrong cell ``N + misfile`` when ``misfile`` is set), the locked door when it
+    is found without the key (``door locked at cell D``), and a note that matters to no
+    one at the steps in ``noise_at`` (``cell P looked empty``). PLAN reads ``notes.md``.
+    Whether a note exists is read from the store, so the policy has no state of its own
+    and can continue any episode (counterfactual branches).
+
+    Args:
+        store: the episode's memory store.
+        misfile: file the key note under a cell this far off (0: the right cell).
+        noise_at: steps at which to write the useless note.
+    """
+
+    def __init__(self, store: Any, *, misfile: int = 0, noise_at: Sequence[int] = ()) -> None:
+        self.store = store
+        self.misfile = misfile
+        self.noise_at = set(noise_at)
+        self.name = "key-note-writer"
+
+    def _notes(self) -> str:
+        try:
+            return str(self.store.read("notes.md"))
+        except Exception:
+            return ""
+
+    def decide(self, request: RoutineRequest) -> Completion:
+        """One LOG or PLAN turn."""
+        if request.routine == "plan":
+            return Completion(text="<|READ|>notes.md<|END|><|DONE|>", model=self.name)
+        info = request.info
+        pos = int(info.get("pos", 0))
+        notes = self._notes()
+        ops = []
+        if info.get("key_here") and "key at cell" not in notes:
+            ops.append(f"<|APPEND|>notes.md|key at cell {pos + self.misfile}<|END|>")
+        if info.get("door_here") and not info.get("has_key") and "door locked" not in notes:
+            ops.append(f"<|APPEND|>notes.md|door locked at cell {pos}<|END|>")
+        if request.step in self.noise_at:
+            ops.append(f"<|APPEND|>notes.md|cell {pos} looked empty<|END|>")
+        return Completion(text="".join(ops) + "<|DONE|>", model=self.name)
+
+
+class KeyDoorPlanner:
+    """A stateless task policy for :class:`KeyDoorEnv` that acts on the memory context.
+
+    It walks east; once the context says the door is locked it goes to the key cell the
+    context names and picks the key up, then opens the door. Knowing of a locked door
+    but not where the key is, it waits: without the key note the episode is lost.
+    """
+
+    name = "keydoor-planner"
+
+    def decide(self, request: RoutineRequest) -> Completion:
+        """Commit one action."""
+        info = request.info
+        pos = int(info.get("pos", 0))
+        context = request.memory_context
+        keys = [int(m) for m in _KEY_AT.findall(context)]
+        if info.get("has_key"):
+            action = "open" if info.get("door_here") else "east"
+        elif "door locked" not in context:
+            action = "east"
+        elif info.get("key_here"):
+            action = "pickup"
+        elif keys:
+            action = "west" if keys[-1] < pos else "east" if keys[-1] > pos else "wait"
+        else:
+            action = "wait"
+        return Completion(text=f"<|ACTION|>{action}<|END|>", model=self.name)
 
 
 def make_toy_traces(
