@@ -19,6 +19,7 @@ from automem_sdk.trainers.behavioral.dataset import (
 from automem_sdk.trainers.behavioral.errors import BehavioralError
 from automem_sdk.trainers.behavioral.selectors import AllTurnsSelector
 from automem_sdk.trainers.behavioral.sft_data import (
+    ELISION,
     IGNORE_INDEX,
     CompletionCollator,
     encode_example,
@@ -77,23 +78,55 @@ def test_labels_are_ignored_everywhere_but_the_target_span(
         assert full_ids[:n] == enc.input_ids
 
 
-def test_truncation_drops_examples_whose_span_is_gone(
-    tokenizer: Any, examples: list[SFTExample]
-) -> None:
+def test_no_example_is_dropped_for_length(tokenizer: Any, examples: list[SFTExample]) -> None:
+    """Long examples are shortened from the middle of the prompt, never dropped."""
     full, _ = encode_examples(tokenizer, examples, max_length=4096)
     prompt_lens = sorted(e.prompt_len for e in full)
-    cut = prompt_lens[len(prompt_lens) // 2]  # about half lose their whole span
+    cut = prompt_lens[len(prompt_lens) // 2]  # about half are longer than this
+    longer = sum(1 for e in full if len(e.input_ids) > cut)
+    assert longer > 0
     encoded, stats = encode_examples(tokenizer, examples, max_length=cut)
-    expected_dropped = sum(1 for e in full if e.prompt_len >= cut)
-    assert stats.dropped_empty_span == expected_dropped > 0
-    assert stats.encoded == len(encoded) == len(examples) - expected_dropped
-    assert stats.truncated == sum(1 for e in full if e.prompt_len < cut < len(e.input_ids))
-    for enc in encoded:
+    assert stats.dropped_empty_span == stats.dropped_misaligned == 0
+    assert stats.encoded == len(encoded) == len(examples)
+    assert stats.truncated == longer and stats.cut_tokens > 0
+    system = {e.id: tokenizer.apply_chat_template(e.prompt[:1], tokenize=False) for e in examples}
+    for ex, whole, enc in zip(examples, full, encoded, strict=True):
         assert len(enc.input_ids) <= cut
-        assert enc.target_len > 0
-        assert any(t != IGNORE_INDEX for t in enc.labels)
         assert all(t == IGNORE_INDEX for t in enc.labels[: enc.prompt_len])
+        if not enc.truncated:
+            assert enc.input_ids == whole.input_ids
+            continue
+        # the target is kept whole (it fits: targets are short) ...
+        assert not enc.target_cut
+        assert enc.labels[enc.prompt_len :] == whole.labels[whole.prompt_len :]
+        # ... the end of the prompt (current step + generation prompt) is intact ...
+        tail = enc.prompt_len - len(tokenizer(ELISION, add_special_tokens=False)["input_ids"])
+        kept_tail = enc.input_ids[enc.prompt_len - 8 : enc.prompt_len]
+        assert kept_tail == whole.input_ids[whole.prompt_len - 8 : whole.prompt_len]
+        assert tail > 0
+        # ... and so is the system message at its start; the middle went
+        text = tokenizer.decode(enc.input_ids[: enc.prompt_len])
+        assert "earlier context elided" in text
+        if cut > 2 * len(tokenizer(system[ex.id], add_special_tokens=False)["input_ids"]) + 16:
+            assert text.startswith(system[ex.id])
+        assert enc.cut == whole.prompt_len - enc.prompt_len + len(
+            tokenizer(ELISION, add_special_tokens=False)["input_ids"]
+        )
+    # only a max_length that cannot hold one target token leaves nothing to train on
     assert encode_example(tokenizer, examples[0], max_length=1) == "empty_span"
+
+
+def test_a_target_longer_than_max_length_is_cut_not_dropped(
+    tokenizer: Any, examples: list[SFTExample]
+) -> None:
+    ex = max(examples, key=lambda e: len(e.target))
+    n_target = len(tokenizer(ex.target, add_special_tokens=False)["input_ids"])
+    n_marker = len(tokenizer(ELISION, add_special_tokens=False)["input_ids"])
+    limit = n_marker + 1 + n_target // 2
+    enc = encode_example(tokenizer, ex, max_length=limit)
+    assert not isinstance(enc, str)
+    assert enc.target_cut and enc.target_len > 0 and len(enc.input_ids) == limit
+    assert enc.labels[enc.prompt_len :] == enc.input_ids[enc.prompt_len :]
 
 
 def test_templates_that_rewrite_the_reply_are_refused(

@@ -136,10 +136,15 @@ def test_dataset_comes_from_runner_traces(data: dict[str, Any]) -> None:
 def test_loss_goes_down_and_metrics_are_logged(data: dict[str, Any], trained: Any) -> None:
     result = trained["result"]
     assert result.steps == STEPS
-    assert result.encode.encoded == len(data["examples"])
+    # whole episodes are held out; every other example is trained on
+    assert result.n_heldout > 0 and result.heldout_traces >= 1
+    assert result.encode.encoded + result.n_heldout == len(data["examples"])
     assert result.encode.dropped_empty_span == 0
     assert result.loss_before is not None and result.loss_after is not None
     assert result.loss_after < result.loss_before - 0.05
+    # the held-out loss is measured on examples never trained on, before and after
+    assert result.heldout_loss_before is not None and result.heldout_loss_after is not None
+    assert result.heldout_loss_after != result.heldout_loss_before
     assert result.train_tokens > 0 and result.tokens_per_s > 0
     rows = [
         json.loads(line)
@@ -181,6 +186,17 @@ def test_adapter_config_is_what_vllm_and_peft_expect(data: dict[str, Any], train
     assert "--enable-lora" in cmd and f"memory-lora={trained['adapter']}" in cmd
 
 
+def test_heldout_split_keeps_whole_episodes_apart(data: dict[str, Any]) -> None:
+    from automem_sdk.trainers.behavioral.train import split_heldout
+
+    train, held, n = split_heldout(data["examples"], 0.25, seed=0)
+    assert n >= 1 and held and train
+    assert len(train) + len(held) == len(data["examples"])
+    assert not {e.source.trace for e in train} & {e.source.trace for e in held}
+    assert split_heldout(data["examples"], 0.25, seed=0)[1] == held  # deterministic
+    assert split_heldout(data["examples"], 0.0)[1] == []
+
+
 def test_training_resumes_from_the_last_checkpoint(
     data: dict[str, Any], trained: Any, tmp_path: Path
 ) -> None:
@@ -216,10 +232,10 @@ def test_train_lora_qwen2_ledger_and_merged_model(data: dict[str, Any], tmp_path
     assert result.steps == 2
     assert result.dataset_sha256 == data["dataset"].sha256
     assert check_adapter(result.adapter_dir) == []
-    # Examples longer than max_length lose their span: dropped and counted, not trained on.
+    # Examples longer than max_length are shortened from the middle, not dropped.
     n = len(data["examples"])
-    assert result.encode.encoded > 0
-    assert result.encode.encoded + result.encode.dropped_empty_span == n
+    assert result.encode.dropped_empty_span == 0
+    assert result.encode.encoded + result.n_heldout == n
     ledger = read_ledger(str(tmp_path / "out"))
     assert [e["kind"] for e in ledger] == ["adapter"]
     entry = ledger[0]

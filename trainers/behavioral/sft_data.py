@@ -9,9 +9,15 @@ counted) when
 
 - the template does not render the assistant turn as ``generation prompt + content``
   (``misaligned``), or
-- truncation to ``max_length`` leaves no target token (``empty_span``).
+- ``max_length`` leaves no room for a single target token (``empty_span``: only when
+  ``max_length`` is smaller than the elision marker plus two tokens).
 
-So no example with an empty target span is ever trained on. Needs a tokenizer with a
+No example is dropped for being long. An example over ``max_length`` is **shortened from
+the middle of its prompt**: the head (the templated system message) and the tail (the
+latest turn: the current step's observation and the generation prompt) are kept, the
+tokens between them are replaced by a short elision marker, and the target is kept
+whole (it is only cut, from its end, when the target alone does not fit). So the long,
+late-episode turns, where memory matters most, are trained on like the others. Needs a tokenizer with a
 chat template (``transformers`` is only imported by callers that pass one).
 """
 
@@ -26,12 +32,14 @@ from automem_sdk.trainers.behavioral.errors import BehavioralError
 from pydantic import BaseModel
 
 __all__ = [
+    "ELISION",
     "IGNORE_INDEX",
     "CompletionCollator",
     "EncodeStats",
     "EncodedExample",
     "encode_example",
     "encode_examples",
+    "shorten_middle",
 ]
 
 IGNORE_INDEX = -100
@@ -47,7 +55,9 @@ class EncodedExample:
         labels: ``-100`` over the prompt, the token ids over the target span.
         prompt_len: number of prompt tokens kept.
         target_len: number of target tokens kept (always > 0).
-        truncated: whether ``max_length`` cut the example.
+        truncated: whether the example was shortened to fit ``max_length``.
+        cut: prompt tokens removed from the middle (0 when not shortened).
+        target_cut: the target alone did not fit and lost its end.
     """
 
     id: str
@@ -56,6 +66,8 @@ class EncodedExample:
     prompt_len: int
     target_len: int
     truncated: bool
+    cut: int = 0
+    target_cut: bool = False
 
     def as_features(self) -> dict[str, list[int]]:
         """The dict a data collator receives."""
@@ -69,7 +81,9 @@ class EncodeStats(BaseModel):
     encoded: int = 0
     dropped_empty_span: int = 0
     dropped_misaligned: int = 0
-    truncated: int = 0
+    truncated: int = 0  # examples shortened from the middle to fit (none dropped for length)
+    cut_tokens: int = 0  # prompt tokens removed from the middle, in all
+    target_cut: int = 0  # examples whose target alone did not fit (cut from its end)
     prompt_tokens: int = 0
     target_tokens: int = 0
 
@@ -84,17 +98,56 @@ def _special_ids(tokenizer: Any) -> set[int]:
     return ids
 
 
+#: Text put where the middle of a long prompt was removed.
+ELISION = "\n[... earlier context elided ...]\n"
+
+
+def _head_len(tokenizer: Any, prompt: list[dict[str, str]], prompt_ids: list[int]) -> int:
+    """Tokens of the templated system message at the start of the prompt (0: none)."""
+    if not prompt or prompt[0].get("role") != "system":
+        return 0
+    try:
+        text: str = tokenizer.apply_chat_template(prompt[:1], tokenize=False)
+    except Exception:
+        return 0
+    ids = _ids(tokenizer, text)
+    return len(ids) if prompt_ids[: len(ids)] == ids else 0
+
+
+def shorten_middle(
+    prompt_ids: list[int], budget: int, head: int, marker: list[int]
+) -> tuple[list[int], int]:
+    """``prompt_ids`` cut to ``budget`` tokens by removing tokens from the middle.
+
+    Keeps the first ``head`` tokens (at most half the budget) and as many of the last
+    tokens as fit, with ``marker`` between them.
+
+    Returns:
+        The shortened ids and how many tokens were removed.
+    """
+    if len(prompt_ids) <= budget:
+        return list(prompt_ids), 0
+    if budget <= len(marker) + 1:
+        return list(prompt_ids[-budget:]) if budget > 0 else [], len(prompt_ids) - max(budget, 0)
+    head = min(head, (budget - len(marker)) // 2)
+    tail = budget - head - len(marker)
+    out = [*prompt_ids[:head], *marker, *prompt_ids[len(prompt_ids) - tail :]]
+    return out, len(prompt_ids) - head - tail
+
+
 def encode_example(tokenizer: Any, example: SFTExample, max_length: int) -> EncodedExample | str:
     """Tokenize one example with the loss masked to its target span.
 
     Args:
         tokenizer: a transformers tokenizer with a chat template.
         example: the SFT example.
-        max_length: the most tokens kept (right truncation: the prompt is never altered,
-            the target may be cut).
+        max_length: the most tokens kept. A longer example is shortened from the middle
+            of its prompt (system message and latest turn kept, target whole; see
+            :func:`shorten_middle`), never dropped.
 
     Returns:
-        The encoded example, or a drop reason: ``"misaligned"`` or ``"empty_span"``.
+        The encoded example, or a drop reason: ``"misaligned"``, or ``"empty_span"``
+        when ``max_length`` cannot hold even one target token.
     """
     prompt = example.prompt
     target = example.target
@@ -118,14 +171,28 @@ def encode_example(tokenizer: Any, example: SFTExample, max_length: int) -> Enco
     full_ids = _ids(tokenizer, full_text)
     if full_ids[: len(prompt_ids) + len(target_ids)] != prompt_ids + target_ids:
         return "misaligned"
-    ids = prompt_ids + target_ids
-    truncated = len(ids) > max_length
-    ids = ids[:max_length]
-    prompt_len = min(len(prompt_ids), len(ids))
-    target_len = len(ids) - prompt_len
+    truncated = len(prompt_ids) + len(target_ids) > max_length
+    cut = 0
+    if truncated:
+        head = _head_len(tokenizer, prompt, prompt_ids)
+        marker = _ids(tokenizer, ELISION)
+        # The prompt gets what the whole target leaves, but at least the marker and its
+        # last token; then a target that still does not fit is cut from its end.
+        room = max(max_length - len(target_ids), len(marker) + 1)
+        if room >= max_length:
+            return "empty_span"
+        prompt_ids, cut = shorten_middle(prompt_ids, room, head, marker)
+        whole = len(target_ids)
+        target_ids = target_ids[: max_length - len(prompt_ids)]
+        target_cut = len(target_ids) < whole
+    else:
+        target_cut = False
+    prompt_len = len(prompt_ids)
+    target_len = len(target_ids)
     if target_len <= 0:
         return "empty_span"
-    labels = [IGNORE_INDEX] * prompt_len + ids[prompt_len:]
+    ids = prompt_ids + target_ids
+    labels = [IGNORE_INDEX] * prompt_len + target_ids
     return EncodedExample(
         id=example.id,
         input_ids=ids,
@@ -133,6 +200,8 @@ def encode_example(tokenizer: Any, example: SFTExample, max_length: int) -> Enco
         prompt_len=prompt_len,
         target_len=target_len,
         truncated=truncated,
+        cut=cut,
+        target_cut=target_cut,
     )
 
 
@@ -160,6 +229,8 @@ def encode_examples(
             continue
         out.append(enc)
         stats.truncated += int(enc.truncated)
+        stats.cut_tokens += enc.cut
+        stats.target_cut += int(enc.target_cut)
         stats.prompt_tokens += enc.prompt_len
         stats.target_tokens += enc.target_len
     stats.encoded = len(out)

@@ -42,7 +42,14 @@ from automem_sdk.trainers.behavioral.sft_data import (
 )
 from pydantic import BaseModel, Field
 
-__all__ = ["LoraSFT", "TrainConfig", "TrainResult", "target_span_loss", "train_lora"]
+__all__ = [
+    "LoraSFT",
+    "TrainConfig",
+    "TrainResult",
+    "split_heldout",
+    "target_span_loss",
+    "train_lora",
+]
 
 DEFAULT_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj"]
 
@@ -76,7 +83,11 @@ class TrainConfig(BaseModel):
             that predict a target token (Llama/Qwen/Mistral-style models; others take
             the full forward). Same loss, less compute and memory.
         min_examples: refuse to train on fewer encoded examples.
-        eval_examples: examples used for the before/after target loss (0: skip).
+        eval_examples: training examples used for the before/after target loss on the
+            training data (0: skip).
+        heldout_fraction: share of the source episodes (whole traces; single examples
+            when all come from one trace) kept out of training; their target loss
+            before and after training is the held-out loss (0: no held-out set).
         adapter_name: the name to serve the adapter under.
         merge: also write a merged model.
         device: ``auto``, ``cpu`` or ``cuda``.
@@ -106,6 +117,7 @@ class TrainConfig(BaseModel):
     target_only_logits: bool = True
     min_examples: int = 32
     eval_examples: int = 64
+    heldout_fraction: float = 0.1
     adapter_name: str = "memory-lora"
     merge: bool = False
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -124,12 +136,57 @@ class TrainResult(BaseModel):
     encode: EncodeStats
     loss_before: float | None = None
     loss_after: float | None = None
+    heldout_loss_before: float | None = None
+    heldout_loss_after: float | None = None
+    n_heldout: int = 0
+    heldout_traces: int = 0
     train_loss: float | None = None
     train_tokens: int = 0
     wall_s: float = 0.0
     tokens_per_s: float = 0.0
     dataset: str | None = None
     dataset_sha256: str | None = None
+
+
+def split_heldout(
+    examples: Sequence[SFTExample], fraction: float, seed: int = 0
+) -> tuple[list[SFTExample], list[SFTExample], int]:
+    """Split examples into training and held-out sets by source episode.
+
+    Whole traces go to the held-out side (turns of one episode are near-duplicates, so
+    splitting inside an episode would leak), chosen by a seeded hash of the trace's
+    digest: ``ceil(fraction * traces)`` of them, at least one when there are two or
+    more traces. Examples of a single trace are split one by one instead.
+
+    Returns:
+        ``(train, heldout, number of held-out traces)``; the held-out side is empty when
+        ``fraction`` is 0 or there are fewer than two examples.
+    """
+    items = list(examples)
+    if fraction <= 0 or len(items) < 2:
+        return items, [], 0
+
+    def rank(text: str) -> str:
+        return hashlib.sha256(f"{seed}:{text}".encode()).hexdigest()
+
+    traces = sorted({e.source.trace_sha256 or e.source.trace for e in items}, key=rank)
+    if len(traces) >= 2:
+        n = min(len(traces) - 1, max(1, math.ceil(fraction * len(traces))))
+        held = set(traces[:n])
+        is_held = [(e.source.trace_sha256 or e.source.trace) in held for e in items]
+        return (
+            [e for e, h in zip(items, is_held, strict=True) if not h],
+            [e for e, h in zip(items, is_held, strict=True) if h],
+            n,
+        )
+    ids = sorted((e.id for e in items), key=rank)
+    n = min(len(ids) - 1, max(1, math.ceil(fraction * len(ids))))
+    held_ids = set(ids[:n])
+    return (
+        [e for e in items if e.id not in held_ids],
+        [e for e in items if e.id in held_ids],
+        0,
+    )
 
 
 def _sha256_file(path: Path) -> str:
@@ -367,7 +424,11 @@ class LoraSFT:
         get_last_checkpoint: Any = trainer_utils.get_last_checkpoint
 
         cfg = self.config
-        encoded, stats = self.encode(examples)
+        train_examples, held_examples, held_traces = split_heldout(
+            examples, cfg.heldout_fraction, cfg.seed
+        )
+        encoded, stats = self.encode(train_examples)
+        held_encoded, _ = self.encode(held_examples) if held_examples else ([], None)
         if len(encoded) < max(cfg.min_examples, 1):
             raise InsufficientDataError(
                 f"only {len(encoded)} trainable examples after tokenization "
@@ -381,6 +442,7 @@ class LoraSFT:
         loss_before = (
             self.target_loss(encoded, cfg.eval_examples) if cfg.eval_examples > 0 else None
         )
+        held_before = self.target_loss(held_encoded) if held_encoded else None
         extra: dict[str, Any] = _checkpointing_arg(cfg.gradient_checkpointing)
         args = TrainingArguments(
             output_dir=str(ckpt_dir),
@@ -425,6 +487,7 @@ class LoraSFT:
             getattr(trainer, "_initial_num_input_tokens_seen", 0) or 0
         )
         loss_after = self.target_loss(encoded, cfg.eval_examples) if cfg.eval_examples > 0 else None
+        held_after = self.target_loss(held_encoded) if held_encoded else None
         train_loss = output.metrics.get("train_loss")
         return TrainResult(
             out_dir=str(self.out_dir),
@@ -436,6 +499,10 @@ class LoraSFT:
             encode=stats,
             loss_before=loss_before,
             loss_after=loss_after,
+            heldout_loss_before=held_before,
+            heldout_loss_after=held_after,
+            n_heldout=len(held_encoded),
+            heldout_traces=held_traces,
             train_loss=float(train_loss) if train_loss is not None else None,
             train_tokens=seen,
             wall_s=wall,
@@ -540,6 +607,10 @@ def train_lora(
             "steps": result.steps,
             "loss_before": _finite(result.loss_before),
             "loss_after": _finite(result.loss_after),
+            "heldout_loss_before": _finite(result.heldout_loss_before),
+            "heldout_loss_after": _finite(result.heldout_loss_after),
+            "n_heldout": result.n_heldout,
+            "heldout_traces": result.heldout_traces,
             "train_tokens": result.train_tokens,
             "tokens_per_s": result.tokens_per_s,
         },
