@@ -270,7 +270,17 @@ def _ensure_root(
     """
     if protocol in ("s3", "s3a", "gcs", "gs", "abfs", "az"):
         bucket = root.split("/", 1)[0]
-        if not base.exists(bucket):
+        try:
+            base.info(bucket)
+            missing = False
+        except FileNotFoundError:
+            missing = True
+        except Exception as exc:  # credentials, endpoint, permissions: say which
+            raise AutomemError(
+                f"cannot reach bucket {bucket!r} of {url}: {type(exc).__name__}: {exc} "
+                "(check the credentials and endpoint_url in storage_options)"
+            ) from exc
+        if missing:
             if not create_bucket:
                 raise MemoryNotFoundError(
                     f"bucket {bucket!r} of {url} does not exist (create it, or pass "

@@ -248,3 +248,20 @@ def test_a_full_disk_loses_no_committed_version_and_the_process_recovers(
     for version, snap in committed.items():
         assert again.snapshot(version) == snap, version
     assert again.snapshot() == store.snapshot()
+
+
+@pytest.mark.s3
+def test_an_unreachable_s3_endpoint_is_named_not_taken_for_a_missing_bucket() -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens here once closed
+    opts = {
+        "key": "k", "secret": "s",
+        "client_kwargs": {"endpoint_url": f"http://127.0.0.1:{port}"},
+        "config_kwargs": {"connect_timeout": 1, "retries": {"max_attempts": 1}},
+        "skip_instance_cache": True,
+    }  # fmt: skip
+    with pytest.raises(AutomemError, match="cannot reach bucket 'b'.*endpoint_url"):
+        MemoryStore("s3://b/memory", opts)
