@@ -263,5 +263,5 @@ def test_an_unreachable_s3_endpoint_is_named_not_taken_for_a_missing_bucket() ->
         "config_kwargs": {"connect_timeout": 1, "retries": {"max_attempts": 1}},
         "skip_instance_cache": True,
     }  # fmt: skip
-    with pytest.raises(AutomemError, match="cannot reach bucket 'b'.*endpoint_url"):
+    with pytest.raises(AutomemError, match=r"cannot reach bucket 'b'.*endpoint_url"):
         MemoryStore("s3://b/memory", opts)
