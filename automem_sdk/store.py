@@ -292,8 +292,14 @@ def _ensure_root(
         import os
 
         if not os.path.isdir(root):
-            os.makedirs(root, mode=dir_mode, exist_ok=True)
-            os.chmod(root, dir_mode)
+            missing: list[str] = []
+            path = os.path.abspath(root)
+            while not os.path.isdir(path):
+                missing.append(path)
+                path = os.path.dirname(path)
+            for folder in reversed(missing):  # each folder it creates gets dir_mode
+                os.makedirs(folder, mode=dir_mode, exist_ok=True)
+                os.chmod(folder, dir_mode)
     elif create:
         base.makedirs(root, exist_ok=True)
     elif not base.exists(root):

@@ -24,6 +24,9 @@ def test_files_and_folders_are_private_whatever_the_umask(tmp_path: Path) -> Non
     old = os.umask(0)
     try:
         root = tmp_path / "new-store"
+        store = MemoryStore(str(root / "missing" / "parents"))
+        root_mode = stat.S_IMODE((root / "missing").stat().st_mode)
+        assert root_mode == 0o700, oct(root_mode)  # folders above the root too
         store = MemoryStore(str(root))
         store.write("a/b/notes.md", "secret\n")
         store.append("log.md", "x\n")
