@@ -300,9 +300,18 @@ class Backend:
             self._scan_local(self.local_root, "", out, top=True)
             return out
         found: dict[str, dict[str, Any]] = self.fs.find("", detail=True)
+        marker = f"/{RESERVED_DIR}/"
+        # folders that hold a store of their own (a scoped sub-store): skipped whole
+        nested = {
+            "/" + rel[: rel.casefold().index(marker) + 1]
+            for rel in (n.lstrip("/") for n in found)
+            if marker in "/" + rel.casefold() and not rel.casefold().startswith(RESERVED_DIR)
+        }
         for name, info in found.items():
             rel = name.lstrip("/")
             if info.get("type") != "file" or rel.split("/", 1)[0].casefold() == RESERVED_DIR:
+                continue
+            if nested and any(("/" + rel).startswith(n) for n in nested):
                 continue
             out[rel] = (int(info.get("size") or 0), None)
         return out

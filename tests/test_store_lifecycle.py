@@ -268,3 +268,13 @@ def test_an_unreachable_s3_endpoint_is_named_not_taken_for_a_missing_bucket() ->
     }  # fmt: skip
     with pytest.raises(AutomemError, match=r"cannot reach bucket 'b'.*endpoint_url"):
         MemoryStore("s3://b/memory", opts)
+
+
+@pytest.mark.parametrize("kind", ["file", "memory"])
+def test_a_store_inside_the_root_is_not_adopted(tmp_path: Path, kind: str) -> None:
+    base = str(tmp_path / "s") if kind == "file" else f"memory://nested-{tmp_path.name}"
+    MemoryStore(f"{base}/users/alice").write("notes.md", "alice only\n")
+    parent = MemoryStore(base)
+    parent.write("shared.md", "everyone\n")
+    assert MemoryStore(base).list() == ["shared.md"]
+    assert MemoryStore(f"{base}/users/alice").read("notes.md") == "alice only\n"
