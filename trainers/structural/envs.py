@@ -90,6 +90,12 @@ def make_decider(spec: str, env_name: str, seed: int = 0) -> Decider | LLMClient
             return make_sensitive(spec, env_name, seed=seed)
         except ValueError as exc:
             raise StructuralError(str(exc)) from exc
+    if spec == "task-policy":
+        try:
+            policy: Decider = _registry(env_name).make_task_policy(env_name, seed=seed)
+        except (AutomemError, AttributeError, KeyError) as exc:
+            raise StructuralError(f"no task policy for env {env_name!r}: {exc}") from exc
+        return policy
     if spec != "explorer":
         from automem_sdk.llm import make_client
 
@@ -190,6 +196,8 @@ def describe_agent(agent: Any) -> str:
         "file schema; it reacts to limits, caps, ops and file schema, not to wording",
         "prompt-planner": "a keyless scripted task policy that reads memory only from "
         "the act prompt (trimmed to context_tokens)",
+        "task-policy": "the benchmark's scripted task policy: it plans over the map lines "
+        "in the memory context the memory model's reads returned",
     }
     parts = [f"mode {agent.mode}", f"memory {agent.memory}"]
     parts.append(

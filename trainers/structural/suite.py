@@ -243,7 +243,7 @@ def plot(rows: list[SuiteRow], path: Path) -> Path | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    fig, ax = plt.subplots(figsize=(max(7, len(rows) * 0.9), 4.2))
+    fig, ax = plt.subplots(figsize=(max(7, len(rows) * 0.75), 5))
     xs = list(range(len(rows)))
     w = 0.27
     series: list[tuple[str, list[float], str]] = [
@@ -255,7 +255,10 @@ def plot(rows: list[SuiteRow], path: Path) -> Path | None:
         ax.bar([x + (k - 1) * w for x in xs], ys, w, label=label, color=colour)
     ax.set_xticks(xs)
     ax.set_xticklabels(
-        [f"{r.task.split('/')[-1]}\n{r.sabotage}\n({r.kind})" for r in rows], fontsize=7
+        [f"{r.task.split('-')[-1]} {r.sabotage} ({r.kind})" for r in rows],
+        fontsize=7,
+        rotation=35,
+        ha="right",
     )
     ax.set_ylabel("progression on fresh seeds (mean)")
     n = rows[0].n if rows else 0
@@ -326,6 +329,43 @@ def run_suite(
     return rows
 
 
+def confirm(out: str | Path, seeds: list[int]) -> str:
+    """Replay each ``beyond`` row's accepted scaffold against stock on a second set of
+    fresh seeds (a replication decided after the first table: reported beside it, never
+    instead of it). Writes and returns ``confirm.md``."""
+    from automem_sdk.trainers.structural.rundir import RunDir
+
+    root = Path(out)
+    lines = [
+        "| task | player | n | stock | accepted | accepted - stock [95% CI] | wins | losses |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for run_dir in sorted(root.glob("*/beyond-*")):
+        if not (run_dir / "state.json").is_file():
+            continue
+        rd = RunDir(run_dir)
+        cfg = rd.read_config()
+        state = rd.read_state()
+        task, decider = cfg.envs[0], cfg.agent.decider
+        units = [(task, s) for s in seeds]
+        ev = EpisodeEvaluator(cfg.agent)
+        cache = EvalCache(root / "cache")
+        stock = load_scaffold("minihack")
+        best = rd.load_scaffold(state.best_id)
+        sv = [x.progression for x in evaluate_many(ev, cache, stock, units)]
+        bv = [x.progression for x in evaluate_many(ev, cache, best, units)]
+        diff, lo, hi = paired_ci(sv, bv, confidence=0.95)
+        wins = sum(1 for a, b in zip(sv, bv, strict=True) if b > a)
+        losses = sum(1 for a, b in zip(sv, bv, strict=True) if b < a)
+        lines.append(
+            f"| {task.split('/')[-1]} | {decider} | {len(units)} | {_mean(sv):.2f} | "
+            f"{_mean(bv):.2f} | {diff:+.3f} [{lo:+.3f}, {hi:+.3f}] | {wins} | {losses} |"
+        )
+    text = "\n".join(lines) + "\n"
+    (root / "confirm.md").write_text(text, encoding="utf-8")
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line of the suite (see module docstring)."""
     p = argparse.ArgumentParser(prog="python -m automem_sdk.trainers.structural.suite")
@@ -353,10 +393,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--final-seeds", default="5000-5029", help="fresh seeds for scoring")
     p.add_argument("--budget-episodes", type=int, default=400, help="episodes per loop run")
     p.add_argument("--report", action="store_true", help="print the table of --out and exit")
+    p.add_argument(
+        "--confirm-seeds",
+        metavar="SEEDS",
+        help="replay the beyond rows' accepted scaffolds vs stock on these fresh seeds and exit",
+    )
     args = p.parse_args(argv)
     out = Path(args.out)
+    if args.confirm_seeds:
+        print(confirm(out, parse_seeds(args.confirm_seeds)), end="")
+        return 0
     if args.report:
-        print((out / "suite.md").read_text(encoding="utf-8"), end="")
+        data = json.loads((out / "suite.json").read_text(encoding="utf-8"))
+        rows = [SuiteRow(**d) for d in data]
+        plot(rows, out / "suite.png")
+        print(table(rows), end="")
         return 0
     beyond = [b for b in (args.beyond or ["prompt-explorer"]) if b != "none"]
     rows = run_suite(
