@@ -101,7 +101,7 @@ from automem_sdk.store_journal import (
     write_format,
 )
 from automem_sdk.store_paths import RESERVED_DIR, check_inside, validate_path, validate_prefix
-from automem_sdk.store_rewrite import strip_carried
+from automem_sdk.store_rewrite import strip_carried, strip_carried_objects
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -292,12 +292,12 @@ def _ensure_root(
         import os
 
         if not os.path.isdir(root):
-            missing: list[str] = []
+            absent: list[str] = []
             path = os.path.abspath(root)
             while not os.path.isdir(path):
-                missing.append(path)
+                absent.append(path)
                 path = os.path.dirname(path)
-            for folder in reversed(missing):  # each folder it creates gets dir_mode
+            for folder in reversed(absent):  # each folder it creates gets dir_mode
                 os.makedirs(folder, mode=dir_mode, exist_ok=True)
                 os.chmod(folder, dir_mode)
     elif create:
@@ -1742,7 +1742,10 @@ class MemoryStore:
         keep = self._objects.dependents(doomed)
         for sha in keep:  # their deltas build on purged contents: store them whole first
             self._objects.make_whole(sha, self._objects.get(sha))
-        strip_carried(self._backend, doomed | set(keep))
+        if self._backend.appendable:
+            strip_carried(self._backend, doomed | set(keep))
+        else:
+            strip_carried_objects(self._backend, doomed | set(keep))
         self._objects.forget(doomed)
 
     def redact(
@@ -1760,19 +1763,13 @@ class MemoryStore:
             The version of the ``redact`` entry.
 
         Raises:
-            AutomemError: neither or both of ``path`` and ``pattern`` given, or the store
-                is on an object store (not supported yet: contents ride in its journal).
+            AutomemError: neither or both of ``path`` and ``pattern`` given.
         """
         import re
 
         self._check_writable()
         if (path is None) == (pattern is None):
             raise AutomemError("redact() needs exactly one of path= or pattern=")
-        if not self._backend.appendable:
-            raise AutomemError(
-                f"redact() is not supported on {self._backend.protocol}:// yet (its journal "
-                "objects carry contents); copy the store to local disk, redact, copy back"
-            )
         regex = re.compile(pattern) if pattern is not None else None
         target = self.normalize(path) if path is not None else None
         with self._lock:
@@ -1810,5 +1807,6 @@ class MemoryStore:
             self._journal.append(entry)
             self._take([entry])
             self._backend.remove_many([ObjectStore.path(sha) for sha in doomed])
+            self._reload()  # nothing in memory keeps a purged text either
             self._checkpoint()  # the content cache must not keep a purged text
             return entry.version

@@ -1,4 +1,5 @@
-"""In-place journal rewrites that keep every line's offset (redaction).
+"""In-place journal rewrites that keep every line's offset and every object's name
+(redaction).
 
 Format 2 carries small contents and deltas inside journal lines, so purging a content
 means editing the lines that carry it. Each such line is rewritten *to the same length*
@@ -14,12 +15,19 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from automem_sdk.store_journal import JournalChange, JournalEntry, JsonlJournal
+from automem_sdk.store_journal import (
+    JournalChange,
+    JournalEntry,
+    JsonlJournal,
+    ObjectJournal,
+    ObjectStore,
+    _parse_lines,
+)
 
 if TYPE_CHECKING:
     from automem_sdk.store_journal import Backend
 
-__all__ = ["strip_carried"]
+__all__ = ["strip_carried", "strip_carried_objects"]
 
 
 def _stripped(entry: JournalEntry, shas: set[str]) -> JournalEntry | None:
@@ -82,3 +90,50 @@ def strip_carried(backend: Backend, shas: set[str]) -> int:
             buf[start : start + len(line)] = line
         backend.fs.pipe_file(rel, bytes(buf))
     return len(edits)
+
+
+def strip_carried_objects(backend: Backend, shas: set[str]) -> int:
+    """Object stores: rewrite every journal object and pack that carries ``shas``.
+
+    Entry objects and segments keep their names (versions do not move), packs keep
+    their address (entries refer to it; each content in a pack is verified by its own
+    sha256). Returns the number of objects rewritten.
+    """
+    import json
+
+    if not shas:
+        return 0
+    needles = [s.encode() for s in shas]
+    rewritten = 0
+    backend.invalidate(ObjectJournal.DIR)
+    try:
+        names = backend.fs.ls(ObjectJournal.DIR, detail=False)
+    except FileNotFoundError:
+        names = []
+    for name in names:
+        rel = f"{ObjectJournal.DIR}/{name.rsplit('/', 1)[-1]}"
+        blob = backend.read(rel)
+        if blob is None or not any(n in blob for n in needles):
+            continue
+        entries = _parse_lines(blob, rel)
+        new = [_stripped(e, shas) or e for e in entries]
+        if new != entries:
+            backend.write_atomic(rel, b"".join(e.to_line() + b"\n" for e in new))
+            rewritten += 1
+    packs = f"{ObjectStore.pack_path('x').rsplit('/', 1)[0]}"
+    try:
+        pack_names = backend.fs.ls(packs, detail=False)
+    except FileNotFoundError:
+        pack_names = []
+    for name in pack_names:
+        rel = f"{packs}/{name.rsplit('/', 1)[-1]}"
+        blob = backend.read(rel)
+        if blob is None or not any(n in blob for n in needles):
+            continue
+        body = json.loads(blob)
+        objects = {k: v for k, v in body.get("objects", {}).items() if k not in shas}
+        if len(objects) != len(body.get("objects", {})):
+            body["objects"] = objects
+            backend.write_atomic(rel, json.dumps(body, ensure_ascii=False).encode("utf-8"))
+            rewritten += 1
+    return rewritten

@@ -183,3 +183,34 @@ def test_memory_fsck_repair_redact_commands(file_url: str) -> None:
     gone = automem("redact", file_url, "--pattern", "go north", "--reason", "test")
     assert gone.returncode == 0 and "purged" in gone.stdout
     assert not [p for p in root.rglob("*") if p.is_file() and b"go north" in p.read_bytes()]
+
+
+@pytest.mark.s3
+def test_redact_on_s3_purges_entries_segments_packs_and_objects(
+    s3_store_url: tuple[str, dict[str, object]],
+) -> None:
+    import fsspec
+
+    url, opts = s3_store_url
+    store = MemoryStore(url, opts)
+    store.write("alice.md", "alice: phone 555-0199\n")  # carried in the entry
+    store.write("big.md", "555-0199 " + "b" * 6000 + "\n")  # a content object
+    with store.batch():  # a pack
+        store.write("p1.md", "call 555-0199 " + "c" * 5000 + "\n")
+        store.write("p2.md", "nothing secret " + "d" * 5000 + "\n")
+    for i in range(20):
+        store.append("log.md", f"step {i}\n")
+    store.close()  # checkpoint: entries folded into a segment
+    store = MemoryStore(url, opts)
+    store.append("alice.md", "alice: likes tea\n")  # a delta on a purged base
+    v = store.redact(pattern=r"555-0199", reason="phone numbers")
+    store.close()
+    fs, root = fsspec.core.url_to_fs(url, **opts)
+    fs.invalidate_cache()
+    leaks = [p for p in fs.find(root) if b"555-0199" in fs.cat_file(p)]
+    assert leaks == []
+    again = MemoryStore(url, opts)
+    assert again.history()[-1].version == v and again.history()[-1].op == "redact"
+    assert again.read("alice.md") == "alice: phone [redacted]\nalice: likes tea\n"
+    assert again.read("p2.md").startswith("nothing secret")
+    assert again.read("log.md").endswith("step 19\n")
