@@ -136,7 +136,13 @@ def test_final_evaluation_on_unused_seeds_and_report(tmp_path: Path) -> None:
     render_structural_report(run, console=console, plot=False)
     text = console.export_text()
     assert "Final evaluation on 30 seeds nobody used" in text
+    assert "Silent faults in each iteration's reflection" in text
+    assert "file_never_written" in text  # cramped-map's notes.md/plan.md stay empty
     assert f"{final['accepted_mean']:.3f}" in text
+    # A run killed during its final evaluation plays it on resume (from the cache).
+    (run / "final.json").unlink()
+    StructuralTrainer(str(run), quiet=True).run(resume=True)
+    assert json.loads((run / "final.json").read_text())["diff"] == final["diff"]
 
 
 def test_final_seeds_must_be_unused(tmp_path: Path) -> None:
@@ -155,3 +161,43 @@ def test_final_seeds_must_be_unused(tmp_path: Path) -> None:
     bad = cfg.model_copy(update={"reflection_seeds": [150]})
     with pytest.raises(SeedOverlapError):
         StructuralTrainer(str(tmp_path / "y"), bad, quiet=True).run()
+
+
+def test_cli_flags_build_the_gate_and_final_settings() -> None:
+    import argparse
+
+    from automem_sdk.trainers.structural.cli import add_parser, build_config
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    args = parser.parse_args(
+        [
+            "structural",
+            "--run-dir",
+            "r",
+            "--env",
+            "toy/maze-6",
+            "--reflection-seeds",
+            "0-3",
+            "--gate-seeds",
+            "100-107",
+            "--gate-reserve",
+            "108-123",
+            "--gate-stride",
+            "1000",
+            "--final-seeds",
+            "5000-5029",
+            "--proposer",
+            "heuristic+search",
+            "--agent",
+            "prompt-explorer",
+        ]
+    )
+    cfg = build_config(args)
+    assert cfg.rule == "bootstrap" and cfg.looks() == 3
+    assert cfg.gate_units(2, 1) == list(range(1100, 1108))
+    assert len(cfg.final_seeds) == 30 and cfg.proposer == "heuristic+search"
+    assert cfg.agent.decider == "prompt-explorer"
+    tail = ["--gate-seeds", "1", "--rule", "sign-test", "--reflection-seeds", "0"]
+    args = parser.parse_args(["structural", "--run-dir", "r", "--env", "x", *tail])
+    assert build_config(args).rule == "sign-test"

@@ -312,7 +312,10 @@ class StructuralTrainer:
             _ = self.proposer  # a missing API key fails before the run directory is made
             state = self._start()
         if state.status in ("done", "converged"):
-            self._say(f"run already finished ({state.status}); nothing to do")
+            if self.cfg.final_seeds and not (self.dir.root / "final.json").exists():
+                self.final_evaluation(state)  # killed during the final evaluation
+            else:
+                self._say(f"run already finished ({state.status}); nothing to do")
             return state
         _ = self.proposer  # fail fast (e.g. a missing API key) before any episode is played
         try:

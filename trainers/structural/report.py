@@ -128,6 +128,18 @@ def plot_gate_scores(entries: list[LedgerEntry], path: Path, title: str = "") ->
     return path
 
 
+def _faults_by_iteration(
+    rd: RunDir, iterations: list[int]
+) -> list[tuple[int, list[dict[str, Any]]]]:
+    """The silent faults saved with each iteration's reflection (``reflections/NNN.json``)."""
+    out: list[tuple[int, list[dict[str, Any]]]] = []
+    for it in iterations:
+        data = rd.read_json(rd.reflection_path(it))
+        if isinstance(data, dict) and data.get("faults"):
+            out.append((it, [f for f in data["faults"] if isinstance(f, dict)]))
+    return out
+
+
 def render_structural_report(
     run_dir: str | Path,
     *,
@@ -215,6 +227,26 @@ def render_structural_report(
     console.print(table)
     for line in notes:
         console.print(line, highlight=False)
+    faults = _faults_by_iteration(rd, [e.iteration for e in entries])
+    if faults:
+        ft = Table(
+            title="Silent faults in each iteration's reflection (share of episodes/routines)"
+        )
+        ft.add_column("iter", justify="right", no_wrap=True)
+        ft.add_column("fault", no_wrap=True)
+        ft.add_column("subject", no_wrap=True)
+        ft.add_column("share", justify="right", no_wrap=True)
+        ft.add_column("evidence")
+        for it, items in faults:
+            for f in items:
+                ft.add_row(
+                    str(it),
+                    str(f.get("name", "")),
+                    str(f.get("subject", "")),
+                    f"{float(f.get('share', 0.0)):.2f}",
+                    str(f.get("evidence", "")),
+                )
+        console.print(ft)
     if show_diffs:
         for step in chain:
             console.print(
