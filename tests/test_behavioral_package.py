@@ -9,19 +9,26 @@ import sys
 
 MODULES = (
     "cli",
+    "credit",
+    "credit_eval",
     "dataset",
     "errors",
     "evaluate",
     "export",
     "hf_client",
+    "iterate",
     "ledger",
     "perf",
+    "population",
+    "replay",
     "selectors",
     "sft_data",
+    "stats",
     "tiny",
     "toy",
     "traces",
     "train",
+    "worlds",
 )
 
 

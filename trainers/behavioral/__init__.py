@@ -1,10 +1,12 @@
 """Behavioral trainer: distil good memory decisions into a LoRA memory specialist.
 
 Pipeline: traces -> :mod:`selectors <.selectors>` (episode outcome, hindsight usage,
-LLM judge; composable) -> deterministic :mod:`postprocess <.dataset>` into chat SFT
+LLM judge; and decision-level credit, :mod:`.credit`: verified checks, counterfactual
+replay, usage attribution; composable) -> deterministic :mod:`postprocess <.dataset>` into chat SFT
 examples whose target is only the memory-op span -> :mod:`LoRA training <.train>` with
 the loss masked to that span -> an adapter that ``PeftModel.from_pretrained`` and
-``vllm serve --enable-lora`` load -> :mod:`two-model evaluation <.evaluate>`.
+``vllm serve --enable-lora`` load -> :mod:`two-model evaluation <.evaluate>`; and
+:mod:`.iterate` repeats it on the memory model's own rollouts.
 
 Names are loaded on first use; torch/transformers/peft only when training, generating
 or building a tiny model.
@@ -16,6 +18,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from automem_sdk.trainers.behavioral.credit import (
+        CounterfactualSelector,
+        CreditContext,
+        NLEMapVerifier,
+        UsageSelector,
+        VerifiedSelector,
+    )
     from automem_sdk.trainers.behavioral.dataset import (
         DatasetCounts,
         DatasetResult,
@@ -35,7 +44,9 @@ if TYPE_CHECKING:
     )
     from automem_sdk.trainers.behavioral.export import check_adapter, vllm_serve_command
     from automem_sdk.trainers.behavioral.hf_client import HFMemoryClient
+    from automem_sdk.trainers.behavioral.iterate import IterateConfig, run_iterations
     from automem_sdk.trainers.behavioral.ledger import append_ledger, read_ledger
+    from automem_sdk.trainers.behavioral.population import Member, NoisyMemoryPolicy
     from automem_sdk.trainers.behavioral.selectors import (
         AllTurnsSelector,
         HindsightSelector,
@@ -50,11 +61,25 @@ if TYPE_CHECKING:
         EncodedExample,
         encode_examples,
     )
+    from automem_sdk.trainers.behavioral.stats import paired_bootstrap
     from automem_sdk.trainers.behavioral.tiny import build_tiny_causal_lm
     from automem_sdk.trainers.behavioral.traces import LoadedTrace, load_traces
     from automem_sdk.trainers.behavioral.train import LoraSFT, TrainConfig, TrainResult, train_lora
+    from automem_sdk.trainers.behavioral.worlds import World, make_world
 
 _LAZY: dict[str, str] = {
+    "CounterfactualSelector": "credit",
+    "CreditContext": "credit",
+    "NLEMapVerifier": "credit",
+    "UsageSelector": "credit",
+    "VerifiedSelector": "credit",
+    "IterateConfig": "iterate",
+    "run_iterations": "iterate",
+    "Member": "population",
+    "NoisyMemoryPolicy": "population",
+    "paired_bootstrap": "stats",
+    "World": "worlds",
+    "make_world": "worlds",
     "DatasetCounts": "dataset",
     "DatasetResult": "dataset",
     "PostprocessConfig": "dataset",
@@ -97,6 +122,8 @@ __all__ = [
     "AllTurnsSelector",
     "BehavioralError",
     "CompletionCollator",
+    "CounterfactualSelector",
+    "CreditContext",
     "DatasetCounts",
     "DatasetResult",
     "EncodedExample",
@@ -104,9 +131,13 @@ __all__ = [
     "HFMemoryClient",
     "HindsightSelector",
     "InsufficientDataError",
+    "IterateConfig",
     "JudgeSelector",
     "LoadedTrace",
     "LoraSFT",
+    "Member",
+    "NLEMapVerifier",
+    "NoisyMemoryPolicy",
     "OutcomeSelector",
     "PostprocessConfig",
     "SFTExample",
@@ -114,6 +145,9 @@ __all__ = [
     "Selector",
     "TrainConfig",
     "TrainResult",
+    "UsageSelector",
+    "VerifiedSelector",
+    "World",
     "append_ledger",
     "build_dataset",
     "build_examples",
@@ -123,10 +157,13 @@ __all__ = [
     "encode_examples",
     "evaluate_two_model",
     "load_traces",
+    "make_world",
+    "paired_bootstrap",
     "parse_selector",
     "read_dataset",
     "read_ledger",
     "report_table",
+    "run_iterations",
     "train_lora",
     "vllm_serve_command",
     "write_dataset",

@@ -21,6 +21,8 @@ stages:
   dataset  select memory turns from traces; write an SFT dataset and a ledger entry
   fit      LoRA-train a memory specialist on the dataset; export the adapter
   eval     two-model evaluation, before vs after (in-process or vLLM-served adapter)
+  iterate  roll out the memory model, select (decision-level credit), fine-tune, evaluate;
+           repeat, one ledger entry per round
 """
 
 
@@ -67,7 +69,18 @@ def add_parser(train_subparsers: Any) -> None:
     f.add_argument("--max-steps", type=int, default=-1)
     f.add_argument("--batch-size", type=int, default=4)
     f.add_argument("--grad-accum", type=int, default=4)
-    f.add_argument("--max-length", type=int, default=2048)
+    f.add_argument(
+        "--max-length",
+        type=int,
+        default=2048,
+        help="tokens per example; longer ones are shortened from the middle of the prompt",
+    )
+    f.add_argument(
+        "--heldout",
+        type=float,
+        default=0.1,
+        help="share of episodes held out for the held-out loss (default: %(default)s)",
+    )
     f.add_argument("--bf16", action="store_true", help="bf16 weights + autocast (fp32 default)")
     f.add_argument("--save-steps", type=int, default=50)
     f.add_argument("--seed", type=int, default=0)
@@ -102,6 +115,85 @@ def add_parser(train_subparsers: Any) -> None:
     e.add_argument("--out", default=None, help="directory for traces and the report")
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=_cmd_eval)
+
+    _add_iterate_parser(sub)
+
+
+def _add_iterate_parser(sub: Any) -> None:
+    it = sub.add_parser(
+        "iterate",
+        help="roll out, select, fine-tune, evaluate on held-out seeds; repeat",
+        description="Learn from the memory model's own rollouts (see "
+        "automem_sdk.trainers.behavioral.iterate).",
+    )
+    it.add_argument("--env", required=True, help="toy/keydoor or minihack/<Task>")
+    it.add_argument("--base", required=True, help="base model folder (transformers)")
+    it.add_argument("--out", required=True, help="local run directory (resumable)")
+    it.add_argument("--rounds", type=int, default=2)
+    it.add_argument("--rollout-seeds", default="100-109", help="round 0's data seeds")
+    it.add_argument("--eval-seeds", default="0-9", help="fixed evaluation seeds")
+    it.add_argument("--steps", type=int, default=100, help="steps per episode")
+    it.add_argument("--temperature", type=float, default=0.7, help="rollout sampling")
+    it.add_argument(
+        "--select",
+        default="all & verified",
+        help="selector spec; decision-level terms: verified, counterfactual[:H], usage "
+        "(default: %(default)r)",
+    )
+    it.add_argument("--initial-traces", nargs="*", default=[], help="round 0 data instead")
+    it.add_argument("--no-accumulate", action="store_true", help="train on this round only")
+    it.add_argument("--no-eval-base", action="store_true")
+    it.add_argument("--train-steps", type=int, default=48)
+    it.add_argument("--batch-size", type=int, default=2)
+    it.add_argument("--lr", type=float, default=1e-3)
+    it.add_argument("--max-length", type=int, default=1024)
+    it.add_argument("--max-new-tokens", type=int, default=48)
+    it.add_argument("--min-examples", type=int, default=16)
+    it.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    it.add_argument("--quiet", action="store_true")
+    it.set_defaults(func=_cmd_iterate)
+
+
+def _cmd_iterate(args: argparse.Namespace) -> int:
+    from automem_sdk.trainers.behavioral.iterate import IterateConfig, run_iterations
+    from rich.table import Table
+
+    cfg = IterateConfig(
+        out=args.out,
+        env=args.env,
+        base_model=args.base,
+        rounds=args.rounds,
+        rollout_seeds=parse_seeds(args.rollout_seeds),
+        eval_seeds=parse_seeds(args.eval_seeds),
+        max_steps=args.steps,
+        temperature=args.temperature,
+        selector=args.select,
+        initial_traces=list(args.initial_traces),
+        accumulate=not args.no_accumulate,
+        eval_base=not args.no_eval_base,
+        train_steps=args.train_steps,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        max_length=args.max_length,
+        max_new_tokens=args.max_new_tokens,
+        min_examples=args.min_examples,
+        device=args.device,
+        quiet=args.quiet,
+    )
+    records = run_iterations(cfg)
+    table = Table(title=f"behavioral iteration: {args.env} ({len(cfg.eval_seeds)} eval seeds)")
+    for col in ("round", "data", "examples", "held-out loss", "eval progression", "vs previous"):
+        table.add_column(col)
+    for r in records:
+        hb, ha = r.train.get("heldout_loss_before"), r.train.get("heldout_loss_after")
+        held = f"{hb:.3f} -> {ha:.3f}" if hb is not None and ha is not None else "-"
+        vs = "-"
+        if r.vs_previous:
+            d = r.vs_previous
+            vs = f"{d['diff']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}]"
+        table.add_row(str(r.round), r.data_source, str(r.examples), held, f"{r.eval_mean:.3f}", vs)
+    _print(table)
+    return 0
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -172,6 +264,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         grad_accum=args.grad_accum,
         max_length=args.max_length,
+        heldout_fraction=args.heldout,
         dtype="bf16" if args.bf16 else "fp32",
         save_steps=args.save_steps,
         seed=args.seed,
@@ -191,9 +284,12 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         "examples trained": result.encode.encoded,
         "dropped (empty span)": result.encode.dropped_empty_span,
         "dropped (misaligned)": result.encode.dropped_misaligned,
-        "truncated": result.encode.truncated,
-        "target loss before": result.loss_before,
-        "target loss after": result.loss_after,
+        "shortened (middle cut)": result.encode.truncated,
+        "target loss before (train)": result.loss_before,
+        "target loss after (train)": result.loss_after,
+        "held-out examples": result.n_heldout,
+        "target loss before (held-out)": result.heldout_loss_before,
+        "target loss after (held-out)": result.heldout_loss_after,
         "tokens/s": result.tokens_per_s,
         "resumed from": result.resumed_from or "-",
         "merged model": result.merged_dir or "-",
