@@ -4,7 +4,11 @@ A trace is one episode: a :class:`TraceHeader`, then for every env step the rout
 turns (:class:`TurnRecord`: verbatim messages in, model output, parsed ops, op results)
 and one :class:`StepRecord` (action, reward, observation), then a :class:`TraceFooter`.
 Every record is flushed as it is written, so a run killed mid-episode leaves a readable
-prefix; :func:`read_trace` returns whatever complete records it finds.
+prefix; :func:`read_trace` returns whatever complete records it finds. On object stores
+(S3, GCS, ...), where an object exists only once it is fully written, a trace is
+written as numbered *parts* (``<name>.part-000001``, ...) every few records or seconds
+and assembled into one object by :meth:`TraceWriter.close`; readers take the parts of
+a trace whose writer never closed it.
 
 Traces are the only interface between running agents and the trainers.
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 import datetime as _dt
 import gzip
 import json
+import time
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -129,6 +134,10 @@ def _compression(url: str) -> str | None:
     return "gzip" if url.endswith(".gz") else None
 
 
+_STREAMING_PROTOCOLS = frozenset({"file", "local"})
+_PART = ".part-"
+
+
 class TraceWriter:
     """Streams trace records to ``url`` (``.jsonl`` or ``.jsonl.gz``), flushing each one.
 
@@ -137,36 +146,84 @@ class TraceWriter:
     Args:
         url: any fsspec URL or local path.
         storage_options: passed to fsspec unchanged.
+        part_records: on object stores, records per part (a killed writer loses at
+            most the records not yet in a part).
+        part_seconds: on object stores, the longest a record waits for its part.
     """
 
-    def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        storage_options: dict[str, Any] | None = None,
+        *,
+        part_records: int = 64,
+        part_seconds: float = 5.0,
+    ) -> None:
         self.url = url
-        self._of = fsspec.open(url, "wb", **(storage_options or {}))
-        self._raw = self._of.open()
-        self._gz: gzip.GzipFile | None = None
-        if _compression(url):
-            self._gz = gzip.GzipFile(fileobj=self._raw, mode="wb")
         self.closed = False
         self.n_records = 0
+        fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
+        proto = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+        self._parts: list[str] | None = None
+        self._gz: gzip.GzipFile | None = None
+        if proto in _STREAMING_PROTOCOLS or proto == "memory":
+            self._of = fsspec.open(url, "wb", **(storage_options or {}))
+            self._raw = self._of.open()
+            if _compression(url):
+                self._gz = gzip.GzipFile(fileobj=self._raw, mode="wb")
+            return
+        self._fs, self._path = fs, path  # object store: numbered parts
+        self._parts = []
+        self._buf: list[bytes] = []
+        self._part_records = max(1, part_records)
+        self._part_seconds = part_seconds
+        self._since = time.monotonic()
 
     def write(self, record: BaseModel) -> None:
-        """Append one record and flush it to the underlying file."""
+        """Append one record and flush it to the underlying file (on object stores, to
+        the next part when it is due)."""
         if self.closed:
             raise TraceError(f"trace {self.url} is closed")
         line = (record.model_dump_json() + "\n").encode("utf-8")
+        self.n_records += 1
+        if self._parts is not None:
+            self._buf.append(line)
+            due = time.monotonic() - self._since >= self._part_seconds
+            if len(self._buf) >= self._part_records or due:
+                self.flush()
+            return
         if self._gz is not None:
             self._gz.write(line)
             self._gz.flush(zlib.Z_SYNC_FLUSH)
         else:
             self._raw.write(line)
         self._raw.flush()
-        self.n_records += 1
+
+    def flush(self) -> None:
+        """Object stores: write the buffered records as the next part now."""
+        if self._parts is None or not self._buf:
+            return
+        blob = b"".join(self._buf)
+        if _compression(self.url):
+            blob = gzip.compress(blob)  # gzip members concatenate into one stream
+        part = f"{self._path}{_PART}{len(self._parts) + 1:06d}"
+        self._fs.pipe_file(part, blob)
+        self._parts.append(part)
+        self._buf.clear()
+        self._since = time.monotonic()
 
     def close(self) -> None:
-        """Finish the file (idempotent)."""
+        """Finish the file (idempotent); on object stores, assemble the parts into one."""
         if self.closed:
             return
         self.closed = True
+        if self._parts is not None:
+            self.flush()
+            blobs = [self._fs.cat_file(p) for p in self._parts]
+            self._fs.pipe_file(self._path, b"".join(blobs))
+            if self._parts:
+                self._fs.rm(self._parts)
+            return
         if self._gz is not None:
             self._gz.close()
         self._raw.close()
@@ -183,16 +240,37 @@ class TraceWriter:
         self.close()
 
 
+def _parts_of(fs: Any, path: str) -> list[str]:
+    """The parts of an unfinished object-store trace at ``path``, in order."""
+    try:
+        found = fs.glob(f"{path}{_PART}*")
+    except FileNotFoundError:
+        return []
+    return sorted(p for p in found if p[len(path) + len(_PART) :].isdigit())
+
+
 def _read_bytes(url: str, storage_options: dict[str, Any] | None) -> bytes:
-    with fsspec.open(url, "rb", **(storage_options or {})) as f:
-        data: bytes = f.read()
+    fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
+    try:
+        with fs.open(path, "rb") as f:
+            data: bytes = f.read()
+    except FileNotFoundError:
+        parts = _parts_of(fs, path)
+        if not parts:
+            raise
+        data = b"".join(fs.cat_file(p) for p in parts)  # a writer that never closed
     if _compression(url):
-        # A killed writer leaves a gzip stream without its trailer: decompress what is there.
-        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            return d.decompress(data)
-        except zlib.error as exc:
-            raise TraceError(f"{url}: corrupt gzip stream: {exc}") from exc
+        # A killed writer leaves a gzip stream without its trailer: decompress what is
+        # there. Parts are separate gzip members, one after the other.
+        out: list[bytes] = []
+        while data:
+            d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            try:
+                out.append(d.decompress(data))
+            except zlib.error as exc:
+                raise TraceError(f"{url}: corrupt gzip stream: {exc}") from exc
+            data = d.unused_data if d.eof else b""
+        return b"".join(out)
     return data
 
 
@@ -289,7 +367,12 @@ def read_trace(url: str, storage_options: dict[str, Any] | None = None) -> Trace
 def list_traces(url: str, storage_options: dict[str, Any] | None = None) -> list[str]:
     """Every ``*.jsonl`` / ``*.jsonl.gz`` trace below a directory URL, sorted, as URLs."""
     fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
-    found = [p for p in fs.find(root) if p.endswith((".jsonl", ".jsonl.gz"))]
+    every = fs.find(root)
+    found = {p for p in every if p.endswith((".jsonl", ".jsonl.gz"))}
+    for p in every:  # traces whose writer never closed them (object stores)
+        name, sep, num = p.rpartition(_PART)
+        if sep and num.isdigit() and name.endswith((".jsonl", ".jsonl.gz")):
+            found.add(name)
     proto = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     prefix = "" if proto in ("file", "local") else f"{proto}://"
     return sorted(prefix + p for p in found)

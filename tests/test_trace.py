@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -102,3 +103,57 @@ def test_garbage_line_is_an_error_with_location(tmp_path: Path) -> None:
     url.write_text(json.dumps({"kind": "step"}) + "\n")
     with pytest.raises(TraceError, match="invalid record"):
         read_trace(str(url))
+
+
+KILLED_WRITER = r"""
+import sys, time
+from automem_sdk.trace import StepRecord, TraceHeader, TraceWriter
+url, opts = sys.argv[1], {"client_kwargs": {"endpoint_url": sys.argv[2]}, "key": "k",
+                          "secret": "s", "skip_instance_cache": True}
+w = TraceWriter(url, opts, part_records=2)
+w.write(TraceHeader(env="toy/keydoor", seed=1))
+for i in range(4):
+    w.write(StepRecord(step=i, action="north", reward=0.0, observation=f"obs {i}"))
+print("written", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.s3
+@pytest.mark.parametrize("name", ["run.jsonl", "run.jsonl.gz"])
+def test_a_killed_run_writing_to_s3_leaves_a_readable_prefix(
+    s3_store_url: tuple[str, dict[str, Any]], name: str
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from automem_sdk.trace import list_traces, read_trace
+
+    url, opts = s3_store_url
+    endpoint = opts["client_kwargs"]["endpoint_url"]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, f"{url}/traces/{name}", endpoint],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "written"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    proc.stdout.close()
+    assert list_traces(f"{url}/traces", opts) == [f"{url}/traces/{name}"]
+    trace = read_trace(f"{url}/traces/{name}", opts)
+    assert trace.header.seed == 1 and not trace.complete
+    assert [s.step for s in trace.steps] == [0, 1, 2]  # 5 records: 2 parts of 2; 1 unflushed
+    # a writer that closes leaves one object and no parts
+    from automem_sdk.trace import TraceWriter
+
+    with TraceWriter(f"{url}/done/{name}", opts, part_records=2) as w:
+        w.write(trace.header)
+        for s in trace.steps:
+            w.write(s)
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(f"{url}/done", **opts)
+    fs.invalidate_cache()
+    assert [p.rsplit("/", 1)[-1] for p in fs.find(root)] == [name]
+    assert [s.step for s in read_trace(f"{url}/done/{name}", opts).steps] == [0, 1, 2]
