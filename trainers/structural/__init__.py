@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         Prices,
         StructuralConfig,
     )
+    from automem_sdk.trainers.structural.envs import check_not_frozen, describe_agent, is_frozen
     from automem_sdk.trainers.structural.errors import (
         ProposalError,
         RunDirError,
@@ -41,18 +42,22 @@ if TYPE_CHECKING:
         cache_key,
         evaluate_many,
     )
+    from automem_sdk.trainers.structural.faults import FAULT_NAMES, Fault, find_faults
     from automem_sdk.trainers.structural.gate import (
         GateDecision,
         GateRule,
         NoRegression,
         PairedBootstrap,
+        SignTest,
         StrictMean,
         make_rule,
+        paired_ci,
     )
     from automem_sdk.trainers.structural.heuristic import HeuristicProposer
     from automem_sdk.trainers.structural.llm_proposer import LLMProposer, parse_proposal
     from automem_sdk.trainers.structural.loop import StructuralTrainer, make_proposer
     from automem_sdk.trainers.structural.proposal import (
+        ChainProposer,
         InvalidProposal,
         NoProposal,
         Proposal,
@@ -64,7 +69,9 @@ if TYPE_CHECKING:
         render_structural_report,
     )
     from automem_sdk.trainers.structural.rundir import LedgerEntry, RunDir, RunState
+    from automem_sdk.trainers.structural.search import SearchProposer
     from automem_sdk.trainers.structural.seeds import check_disjoint, parse_seeds
+    from automem_sdk.trainers.structural.sensitive import PromptExplorer, PromptPlanner
     from automem_sdk.trainers.structural.validate import validate_candidate
 
 _EXPORTS: dict[str, str] = {
@@ -76,6 +83,18 @@ _EXPORTS: dict[str, str] = {
     "RunDirError": "errors",
     "SeedOverlapError": "errors",
     "StructuralError": "errors",
+    "check_not_frozen": "envs",
+    "describe_agent": "envs",
+    "is_frozen": "envs",
+    "FAULT_NAMES": "faults",
+    "Fault": "faults",
+    "find_faults": "faults",
+    "SignTest": "gate",
+    "paired_ci": "gate",
+    "ChainProposer": "proposal",
+    "SearchProposer": "search",
+    "PromptExplorer": "sensitive",
+    "PromptPlanner": "sensitive",
     "EpisodeEvaluator": "evaluate",
     "EpisodeScore": "evaluate",
     "EvalCache": "evaluate",
@@ -110,12 +129,15 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "FAULT_NAMES",
     "AgentConfig",
     "Budget",
+    "ChainProposer",
     "EpisodeEvaluator",
     "EpisodeScore",
     "EvalCache",
     "Evaluator",
+    "Fault",
     "GateDecision",
     "GateRule",
     "HeuristicProposer",
@@ -126,6 +148,8 @@ __all__ = [
     "NoRegression",
     "PairedBootstrap",
     "Prices",
+    "PromptExplorer",
+    "PromptPlanner",
     "Proposal",
     "ProposalError",
     "Proposer",
@@ -133,17 +157,24 @@ __all__ = [
     "RunDir",
     "RunDirError",
     "RunState",
+    "SearchProposer",
     "SeedOverlapError",
+    "SignTest",
     "StrictMean",
     "StructuralConfig",
     "StructuralError",
     "StructuralTrainer",
     "cache_key",
     "check_disjoint",
+    "check_not_frozen",
+    "describe_agent",
     "evaluate_many",
+    "find_faults",
+    "is_frozen",
     "is_structural_run",
     "make_proposer",
     "make_rule",
+    "paired_ci",
     "parse_proposal",
     "parse_seeds",
     "reflect",
