@@ -189,6 +189,12 @@ def render_structural_report(
     console.print(
         f"envs: {', '.join(config.envs)}  gate rule: {config.rule}  metric: {config.metric}  "
         f"proposer: {config.proposer}  gate seeds: {len(config.gate_seeds)}"
+        + (f" + {len(config.gate_reserve)} in reserve" if config.gate_reserve else "")
+        + (
+            f" (refreshed each iteration, stride {config.gate_stride})"
+            if config.gate_stride
+            else " (the same every iteration: later gate means are selected on them)"
+        )
     )
     sp = state.spend
     console.print(
