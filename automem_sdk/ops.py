@@ -17,7 +17,7 @@ knows nothing of scaffolds.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel
@@ -246,12 +246,12 @@ class OpSpec:
     description: str
     kind: OpKind
     model: type[BaseModel]
-    run: Callable[[MemoryStore, Any, int | None], OpResult]
+    run: Callable[[MemoryStore, Any, int | None], OpResult] = field(repr=False)
     replaces_content: bool = False
 
-    def default(self, field: str) -> str | None:
+    def default(self, field_name: str) -> str | None:
         """A field's default as the token syntax writes it (``None``: it has none)."""
-        info = self.model.model_fields[field]
+        info = self.model.model_fields[field_name]
         if info.default is PydanticUndefined:
             return None
         return "" if info.default is None else str(info.default)
