@@ -182,3 +182,27 @@ def test_decision_selectors_need_a_context() -> None:
 
     with pytest.raises(BehavioralError, match="credit context"):
         parse_selector("verified")
+
+
+def test_cli_dataset_with_a_decision_level_selector(
+    misfiled: LoadedTrace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from automem_sdk.trainers.behavioral.ledger import read_ledger
+
+    from automem_sdk.cli import main
+
+    out = tmp_path / "data"
+    argv = ["train", "behavioral", "dataset", misfiled.url, "--out", str(out)]
+    argv += ["--select", "all & verified", "--min-examples", "1", "--balance", "none"]
+    assert main([*argv, "--env", "toy/keydoor", "--steps", str(MAX_STEPS)]) == 0
+    entry = read_ledger(str(out))[0]
+    assert "verified(KeyDoorVerifier" in entry["selector"]
+    rows = [json.loads(x) for x in (out / "dataset.jsonl").read_text().splitlines()]
+    targets = [r["completion"][0]["content"] for r in rows]
+    assert any("door locked" in t for t in targets)
+    assert not any("key at cell" in t for t in targets)
+    # without --env the decision-level terms are refused with a message, not a traceback
+    assert main([*argv[:5], str(tmp_path / "none"), *argv[6:]]) == 1
+    assert "credit context" in capsys.readouterr().err

@@ -18,7 +18,8 @@ __all__ = ["add_parser", "parse_seeds"]
 _DESCRIPTION = """Distil good memory decisions from traces into a LoRA memory specialist.
 
 stages:
-  dataset  select memory turns from traces; write an SFT dataset and a ledger entry
+  dataset  select memory turns (or single writes: --env with verified, counterfactual,
+           usage) from traces; write an SFT dataset and a ledger entry
   fit      LoRA-train a memory specialist on the dataset; export the adapter
   eval     two-model evaluation, before vs after (in-process or vLLM-served adapter)
   iterate  roll out the memory model, select (decision-level credit), fine-tune, evaluate;
@@ -46,6 +47,12 @@ def add_parser(train_subparsers: Any) -> None:
         "(default: %(default)r)",
     )
     d.add_argument("--judge", help="LLM client spec for the judge selector (e.g. openai:MODEL)")
+    d.add_argument(
+        "--env",
+        help="env of the traces, for the decision-level selectors verified, "
+        "counterfactual[:H] and usage (toy/keydoor or minihack/<Task>)",
+    )
+    d.add_argument("--steps", type=int, default=100, help="episode step cap of --env")
     d.add_argument("--min-examples", type=int, default=32)
     d.add_argument(
         "--balance", default="1.0", help="LOG/PLAN cap ratio, or 'none' (default: %(default)s)"
@@ -227,7 +234,12 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
         from automem_sdk.llm import make_client
 
         judge = make_client(args.judge)
-    selector = parse_selector(args.select, judge)
+    context = None
+    if args.env:
+        from automem_sdk.trainers.behavioral.worlds import make_world
+
+        context = make_world(args.env, args.steps).credit_context()
+    selector = parse_selector(args.select, judge, context)
     balance = None if str(args.balance).lower() == "none" else float(args.balance)
     cfg = PostprocessConfig(
         min_examples=args.min_examples,
@@ -235,7 +247,11 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
         dedupe=not args.no_dedupe,
         keep_failed_ops=args.keep_failed_ops,
     )
-    result = build_dataset(args.traces, selector, args.out, cfg, name=args.name)
+    try:
+        result = build_dataset(args.traces, selector, args.out, cfg, name=args.name)
+    finally:
+        if context is not None:
+            context.close()
     table = Table(title=f"dataset {result.path}")
     table.add_column("count")
     table.add_column("value", justify="right")
