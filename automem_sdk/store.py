@@ -453,9 +453,9 @@ class MemoryStore:
                 if text is None:
                     continue  # left to _adopt_external: the tree file becomes a new version
             self._index.put_lazy(path, text, sha, size)
-        self._adopt_external()
-        if (loaded >= _CHECKPOINT_MIN or len(tail) >= _CHECKPOINT_MIN) and not self.read_only:
-            self._checkpoint()
+        checked = self._adopt_external()
+        if not self.read_only and max(loaded, len(tail), checked) >= _CHECKPOINT_MIN:
+            self._checkpoint()  # the next open starts here (and reads none of that again)
 
     def _resume_from_checkpoint(self) -> None:
         """Start from ``.automem/checkpoint.json`` if it matches the journal (see there)."""
@@ -754,11 +754,15 @@ class MemoryStore:
             data = text.encode("utf-8") if text is not None else self._objects.get(sha)
             self._backend.write_atomic(path, data)
 
-    def _adopt_external(self) -> None:
+    def _adopt_external(self) -> int:
         """Journal files created, changed (by size) or removed outside the store.
 
         Read-only stores show the outside changes without journaling them.
+
+        Returns:
+            How many same-size files had to be read to tell (a checkpoint saves that).
         """
+        checked = 0
         listed = self._backend.list_files_detail()
         last_ts = self._changed
         txn = _Txn()
@@ -772,6 +776,7 @@ class MemoryStore:
                 if mtime is None or mtime <= last_ts.get(rel, 0.0) + _MTIME_SLACK:
                     continue
                 data = self._backend.read(rel)
+                checked += 1
                 if data is None or sha256_hex(data) == self._index.sha(rel):
                     if mtime is not None:
                         self._changed[rel] = mtime  # checked: not read again next time
@@ -794,7 +799,7 @@ class MemoryStore:
                 continue
             self._stage(txn, "sync", path, text, data)
         if self.read_only or not txn.changes:
-            return
+            return checked
         # one entry per adopted file (history stays per file, as before)
         staged = sorted(txn.changes.items())
         for path, change in staged:
@@ -803,6 +808,7 @@ class MemoryStore:
                 self._commit_txn(one, apply=False)
             except CommitRace:  # another writer got there first; adopt on the next open
                 self._rollback(_Txn(undo={path: txn.undo[path]}))
+        return checked
 
     # ================================================================== validation
     def normalize(self, path: str) -> str:
@@ -962,7 +968,7 @@ class MemoryStore:
                 "was changed: free space (or fix the volume) and retry"
             ) from exc
         self._take([entry])
-        self._since_checkpoint += 1
+        self._since_checkpoint += max(1, len(txn.changes))  # a big batch earns a checkpoint
         if not apply:
             return entry.version
         try:

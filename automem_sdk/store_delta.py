@@ -7,9 +7,10 @@ journal entry, so storage grows with what was written, not with file size x writ
 
 Reading a version walks its chain of bases back to a full copy (an object, a pack or
 content carried in an entry) and applies the deltas forward. A chain is cut (the version
-is stored whole, a *keyframe*) once it is :data:`MAX_CHAIN` deltas deep or its deltas
-add up to more bytes than the file itself, so reading any version costs at most about
-twice its size in bytes read and a bounded number of steps.
+is stored whole, a *keyframe*) once it holds :data:`MAX_CHAIN` edits (deltas that
+replace bytes of their base; pure appends copy nothing and are not counted) or its
+deltas add up to more bytes than the file itself, so reading any version costs at most
+about twice its size in bytes read and a bounded amount of copying.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = ["MAX_CHAIN", "Delta", "apply_deltas", "make_delta"]
 
 MAX_CHAIN = 1000
-"""Most deltas between a version and the full copy it is rebuilt from."""
+"""Most edits (deltas that replace bytes) between a version and its full copy."""
 
 _MIN_SAVING = 96  # bytes a delta must save over a full copy to be worth its indirection
 

@@ -533,7 +533,8 @@ class ObjectStore:
         self._packs: dict[str, str] = {}  # object sha -> pack sha
         self._inline: dict[str, str] = {}  # object sha -> text carried by a journal entry
         self._deltas: dict[str, Delta] = {}  # object sha -> its delta against its base
-        self._chain: dict[str, tuple[int, int]] = {}  # delta sha -> (depth, delta bytes)
+        self._chain: dict[str, tuple[int, int]] = {}  # delta sha -> (edits, delta bytes)
+        self._sizes: dict[str, int] = {}  # sha -> size in bytes, as entries record it
         self.redacted: dict[str, str] = {}  # object sha -> why and when it was purged
         self.on_miss: Callable[[], bool] | None = None  # reads older entries; True if any
         self._pack_cache: tuple[str, dict[str, str]] | None = None
@@ -568,12 +569,17 @@ class ObjectStore:
         self._inline.setdefault(sha, text)
 
     def register_delta(self, sha: str, delta: Delta) -> None:
-        """Record that a journal entry stores ``sha`` as ``delta``."""
+        """Record that a journal entry stores ``sha`` as ``delta``.
+
+        The chain depth counts edits only: a pure append (nothing of the base replaced)
+        costs no copying when the chain is applied, so only its bytes count.
+        """
         if sha in self._deltas or sha in self._inline:
             return
         depth, cost = self._chain.get(delta.base, (0, 0))
+        pure = delta.tail == 0 and delta.head == self._sizes.get(delta.base, -1)
         self._deltas[sha] = delta
-        self._chain[sha] = (depth + 1, cost + len(delta.data))
+        self._chain[sha] = (depth + (0 if pure else 1), cost + len(delta.data))
 
     def seed_chains(self, chains: dict[str, tuple[int, int]]) -> None:
         """Chain lengths of contents whose entries are not read yet (from a checkpoint)."""
@@ -591,6 +597,11 @@ class ObjectStore:
 
     def register_entry(self, e: Any) -> None:
         """Record the contents that journal entry ``e`` carries (inline data, deltas, pack)."""
+        if e.sha256 and e.op != "restore":
+            self._sizes[e.sha256] = e.size
+        for c in e.changes or ():
+            if c.sha256:
+                self._sizes[c.sha256] = c.size
         if e.pack and e.changes:
             self.register_pack(e.pack, [c.sha256 for c in e.changes if c.sha256])
         if e.data is not None and e.sha256:
@@ -609,9 +620,10 @@ class ObjectStore:
         """Addresses outside ``shas`` stored as deltas whose chain passes through ``shas``."""
         out: list[str] = []
         for sha in self._deltas:
-            cur, steps = sha, 0
-            while cur in self._deltas and cur not in shas and steps <= MAX_CHAIN * 4:
-                cur, steps = self._deltas[cur].base, steps + 1
+            cur, seen = sha, set()
+            while cur in self._deltas and cur not in shas and cur not in seen:
+                seen.add(cur)
+                cur = self._deltas[cur].base
             if cur in shas and sha not in shas:
                 out.append(sha)
         return out
@@ -654,6 +666,7 @@ class ObjectStore:
             AutomemError: the object is missing or its content does not match its address.
         """
         chain: list[Delta] = []
+        seen: set[str] = set()
         cur = sha
         while True:
             why = self.redacted.get(cur)
@@ -665,9 +678,10 @@ class ObjectStore:
             delta = self._deltas.get(cur)
             if delta is None and self.on_miss is not None and self.on_miss():
                 return self.get(sha)  # the entries before a checkpoint were just read
-            if delta is None or len(chain) > MAX_CHAIN * 4:
+            if delta is None or cur in seen:
                 raise AutomemError(f"store is damaged: content object {cur[:12]}... is missing")
             chain.append(delta)
+            seen.add(cur)
             cur = delta.base
         if chain:
             try:
