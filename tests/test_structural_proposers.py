@@ -196,3 +196,12 @@ def test_prompt_explorer_sees_only_what_the_prompt_shows() -> None:
         from automem_sdk.trainers.structural.envs import make_decider
 
         make_decider("prompt-explorer", "toy/maze-6")
+
+
+def test_keyless_decider_names_resolve() -> None:
+    pytest.importorskip("minihack")
+    from automem_sdk.trainers.structural.envs import make_decider
+
+    assert make_decider("task-policy", "minihack/MazeWalk-9x9").name == "nle-map-planner"
+    assert make_decider("prompt-planner", "minihack/MazeWalk-9x9").name == "prompt-planner"
+    assert make_decider("prompt-explorer", "nethack").name == "prompt-explorer"
