@@ -37,6 +37,7 @@ from anthropic.types.beta import (
     BetaMemoryTool20250818StrReplaceCommand,
     BetaMemoryTool20250818ViewCommand,
 )
+from automem_sdk.adapters.mcp_trace import CallRecorder
 from pydantic import ValidationError
 
 from automem_sdk.errors import (
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     from anthropic.types.beta import BetaCacheControlEphemeralParam, BetaToolParam
 
     from automem_sdk.store import MemoryStore
+    from automem_sdk.trace import TraceWriter
 
 __all__ = [
     "MEMORY_ROOT",
@@ -154,6 +156,12 @@ class AutomemMemoryTool(BetaAbstractMemoryTool):
         scope: the values that fill the namespace (``{"user_id": "alice"}``).
         max_input_bytes: a tool call whose JSON input is larger is refused.
         cache_control: passed to the tool definition (prompt caching).
+        trace: a trace URL or writer: every call becomes one turn there (as the MCP
+            server records them); call :meth:`finish` at the end.
+        trace_storage_options: fsspec options for the trace URL.
+        conversation_id: the conversation the calls belong to (set the attribute per
+            conversation); recorded so outcomes find the calls
+            (:mod:`automem_sdk.outcomes`).
 
     Raises:
         AutomemError: a namespace key is missing from ``scope`` (never a fall back to
@@ -176,6 +184,9 @@ class AutomemMemoryTool(BetaAbstractMemoryTool):
         scope: Mapping[str, Any] | None = None,
         max_input_bytes: int = MAX_TOOL_ARGUMENT_BYTES,
         cache_control: BetaCacheControlEphemeralParam | None = None,
+        trace: str | TraceWriter | CallRecorder | None = None,
+        trace_storage_options: dict[str, Any] | None = None,
+        conversation_id: str | None = None,
     ) -> None:
         super().__init__(cache_control=cache_control)
         self._cache_control = cache_control
@@ -196,6 +207,19 @@ class AutomemMemoryTool(BetaAbstractMemoryTool):
             store = MemoryStore(store, storage_options)
         self.store: MemoryStore = store
         self.max_input_bytes = max_input_bytes
+        self.conversation_id = conversation_id
+        self.namespace = self.scopes.namespace(dict(scope or {})) if self.scopes is not None else ""
+        self.recorder: CallRecorder | None = None
+        if isinstance(trace, CallRecorder):
+            self.recorder = trace
+        elif trace is not None:
+            self.recorder = CallRecorder(
+                trace,
+                load_scaffold("generic"),
+                str(getattr(self.store, "url", "")),
+                config={"adapter": "anthropic_memory_tool", "namespace": namespace or ""},
+                storage_options=trace_storage_options,
+            )
 
     def scoped(self, **values: Any) -> AutomemMemoryTool:
         """The same tool for another namespace (``tool.scoped(user_id="bob")``).
@@ -210,16 +234,54 @@ class AutomemMemoryTool(BetaAbstractMemoryTool):
             scope=values,
             max_input_bytes=self.max_input_bytes,
             cache_control=self._cache_control,
+            trace=self.recorder,
+            conversation_id=self.conversation_id,
         )
+
+    def finish(self) -> None:
+        """Write the trace footer and close a trace this tool opened (idempotent)."""
+        if self.recorder is not None:
+            self.recorder.close()
 
     # ------------------------------------------------------------------ input
     def call(self, input: object) -> str:
-        """Validate one tool call's input and run the command.
+        """Validate one tool call's input and run the command (and trace it, with the
+        tool's ``conversation_id``, when the tool has a trace).
 
         Raises:
             ToolError: the input is malformed or the command failed (the runner sends
                 the text back to the model with ``is_error: true``).
         """
+        if self.recorder is None:
+            return self._call(input)
+        from automem_sdk.adapters.mcp_claude import claude_op
+
+        from automem_sdk.ops import MUTATING_OPS, InvalidOp, OpResult
+
+        args = dict(input) if isinstance(input, dict) else {"input": repr(input)[:300]}
+        op = (
+            claude_op(self.store, args)
+            if isinstance(input, dict)
+            else InvalidOp(raw=repr(input)[:300], error="input is not an object")
+        )
+        try:
+            text = self._call(input)
+        except ToolError as exc:
+            msg = exc.content if isinstance(exc.content, str) else str(exc)
+            result = OpResult(op=op.op, ok=False, text=msg, error=msg)
+            self.recorder.record(
+                "memory", args, "claude", self.namespace, op, result,
+                conversation_id=self.conversation_id,
+            )  # fmt: skip
+            raise
+        result = OpResult(op=op.op, ok=True, text=text, changed=op.op in MUTATING_OPS)
+        self.recorder.record(
+            "memory", args, "claude", self.namespace, op, result,
+            conversation_id=self.conversation_id,
+        )  # fmt: skip
+        return text
+
+    def _call(self, input: object) -> str:
         if not isinstance(input, dict):
             raise ToolError(f"The memory tool input must be an object, got {input!r:.80}")
         size = len(json.dumps(input, default=str).encode())

@@ -62,6 +62,7 @@ from automem_sdk.agent import MemoryAgent
 from automem_sdk.errors import AutomemError, LLMError
 from automem_sdk.llm.base import Completion, LLMClient, Message, Usage, as_messages
 from automem_sdk.ops import OpResult
+from automem_sdk.outcomes import conversation_id_of, record_conversation
 from automem_sdk.scaffold import Scaffold, load_scaffold
 from automem_sdk.scopes import StoreScopes, context_values
 
@@ -632,10 +633,11 @@ class MemoryScopes:
         if agent is None:
             return []
         ns = self.namespace(values)
+        conversation = conversation_id_of(values)
 
         def run(observations: list[str]) -> list[OpResult]:
             text = observations[0] if len(observations) == 1 else "\n\n".join(observations)
-            results = self._run_log(ns, agent, text, config)
+            results = self._run_log(ns, agent, text, config, conversation)
             if on_results is not None:
                 on_results(results)
             return results
@@ -646,7 +648,12 @@ class MemoryScopes:
         return run([observation])
 
     def _run_log(
-        self, ns: str, agent: MemoryAgent, observation: str, config: RunnableConfig | None
+        self,
+        ns: str,
+        agent: MemoryAgent,
+        observation: str,
+        config: RunnableConfig | None,
+        conversation: str | None = None,
     ) -> list[OpResult]:
         manager = get_callback_manager_for_config(config or {})
         run = manager.on_chain_start(
@@ -658,6 +665,10 @@ class MemoryScopes:
         try:
             with self._locks[ns]:
                 results = agent.log(observation, {})
+                # ties this step of the trace to the call's conversation (for outcomes)
+                record_conversation(
+                    agent.recorder.writer, step=agent.step_index, conversation_id=conversation
+                )
                 agent.step_index += 1
         except BaseException as exc:
             run.on_chain_error(exc)

@@ -47,6 +47,7 @@ from mcp.server.models import InitializationOptions
 
 from automem_sdk.errors import AutomemError
 from automem_sdk.ops import InvalidOp, MemoryOp, OpResult, execute_op
+from automem_sdk.outcomes import conversation_id_of
 from automem_sdk.scaffold import Scaffold, load_scaffold
 from automem_sdk.scopes import StoreScopes
 from automem_sdk.tools import MAX_TOOL_ARGUMENT_BYTES, op_from_tool_call, tool_specs
@@ -199,6 +200,17 @@ class MemoryMCPServer:
                 values["identity"] = identity
         return values
 
+    def conversation_id(self, ctx: ServerRequestContext[Any, Any] | None) -> str | None:
+        """The client's conversation id for one request, recorded in the trace.
+
+        From the request's ``_meta`` (``conversation_id``, ``thread_id`` or
+        ``session_id``), else the scope values (an ``X-Automem-Conversation-Id`` header,
+        the ``io.automem/scope`` extension, a fixed ``scope``).
+        """
+        meta = getattr(ctx, "meta", None)
+        found = conversation_id_of(_as_mapping(meta))
+        return found or conversation_id_of(self.context_values(ctx))
+
     def store_for(self, ctx: ServerRequestContext[Any, Any] | None) -> tuple[MemoryStore, str]:
         """The store of the request's namespace, and the namespace.
 
@@ -276,7 +288,7 @@ class MemoryMCPServer:
         else:
             op = op_from_tool_call(name, args, self.scaffold)
             result = self._run(store, op)
-        self.recorder.record(name, args, client, ns, op, result, before)
+        self.recorder.record(name, args, client, ns, op, result, before, self.conversation_id(ctx))
         changed = result.ok and result.changed and _listing(store) != before
         out = types.CallToolResult(
             content=[types.TextContent(type="text", text=result.text)],
@@ -502,6 +514,15 @@ class MemoryMCPServer:
             on_list_prompts=on_list_prompts,
             on_get_prompt=on_get_prompt,
         )
+
+
+def _as_mapping(meta: Any) -> dict[str, Any]:
+    if meta is None:
+        return {}
+    if isinstance(meta, Mapping):
+        return dict(meta)
+    dump = getattr(meta, "model_dump", None)
+    return dict(dump()) if callable(dump) else {}
 
 
 async def _mcp_call(fn: Callable[..., _T], *args: Any) -> _T:

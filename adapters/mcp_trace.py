@@ -16,6 +16,7 @@ from typing import Any
 
 from automem_sdk.llm.base import Message
 from automem_sdk.ops import MUTATING_OPS, InvalidOp, MemoryOp, OpResult
+from automem_sdk.outcomes import record_conversation
 from automem_sdk.scaffold import Scaffold
 from automem_sdk.trace import TraceFooter, TraceHeader, TraceWriter, TurnRecord
 
@@ -84,6 +85,7 @@ class CallRecorder:
         op: MemoryOp,
         result: OpResult,
         files: list[str] | None = None,
+        conversation_id: str | None = None,
     ) -> None:
         """Record one call.
 
@@ -95,6 +97,8 @@ class CallRecorder:
             op: the op the call stood for (an :class:`InvalidOp` for a refused call).
             result: what the call returned.
             files: the memory files before the call, when known.
+            conversation_id: the client's conversation, when it says (a step record
+                ties the call's step to it, so outcomes find the call).
         """
         call = json.dumps({"tool": tool, "arguments": args}, default=str, ensure_ascii=False)
         call = call[:_CALL_CHARS]
@@ -135,6 +139,13 @@ class CallRecorder:
                     results=[result.model_dump()],
                     parse_errors=[op.error] if isinstance(op, InvalidOp) else [],
                 )
+            )
+            record_conversation(
+                self.writer,
+                step=step,
+                conversation_id=conversation_id,
+                action=tool,
+                info={"client": client, "namespace": namespace},
             )
 
     def close(self) -> None:

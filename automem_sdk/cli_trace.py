@@ -1,4 +1,6 @@
-"""``automem trace show FILE``: a trace as tables, with its diagnostics.
+"""``automem trace show FILE``: a trace as tables, with its diagnostics; ``automem trace
+outcome`` / ``automem trace outcomes``: feedback attached to a trace after the fact
+(:mod:`automem_sdk.outcomes`).
 
 What it prints, in order:
 
@@ -56,6 +58,93 @@ def register(sub: Any) -> None:
     )
     add_format_flag(show)
     show.set_defaults(func=_show)
+    _register_outcomes(tsub, _options)
+
+
+def _register_outcomes(tsub: Any, options: Any) -> None:
+    out = tsub.add_parser(
+        "outcome",
+        help="attach an outcome (score, label, rating, check) to a trace, conversation or step",
+        description="Attach feedback to a logged trace after the fact. It is stored beside "
+        "the trace (TRACE.outcomes/, one JSON file per outcome), on the trace's own URL.",
+    )
+    out.add_argument("trace", help="a trace file, or a folder of traces (with --conversation)")
+    out.add_argument("--conversation", default=None, help="the conversation id (thread_id)")
+    out.add_argument("--step", type=int, default=None, help="one step (turn) of the trace")
+    out.add_argument("--score", type=float, default=None, help="a number, higher is better")
+    out.add_argument("--label", default=None, help="a label such as resolved or wrong-fact")
+    out.add_argument("--rating", type=float, default=None, help="a user rating (see --scale)")
+    out.add_argument("--scale", type=float, default=None, help="the rating's maximum, e.g. 5")
+    verdict = out.add_mutually_exclusive_group()
+    verdict.add_argument("--passed", dest="passed", action="store_true", default=None)
+    verdict.add_argument("--failed", dest="passed", action="store_false")
+    out.add_argument("--source", default="user", help="who judged: user, check, judge:<model>")
+    out.add_argument("--note", default="", help="free text")
+    out.add_argument(
+        "--storage-options", type=options, default={}, metavar="JSON", help="fsspec options"
+    )
+    out.set_defaults(func=_outcome)
+    ls = tsub.add_parser("outcomes", help="list the outcomes attached to a trace")
+    ls.add_argument("trace")
+    ls.add_argument(
+        "--storage-options", type=options, default={}, metavar="JSON", help="fsspec options"
+    )
+    add_format_flag(ls)
+    ls.set_defaults(func=_outcomes)
+
+
+def _outcome(args: argparse.Namespace) -> int:
+    from automem_sdk.cli import UsageError, s3_preflight
+    from automem_sdk.outcomes import attach_outcome
+
+    if all(v is None for v in (args.score, args.label, args.rating, args.passed)):
+        raise UsageError("give the outcome: --score, --label, --rating, --passed or --failed")
+    s3_preflight(args.trace, args.storage_options or None)
+    try:
+        written = attach_outcome(
+            args.trace,
+            conversation_id=args.conversation,
+            step=args.step,
+            score=args.score,
+            label=args.label,
+            rating=args.rating,
+            rating_scale=args.scale,
+            passed=args.passed,
+            source=args.source,
+            note=args.note,
+            storage_options=args.storage_options or None,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc).splitlines()[-1]) from None
+    for o in written:
+        print(f"outcome {o.outcome_id} ({o.target}) attached to {o.trace}")
+    return 0
+
+
+def _outcomes(args: argparse.Namespace) -> int:
+    from automem_sdk.outcomes import read_outcomes
+
+    rows = [
+        [
+            o.created,
+            o.target,
+            o.conversation_id or "",
+            "" if o.step is None else o.step,
+            "" if o.value() is None else o.value(),
+            o.label or "",
+            o.source,
+            o.note,
+        ]
+        for o in read_outcomes(args.trace, args.storage_options or None)
+    ]
+    emit_table(
+        f"{len(rows)} outcomes of {args.trace}",
+        ["created", "target", "conversation", "step", "value", "label", "source", "note"],
+        rows,
+        fmt=args.format,
+        numeric=["step", "value"],
+    )
+    return 0
 
 
 def _show(args: argparse.Namespace) -> int:
