@@ -92,6 +92,22 @@ def strip_carried(backend: Backend, shas: set[str]) -> int:
     return len(edits)
 
 
+def _carrying(backend: Backend, folder: str, needles: list[bytes]) -> list[tuple[str, bytes]]:
+    """``(path, bytes)`` of every object directly in ``folder`` that holds a needle."""
+    backend.invalidate(folder)
+    try:
+        names = backend.fs.ls(folder, detail=False)
+    except FileNotFoundError:
+        return []
+    out = []
+    for name in names:
+        rel = f"{folder}/{name.rsplit('/', 1)[-1]}"
+        blob = backend.read(rel)
+        if blob is not None and any(n in blob for n in needles):
+            out.append((rel, blob))
+    return out
+
+
 def strip_carried_objects(backend: Backend, shas: set[str]) -> int:
     """Object stores: rewrite every journal object and pack that carries ``shas``.
 
@@ -105,31 +121,14 @@ def strip_carried_objects(backend: Backend, shas: set[str]) -> int:
         return 0
     needles = [s.encode() for s in shas]
     rewritten = 0
-    backend.invalidate(ObjectJournal.DIR)
-    try:
-        names = backend.fs.ls(ObjectJournal.DIR, detail=False)
-    except FileNotFoundError:
-        names = []
-    for name in names:
-        rel = f"{ObjectJournal.DIR}/{name.rsplit('/', 1)[-1]}"
-        blob = backend.read(rel)
-        if blob is None or not any(n in blob for n in needles):
-            continue
+    for rel, blob in _carrying(backend, ObjectJournal.DIR, needles):
         entries = _parse_lines(blob, rel)
         new = [_stripped(e, shas) or e for e in entries]
         if new != entries:
             backend.write_atomic(rel, b"".join(e.to_line() + b"\n" for e in new))
             rewritten += 1
-    packs = f"{ObjectStore.pack_path('x').rsplit('/', 1)[0]}"
-    try:
-        pack_names = backend.fs.ls(packs, detail=False)
-    except FileNotFoundError:
-        pack_names = []
-    for name in pack_names:
-        rel = f"{packs}/{name.rsplit('/', 1)[-1]}"
-        blob = backend.read(rel)
-        if blob is None or not any(n in blob for n in needles):
-            continue
+    packs = ObjectStore.pack_path("x").rsplit("/", 1)[0]
+    for rel, blob in _carrying(backend, packs, needles):
         body = json.loads(blob)
         objects = {k: v for k, v in body.get("objects", {}).items() if k not in shas}
         if len(objects) != len(body.get("objects", {})):
