@@ -1166,11 +1166,6 @@ DIFFERENCES = {
         reason="tests the reference's private _validate_path; the store resolves paths in "
         "its own sandbox (symlinks out of the root refused), never as filesystem paths"
     ),
-    "test_mkdir_parents_not_world_writable_under_permissive_umask": pytest.mark.xfail(
-        strict=False,  # reported as XPASS once the store is fixed; then drop this entry
-        reason="MemoryStore gives its dir_mode (0o700) to the root it creates but not to "
-        "missing parent folders above it, which get the umask's mode",
-    ),
 }
 for _cls in (TestBetaLocalFilesystemMemoryTool, TestBetaAsyncLocalFilesystemMemoryTool):
     for _name, _mark in DIFFERENCES.items():
