@@ -56,6 +56,7 @@ milliseconds per write (``python -m automem_sdk.perf`` measures it).
 from __future__ import annotations
 
 import builtins
+import contextlib
 import difflib
 import functools
 import json
@@ -122,6 +123,7 @@ Manifest = dict[str, tuple[str, int]]
 """``path -> (sha256, size)``: the state of the tree at one version."""
 
 _CACHE_PATH = f"{RESERVED_DIR}/index.json"
+_HORIZON_PATH = f"{RESERVED_DIR}/horizon.json"  # the oldest version kept by compact
 _CHECKPOINT_EVERY = 2000  # mutations between content-cache rewrites
 _CHECKPOINT_MIN = 128  # objects read on open before a content cache is worth writing
 _CHECKPOINT_ON_CLOSE = 16  # mutations since the last cache that make close() rewrite it
@@ -554,7 +556,13 @@ class MemoryStore:
         """The tree at ``version``, from the checkpoint when it is at or before it."""
         cp = self._entries.checkpoint
         if cp is None or version < cp.version:
-            return _fold(list(self._entries), version, self._manifests)
+            entries = list(self._entries)  # reads what is before the checkpoint
+            if self._entries.dropped(version):
+                raise MemoryNotFoundError(
+                    f"version {version} of {self.url} was dropped by compact; versions "
+                    f"{self._entries.horizon}..{len(self._entries)} are kept"
+                )
+            return _fold(entries, version, self._manifests)
         state = dict(cp.tree)
         for e in self._entries.since(cp.version):
             if e.version > version:
@@ -1539,11 +1547,21 @@ class MemoryStore:
                 f"no version {version!r} in {self.url}; versions are "
                 f"{self._entries.horizon}..{len(self._entries)}"
             )
+        if version < len(self._entries) and not self._entries.dropped(version):
+            # another store may have compacted since: its horizon is on disk (one read)
+            self._entries.horizon = max(self._entries.horizon, self._stored_horizon())
         if self._entries.dropped(version):
             raise MemoryNotFoundError(
                 f"version {version} of {self.url} was dropped by compact; versions "
                 f"{self._entries.horizon}..{len(self._entries)} are kept"
             )
+
+    def _stored_horizon(self) -> int:
+        data = self._backend.read(_HORIZON_PATH)
+        try:
+            return int(json.loads(data)["horizon"]) if data else 0
+        except (ValueError, KeyError, TypeError):
+            return 0
 
     @_reader
     def manifest(self, version: int | None = None) -> dict[str, tuple[str, int]]:
@@ -1723,11 +1741,15 @@ class MemoryStore:
             for sha, data in plan.materialise.items():
                 self._objects.put(sha, data)
             if horizon > old:
+                body = json.dumps({"horizon": horizon}).encode()
+                self._backend.write_atomic(_HORIZON_PATH, body)  # for stores open elsewhere
                 if isinstance(self._journal, JsonlJournal):
                     self._journal.rewrite(plan.entries)
                 else:
                     self._journal.compact(plan.entries)
             deleted, freed = collect_garbage(self._backend, plan, grace_s=grace_s)
+            with contextlib.suppress(FileNotFoundError):
+                self._backend.remove(CHECKPOINT_PATH)  # it describes the old journal
             self._reload()
             self._checkpoint()
             return CompactResult(horizon, max(0, horizon - max(old, 1)), deleted, freed)

@@ -290,6 +290,7 @@ def test_compact_on_s3_keeps_the_kept_versions_and_batches_its_deletes(
     for i in range(30):
         store.write(f"f{i % 3}.md", os.urandom(3000).hex() + "\n")  # 6 KiB: objects
         snaps[store.version] = store.snapshot()
+    other = MemoryStore(url, opts)  # opened before the compaction
     fs, _root = fsspec.core.url_to_fs(url, **opts)
     deletes: list[str] = []
 
@@ -309,3 +310,9 @@ def test_compact_on_s3_keeps_the_kept_versions_and_batches_its_deletes(
         assert again.snapshot(v) == snaps[v]
     again.write("f0.md", "after\n")
     assert MemoryStore(url, opts).read("f0.md") == "after\n"
+    from automem_sdk.errors import MemoryNotFoundError
+
+    other.refresh()
+    assert other.read("f0.md") == "after\n" and other.snapshot(28) == snaps[28]
+    with pytest.raises(MemoryNotFoundError, match="dropped by compact"):
+        other.snapshot(3)
