@@ -17,7 +17,8 @@ def register(sub: Any) -> None:
             "--env",
             action="append",
             required=True,
-            help="crafter | minihack | nethack | all | minihack/<Task> (repeatable)",
+            help="crafter | minihack | nethack | all | minihack/<Task> (repeatable); "
+            "conversation[/S|M|L]: the keyless conversational memory benchmark",
         )
         p.add_argument(
             "--agent",
@@ -83,6 +84,10 @@ def register(sub: Any) -> None:
         p.add_argument("--memory-url", help="fsspec URL for memory stores (default OUT/memory)")
         p.add_argument("--executor", choices=("process", "ray"), default="process")
         p.add_argument("--quiet", action="store_true", help="no progress bar")
+        p.add_argument(
+            "--traces",
+            help="--env conversation: log the automem condition's traces, with outcomes, here",
+        )
         p.set_defaults(func=_bench_checked)
     if "report" not in choices:
         p = sub.add_parser(
@@ -241,10 +246,15 @@ def check_llm(flag: str, spec: str | None) -> None:
 
 def _bench_checked(args: argparse.Namespace) -> int:
     """``automem bench`` with its arguments checked first (one line per mistake)."""
+    from automem_sdk.benchmarks.registry import OFFLINE_BENCHMARKS
     from pydantic import ValidationError
 
     from automem_sdk.cli import UsageError
 
+    if any(e.split("/")[0] in OFFLINE_BENCHMARKS for e in args.env):
+        from automem_sdk.benchmarks.conversation.cli import bench_conversation
+
+        return int(bench_conversation(args))  # the keyless conversational memory benchmark
     check_envs(args.env)
     check_llm("--llm", args.llm)
     if args.memory_url:

@@ -21,6 +21,7 @@ __all__ = [
     "ENV_GROUPS",
     "KEYLESS_AGENTS",
     "OBS_STYLES",
+    "OFFLINE_BENCHMARKS",
     "env_names",
     "make_env",
     "make_explorer",
@@ -56,6 +57,9 @@ def env_names(group: str) -> list[str]:
 
 
 ENV_GROUPS: tuple[str, ...] = ("crafter", "minihack", "nethack", "all")
+#: Benchmarks that are not games, run by ``automem bench --env NAME`` through their own
+#: runner (name -> module): the keyless conversational memory benchmark.
+OFFLINE_BENCHMARKS: dict[str, str] = {"conversation": "automem_sdk.benchmarks.conversation"}
 #: Observation styles every env takes (``make_env(..., obs=...)``): ``default`` (ours),
 #: ``balrog`` (BALROG's text: NetHack/MiniHack full screen and cursor) and ``automem``
 #: (ours with MiniHack's autopickup on, as AutoMem's configs).

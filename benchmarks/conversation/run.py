@@ -1,0 +1,390 @@
+"""Play the conversational benchmark: conditions x sizes x seeds, then a report.
+
+Conditions (:data:`CONDITIONS`):
+
+- ``automem`` — the generic scaffold; the memory model's LOG routine runs after every
+  user turn through :class:`~automem_sdk.agent.MemoryAgent` (observe mode, a real
+  store); at question time the task model gets
+  :func:`~automem_sdk.adapters.context.memory_context` for the question — the exact
+  text the LangChain wrapper and middleware inject;
+- ``memgpt`` — the frozen MemGPT-style scaffold: core blocks shown whole, archival
+  memory searched for the question's words (MemGPT's archival search);
+- ``history16`` — no memory: the last 16 user turns (BALROG's history window).
+
+Every condition answers with the same task model (:class:`ContextAnswerer` by
+default), so differences come from what reaches its context. With ``trace_dir`` the
+automem condition logs one trace per dialogue (each session recorded as conversation
+``s<k>``) and attaches outcomes: a check per question on the step that stated its
+evidence, and the dialogue's accuracy on the trace: the data the trainers read.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from automem_sdk.llm.base import LLMClient, Message
+
+from .dialogue import QUESTION_TYPES, SIZES, Dialogue, Question, check, generate
+from .players import ContextAnswerer, FactNoteWriter, MemGPTWriter, facts_in, history_context
+
+__all__ = [
+    "CONDITIONS",
+    "DEFAULT_CONTEXT_CHARS",
+    "QuestionResult",
+    "Report",
+    "build_report",
+    "play",
+    "run_benchmark",
+    "write_report",
+]
+
+CONDITIONS: tuple[str, ...] = ("automem", "memgpt", "history16")
+#: The memory context budget of the automem condition (the wrapper's default).
+DEFAULT_CONTEXT_CHARS = 4_000
+_HISTORY = 16
+
+
+@dataclass
+class QuestionResult:
+    """One question of one dialogue under one condition."""
+
+    seed: int
+    size: str
+    condition: str
+    qtype: str
+    question: str
+    expected: str
+    answer: str
+    correct: bool
+    prompt_tokens: int
+    context_chars: int
+    memory_bytes: int
+
+
+def _store_bytes(store: Any) -> int:
+    return sum(len(store.read(p)) for p in store.list())
+
+
+def _ask(model: LLMClient, context: str, q: Question) -> tuple[str, int]:
+    c = model.chat([Message(role="system", content=context), Message(role="user", content=q.text)])
+    return c.text.strip(), c.usage.prompt_tokens
+
+
+def _memgpt_context(store: Any, scaffold: Any, question: str) -> str:
+    """Core blocks in full, then archival search for the question's words (two hops)."""
+    from automem_sdk.ops import SearchOp, execute_op
+
+    core = [f"{p}:\n{store.read(p)}" for p in store.list() if p.startswith("core/")]
+    words = [w for w in question.rstrip("?").split() if w[:1].islower() and len(w) > 3]
+    key = words[-1] if question.startswith("In which city") else (words[-1] if words else "")
+    queries = [w for w in question.rstrip("?").split()[-2:-1] if w] if "does my" in question else []
+    queries = queries or ([key] if key else [])
+    hits: list[str] = []
+    for qy in queries:
+        res = execute_op(store, SearchOp(path="archival.md", query=qy), scaffold)
+        hits.append(res.text)
+        for f in facts_in(res.text):  # a name found: search it too (multi-hop)
+            if f.kind == "called":
+                more = execute_op(store, SearchOp(path="archival.md", query=f.value), scaffold)
+                hits.append(more.text)
+    return "Core memory:\n" + "\n".join(core) + "\nArchival search results:\n" + "\n".join(hits)
+
+
+def play(
+    dialogue: Dialogue,
+    condition: str,
+    *,
+    task_model: LLMClient | None = None,
+    context_chars: int = DEFAULT_CONTEXT_CHARS,
+    trace_dir: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> list[QuestionResult]:
+    """Play one dialogue under ``condition`` and answer its questions.
+
+    Raises:
+        ValueError: an unknown condition.
+    """
+    from automem_sdk.benchmarks.memgpt import load_memgpt_scaffold
+
+    from automem_sdk.agent import MemoryAgent
+    from automem_sdk.scaffold import load_scaffold
+    from automem_sdk.store import MemoryStore
+
+    if condition not in CONDITIONS:
+        raise ValueError(f"unknown condition {condition!r}; choose from {', '.join(CONDITIONS)}")
+    model = task_model or ContextAnswerer()
+    turns = dialogue.turns()
+    store = None
+    trace_url = None
+    if condition in ("automem", "memgpt"):
+        store = MemoryStore(f"memory://automem-conversation-{uuid.uuid4().hex}")
+        if condition == "automem":
+            scaffold = load_scaffold("generic")
+            writer: Any = FactNoteWriter()
+        else:
+            scaffold = load_memgpt_scaffold()
+            writer = MemGPTWriter()
+        agent = MemoryAgent(store, scaffold, writer, mode="observe", task_decider=writer)
+        agent.reset()
+        if trace_dir is not None and condition == "automem":
+            from automem_sdk.outcomes import record_conversation
+
+            trace_url = f"{trace_dir.rstrip('/')}/{dialogue.size}-{dialogue.seed}.jsonl"
+            agent.start_trace(
+                trace_url,
+                env="conversation",
+                seed=dialogue.seed,
+                config={"size": dialogue.size, "benchmark": "conversation"},
+                storage_options=storage_options,
+            )
+        for session, text in turns:
+            agent.log(f"User: {text}", {"session": session})
+            if trace_url is not None:
+                record_conversation(
+                    agent.recorder.writer,
+                    step=agent.step_index,
+                    conversation_id=f"s{session}",
+                )
+            agent.step_index += 1
+        agent.finish(steps=len(turns))
+    results = []
+    mem_bytes = _store_bytes(store) if store is not None else 0
+    history = [t for _, t in turns]
+    for q in dialogue.questions:
+        if condition == "automem":
+            from automem_sdk.adapters.context import memory_context
+
+            context = memory_context(store, scaffold, query=q.text, max_chars=context_chars)
+        elif condition == "memgpt":
+            context = _memgpt_context(store, scaffold, q.text)
+        else:
+            context = history_context(history, _HISTORY)
+        answer, tokens = _ask(model, context, q)
+        results.append(
+            QuestionResult(
+                seed=dialogue.seed,
+                size=dialogue.size,
+                condition=condition,
+                qtype=q.qtype,
+                question=q.text,
+                expected=q.answer,
+                answer=answer,
+                correct=check(q, answer),
+                prompt_tokens=tokens,
+                context_chars=len(context),
+                memory_bytes=mem_bytes,
+            )
+        )
+    if trace_url is not None:
+        _attach(trace_url, dialogue, results, storage_options)
+    return results
+
+
+def _attach(
+    url: str, d: Dialogue, results: list[QuestionResult], opts: dict[str, Any] | None
+) -> None:
+    from automem_sdk.outcomes import attach_outcome
+
+    for q, r in zip(d.questions, results, strict=True):
+        if q.turn >= 0:
+            attach_outcome(
+                url,
+                step=q.turn,
+                passed=r.correct,
+                source="check",
+                note=f"{q.qtype}: {q.text} expected {q.answer!r}, got {r.answer!r}",
+                storage_options=opts,
+            )
+    acc = sum(r.correct for r in results) / len(results)
+    attach_outcome(url, score=acc, source="check", note="accuracy", storage_options=opts)
+
+
+def run_benchmark(
+    seeds: Iterable[int],
+    sizes: Sequence[str] = ("S", "M", "L"),
+    conditions: Sequence[str] = CONDITIONS,
+    *,
+    task_model_factory: Callable[[], LLMClient] | None = None,
+    trace_dir: str | None = None,
+    on_done: Callable[[int, str], None] | None = None,
+) -> list[QuestionResult]:
+    """Every condition on the dialogue of every (seed, size); question results."""
+    out: list[QuestionResult] = []
+    for seed in seeds:
+        for size in sizes:
+            d = generate(seed, size)
+            for c in conditions:
+                model = task_model_factory() if task_model_factory else None
+                out.extend(play(d, c, task_model=model, trace_dir=trace_dir))
+            if on_done is not None:
+                on_done(seed, size)
+    return out
+
+
+@dataclass
+class Report:
+    """Accuracy tables and paired contrasts of a benchmark run."""
+
+    n_seeds: int
+    sizes: list[str]
+    conditions: list[str]
+    by_type: dict[str, dict[str, float]] = field(default_factory=dict)
+    by_size: dict[str, dict[str, float]] = field(default_factory=dict)
+    overall: dict[str, float] = field(default_factory=dict)
+    tokens: dict[str, float] = field(default_factory=dict)
+    memory_bytes: dict[str, dict[str, float]] = field(default_factory=dict)
+    n_questions: dict[str, int] = field(default_factory=dict)
+    contrasts: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _mean(xs: Sequence[float]) -> float:
+    return math.fsum(xs) / len(xs) if xs else float("nan")
+
+
+def build_report(results: Sequence[QuestionResult], *, resamples: int = 5000) -> Report:
+    """Accuracy by condition x question type and x size, tokens per question, and the
+    paired bootstrap of automem minus each other condition (per seed and size)."""
+    from automem_sdk.benchmarks.stats import paired_bootstrap
+
+    conds = [c for c in CONDITIONS if any(r.condition == c for r in results)]
+    sizes = [s for s in SIZES if any(r.size == s for r in results)]
+    seeds = sorted({r.seed for r in results})
+    rep = Report(n_seeds=len(seeds), sizes=sizes, conditions=conds)
+    for c in conds:
+        rs = [r for r in results if r.condition == c]
+        rep.overall[c] = _mean([float(r.correct) for r in rs])
+        rep.tokens[c] = _mean([float(r.prompt_tokens) for r in rs])
+        rep.n_questions[c] = len(rs)
+        rep.by_type[c] = {
+            t: _mean([float(r.correct) for r in rs if r.qtype == t]) for t in QUESTION_TYPES
+        }
+        rep.by_size[c] = {s: _mean([float(r.correct) for r in rs if r.size == s]) for s in sizes}
+        rep.memory_bytes[c] = {
+            s: _mean([float(r.memory_bytes) for r in rs if r.size == s]) for s in sizes
+        }
+    acc: dict[tuple[str, int, str], float] = {}
+    for c in conds:
+        for seed in seeds:
+            for s in sizes:
+                rs = [r for r in results if (r.condition, r.seed, r.size) == (c, seed, s)]
+                if rs:
+                    acc[(c, seed, s)] = _mean([float(r.correct) for r in rs])
+    if "automem" in conds:
+        for other in (c for c in conds if c != "automem"):
+            diffs = {
+                "conversation": {
+                    s: [
+                        acc[("automem", seed, s)] - acc[(other, seed, s)]
+                        for seed in seeds
+                        if ("automem", seed, s) in acc and (other, seed, s) in acc
+                    ]
+                    for s in sizes
+                }
+            }
+            boot = paired_bootstrap(diffs, resamples=resamples)
+            row: dict[str, Any] = {"contrast": f"automem - {other}", "n": len(seeds)}
+            for s in sizes:
+                iv = boot.tasks[("conversation", s)]
+                row[s] = [iv.estimate, iv.low, iv.high]
+            assert boot.overall is not None
+            row["all"] = [boot.overall.estimate, boot.overall.low, boot.overall.high]
+            rep.contrasts.append(row)
+    return rep
+
+
+def _pct(x: float) -> str:
+    return "-" if math.isnan(x) else f"{100 * x:.1f}"
+
+
+def markdown(rep: Report) -> str:
+    """The report as Markdown tables (accuracy in %, 95% paired bootstrap CIs)."""
+    lines = [
+        f"Accuracy (%) on {rep.n_seeds} seeds x sizes {', '.join(rep.sizes)} "
+        "(questions per condition: "
+        + ", ".join(f"{c} {rep.n_questions[c]}" for c in rep.conditions)
+        + ")",
+        "",
+        "| condition | all | "
+        + " | ".join(QUESTION_TYPES)
+        + " | "
+        + " | ".join(f"size {s}" for s in rep.sizes)
+        + " | words/question |",
+        "|---" * (3 + len(QUESTION_TYPES) + len(rep.sizes)) + "|",
+    ]
+    for c in rep.conditions:
+        cells = [_pct(rep.overall[c])]
+        cells += [_pct(rep.by_type[c][t]) for t in QUESTION_TYPES]
+        cells += [_pct(rep.by_size[c][s]) for s in rep.sizes]
+        cells.append(f"{rep.tokens[c]:.0f}")
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
+    if rep.contrasts:
+        lines += [
+            "",
+            "Paired difference in accuracy (points, 95% bootstrap CI over seeds)",
+            "",
+            "| contrast | n seeds | " + " | ".join(f"size {s}" for s in rep.sizes) + " | all |",
+            "|---" * (3 + len(rep.sizes)) + "|",
+        ]
+        for row in rep.contrasts:
+            cells = [
+                f"{100 * row[k][0]:+.1f} [{100 * row[k][1]:+.1f}, {100 * row[k][2]:+.1f}]"
+                for k in [*rep.sizes, "all"]
+            ]
+            lines.append(f"| {row['contrast']} | {row['n']} | " + " | ".join(cells) + " |")
+    mem = [c for c in rep.conditions if any(v for v in rep.memory_bytes[c].values())]
+    if mem:
+        lines += ["", "Memory size (bytes in the store after the dialogue, mean)", ""]
+        lines += ["| condition | " + " | ".join(f"size {s}" for s in rep.sizes) + " |"]
+        lines += ["|---" * (1 + len(rep.sizes)) + "|"]
+        for c in mem:
+            lines.append(
+                f"| {c} | " + " | ".join(f"{rep.memory_bytes[c][s]:.0f}" for s in rep.sizes) + " |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _plot(rep: Report, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    width = 0.8 / max(1, len(rep.conditions))
+    for i, c in enumerate(rep.conditions):
+        xs = [k + i * width for k in range(len(QUESTION_TYPES))]
+        a.bar(xs, [100 * rep.by_type[c][t] for t in QUESTION_TYPES], width, label=c)
+        b.plot(rep.sizes, [100 * rep.by_size[c][s] for s in rep.sizes], marker="o", label=c)
+    a.set_xticks([k + 0.4 - width / 2 for k in range(len(QUESTION_TYPES))], QUESTION_TYPES)
+    a.set_ylabel("accuracy (%)")
+    a.set_title(f"By question type ({rep.n_seeds} seeds)")
+    b.set_xlabel("memory size (facts and sessions: S < M < L)")
+    b.set_title("By memory size")
+    a.legend()
+    fig.suptitle("Conversational memory benchmark (keyless, scripted task model)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(
+    results: Sequence[QuestionResult], out: str | Path, *, plot: bool = True
+) -> Report:
+    """Write ``results.jsonl``, ``report.json``, ``report.md`` (and ``report.png``)."""
+    root = Path(out)
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / "results.jsonl", "w", encoding="utf-8") as f:
+        for r in results:
+            f.write(json.dumps(asdict(r)) + "\n")
+    rep = build_report(results)
+    (root / "report.json").write_text(json.dumps(asdict(rep), indent=1), encoding="utf-8")
+    (root / "report.md").write_text(markdown(rep), encoding="utf-8")
+    if plot:
+        _plot(rep, root / "report.png")
+    return rep
