@@ -3,12 +3,17 @@
 Layout of a store root (everything of ours lives under ``.automem/``)::
 
     notes.md, plans/today.md, ...      the user's files (the "tree")
-    .automem/format.json               {"schema_version": 1, "journal": "jsonl" | "objects"}
+    .automem/format.json               {"schema_version": 2, "journal": "jsonl" | "objects"}
     .automem/journal.jsonl             one JournalEntry per line      (appendable backends)
     .automem/journal/<version>.json    one JournalEntry per object    (object stores)
     .automem/journal/seg-<version>.jsonl  compacted entries 1..version (object stores)
     .automem/objects/<sh>/<a256>       content-addressed file versions (sha256 of the bytes)
+                                       too big to ride in their journal entry (format 2
+                                       carries small contents and deltas in the entry)
     .automem/index.json                content cache by sha256 (speeds up reopening)
+    .automem/checkpoint.json           the tree at version k, where entry k ends (open
+                                       reads the journal after it only)
+    .automem/horizon.json              the oldest version kept by compact()
     .automem/lock, .automem/tmp/       local only: flock file, temp files for atomic renames
 
 Journal lines are appended with one write each. A process killed mid-append leaves a
