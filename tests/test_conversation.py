@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from automem_sdk.benchmarks.conversation import (
     ABSTAIN,
     QUESTION_TYPES,
@@ -19,6 +18,7 @@ from automem_sdk.benchmarks.conversation import (
     play,
 )
 from automem_sdk.benchmarks.conversation.players import facts_in, history_context
+
 from automem_sdk.cli import main as cli_main
 from automem_sdk.llm.base import Message
 
