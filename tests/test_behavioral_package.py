@@ -26,6 +26,7 @@ MODULES = (
     "stats",
     "tiny",
     "toy",
+    "toy_study",
     "traces",
     "train",
     "worlds",

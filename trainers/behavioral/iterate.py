@@ -25,6 +25,7 @@ last finished round (``DIR/state.json``).
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -168,7 +169,9 @@ def rollout(
         except ImportError:
             pass
         url = str(out_dir / "traces" / f"seed{seed}.jsonl")
-        store = MemoryStore(str(out_dir / "memory" / f"seed{seed}"))
+        mem = out_dir / "memory" / f"seed{seed}"
+        shutil.rmtree(mem, ignore_errors=True)  # memory persists in a store: start empty
+        store = MemoryStore(str(mem))
         agent = MemoryAgent(
             store, world.scaffold, client, mode="two-model", task_decider=world.task_factory(seed)
         )

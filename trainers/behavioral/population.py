@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -195,6 +196,7 @@ def play_population(
         for seed in seeds:
             name = f"{tag}{member.name}-seed{seed}"
             trace = root / "traces" / f"{name}.jsonl"
+            shutil.rmtree(root / "memory" / name, ignore_errors=True)  # start with no memory
             store = MemoryStore(str(root / "memory" / name))
             policy = NoisyMemoryPolicy(base_factory(store, seed), store, seed, member)
             agent = MemoryAgent(
