@@ -205,3 +205,19 @@ def test_keyless_decider_names_resolve() -> None:
     assert make_decider("task-policy", "minihack/MazeWalk-9x9").name == "nle-map-planner"
     assert make_decider("prompt-planner", "minihack/MazeWalk-9x9").name == "prompt-planner"
     assert make_decider("prompt-explorer", "nethack").name == "prompt-explorer"
+
+
+def test_search_draws_the_limits_silent_faults_point_at() -> None:
+    from automem_sdk.trainers.structural.faults import Fault
+
+    parent = load_scaffold("minihack")
+    fault = Fault(name="log_budget_exhausted", subject="ops", share=1.0)
+    plain = Reflection(scaffold_id=parent.id)
+    hinted = Reflection(scaffold_id=parent.id, faults=[fault])
+
+    def share(r: Reflection) -> float:
+        firsts = [SearchProposer(seed=k, families=["limits"]).propose(parent, r) for k in range(40)]
+        return sum("max_log_ops" in p.changelog[0] for p in firsts) / len(firsts)
+
+    assert share(plain) < 0.3
+    assert share(hinted) > 0.4

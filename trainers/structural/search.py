@@ -9,7 +9,8 @@ parent. Families:
 ==============  ===================================================================
 family          mutations
 ==============  ===================================================================
-limits          one routine limit x2, /2, +1 or -1 (within the schema's bounds)
+limits          one routine limit x2, /2 (and +1, -1 for the small ones), half of the
+                draws on the limits the reflection's silent faults point at
 prompt          a LOG or PLAN prompt from the library (``prompt_library.yaml``) or
                 from the built-in scaffolds, or a hint line appended
 fewshot         an example op sequence appended to the LOG or PLAN prompt
@@ -58,6 +59,22 @@ def _bounds(field: str) -> tuple[int, int]:
     return int(lo), int(hi)
 
 
+def _suspect_limits(reflection: Reflection) -> list[str]:
+    """Routine limits named by the reflection's budget faults and limit counters."""
+    out: list[str] = []
+    for f in reflection.faults:
+        if f.name in ("log_budget_exhausted", "plan_budget_exhausted"):
+            routine = "log" if f.name.startswith("log") else "plan"
+            out.append(f"max_{routine}_{'ops' if f.subject == 'ops' else 'turns'}")
+        elif f.name in ("file_never_written", "memory_unchanged"):
+            out += ["max_log_ops", "max_log_turns"]
+    if reflection.truncated_results:
+        out.append("result_chars")
+    if reflection.context_trimmed:
+        out.append("context_tokens")
+    return list(dict.fromkeys(out))
+
+
 class SearchProposer:
     """Proposes one mutation of the parent (see module docstring).
 
@@ -91,6 +108,7 @@ class SearchProposer:
             except ScaffoldError:
                 continue
         self.name = "search"
+        self._suspects: list[str] = []
 
     # ------------------------------------------------------------------ bandit
     def choose_family(self, reflection: Reflection, rng: random.Random) -> str:
@@ -123,10 +141,14 @@ class SearchProposer:
 
     def _limits(self, parent: Scaffold, rng: random.Random) -> tuple[dict[str, Any], str]:
         lim = parent.limits
-        field = rng.choice(sorted(RoutineLimits.model_fields))
+        fields = sorted(RoutineLimits.model_fields)
+        # Half the draws go to the limits the reflection's silent faults point at.
+        suspects = [f for f in self._suspects if f in fields]
+        field = rng.choice(suspects if suspects and rng.random() < 0.5 else fields)
         lo, hi = _bounds(field)
         old = int(getattr(lim, field))
-        how = rng.choice(["x2", "/2", "+1", "-1"])
+        steps = ["x2", "/2", "+1", "-1"] if hi <= 64 else ["x2", "/2"]
+        how = rng.choice(steps)
         new = {"x2": old * 2, "/2": old // 2, "+1": old + 1, "-1": old - 1}[how]
         new = max(lo, min(hi, new))
         return {"limits": lim.model_copy(update={field: new})}, f"{field} {old}->{new}"
@@ -197,6 +219,7 @@ class SearchProposer:
         """Up to ``n`` distinct valid untried mutations (what :meth:`propose` draws from)."""
         pid = parent.id
         rng = random.Random(f"{self.seed}:{pid}:{len(reflection.history)}")
+        self._suspects = _suspect_limits(reflection)
         tried = {a.candidate for a in reflection.history if a.parent == pid} | {pid}
         out: list[Proposal] = []
         seen: set[str] = set()
