@@ -242,7 +242,12 @@ def _check_target(tr: Trace, url: str, conversation_id: str | None, step: int | 
         steps = convs[conversation_id]
     if step not in steps:
         where = f"conversation {conversation_id!r} of {url}" if conversation_id else url
-        shown = ", ".join(map(str, steps[:20])) or "none"
+        shown = (
+            ", ".join(map(str, steps[:20]))
+            + (f", ... ({len(steps)} steps)" if len(steps) > 20 else "")
+            if steps
+            else "none"
+        )
         raise OutcomeError(f"step {step} is not in {where} (its steps: {shown}); pick one of them")
 
 
@@ -290,10 +295,16 @@ def attach_outcome(
     from automem_sdk.trace import read_trace
 
     opts = dict(storage_options or {})
-    probe = Outcome(
-        score=score, label=label, rating=rating, rating_scale=rating_scale, passed=passed
-    )  # validates the values before any trace is read
-    del probe
+    try:  # the values are checked before any trace is read
+        Outcome(score=score, label=label, rating=rating, rating_scale=rating_scale, passed=passed)
+    except ValidationError as exc:
+        msg = str(exc.errors()[0].get("msg", exc)).removeprefix("Value error, ")
+        raise ValueError(msg) from None
+    fs, path = _fs(url, opts)
+    if not fs.exists(path):
+        raise FileNotFoundError(
+            f"no trace at {url}: pass a trace file (.jsonl or .jsonl.gz) or a folder of traces"
+        )
     if _is_dir(url, opts):
         if conversation_id is None:
             raise OutcomeError(

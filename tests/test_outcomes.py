@@ -169,6 +169,12 @@ def test_cli_attaches_lists_and_refuses(tmp_path: Path, capsys: pytest.CaptureFi
     assert "conversation 'c9' is not in" in err and len(err.strip().splitlines()) == 1
     assert cli_main(["trace", "outcome", url]) == 2
     assert "give the outcome" in capsys.readouterr().err
+    assert cli_main(["trace", "outcome", url, "--score", "nan"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "automem: error: score must be a finite number, got nan"
+    )
+    assert cli_main(["trace", "outcome", str(tmp_path / "nope.jsonl"), "--score", "1"]) == 1
+    assert "no trace at" in capsys.readouterr().err
     assert len(read_outcomes(url)) == 2
 
 
