@@ -139,3 +139,12 @@ def test_report_pairs_seeds() -> None:
     est, lo, hi = row["all"]
     assert row["n"] == 3 and lo <= est <= hi and est > 0
     assert rep.overall["automem"] == 1.0
+
+
+def test_a_memory_model_that_misses_facts_scores_lower_reproducibly() -> None:
+    d = generate(23, "L")
+    a, b = play(d, "automem-miss50"), play(d, "automem-miss50")
+    assert [r.answer for r in a] == [r.answer for r in b]  # the misses are seeded
+    assert sum(r.correct for r in a) < len(a) == sum(r.correct for r in play(d, "automem"))
+    with pytest.raises(ValueError, match="automem-miss<N>"):
+        play(d, "automem-miss")

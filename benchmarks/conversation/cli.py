@@ -1,7 +1,8 @@
 """``automem bench --env conversation``: the keyless conversational memory benchmark.
 
 ``--env conversation`` runs sizes S, M and L (``conversation/M``: one size; repeatable);
-``--agent`` picks conditions (``automem``, ``memgpt``, ``history16``; default all);
+``--agent`` picks conditions (``automem``, ``memgpt``, ``history16``; default all;
+``automem-miss30``: automem with a memory model that misses 30% of facts);
 ``--seeds 1000-1029`` or ``--episodes N`` the dialogues; ``--task-llm`` an LLM spec for
 the task model (default: the scripted answerer, no key); ``--traces URL`` logs the
 automem condition's traces with their outcomes. Writes ``results.jsonl``,
@@ -11,6 +12,7 @@ automem condition's traces with their outcomes. Writes ``results.jsonl``,
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Any
 
 __all__ = ["bench_conversation", "parse_seeds"]
@@ -52,9 +54,12 @@ def bench_conversation(args: argparse.Namespace) -> int:
             raise UsageError(f"--env {env}: sizes are {', '.join(SIZES)}")
         sizes.extend([size] if size else list(SIZES))
     agents = args.agent or list(CONDITIONS)
-    bad = [a for a in agents if a not in CONDITIONS]
+    bad = [a for a in agents if a not in CONDITIONS and not re.fullmatch(r"automem-miss\d{1,2}", a)]
     if bad:
-        raise UsageError(f"--agent {bad[0]}: the conversation agents are {', '.join(CONDITIONS)}")
+        raise UsageError(
+            f"--agent {bad[0]}: the conversation agents are {', '.join(CONDITIONS)} and "
+            "automem-miss<N> (a memory model that misses N% of facts)"
+        )
     factory = None
     spec = getattr(args, "task_llm", None)
     if spec and spec != "planner":

@@ -20,6 +20,7 @@ Fiat.``, ``My sister is called Maya.``, ``Maya lives in Oslo.``) and note lines
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -158,12 +159,17 @@ class FactNoteWriter:
 
     Args:
         path: the notes file (the generic scaffold's ``notes.md``).
+        miss: the share of facts it fails to write (a memory model of known quality,
+            for the trainers to improve on); drawn from ``seed``.
+        seed: seed of those misses.
     """
 
     name = "scripted-fact-notes"
 
-    def __init__(self, path: str = "notes.md") -> None:
+    def __init__(self, path: str = "notes.md", *, miss: float = 0.0, seed: int | str = 0) -> None:
         self.path = path
+        self.miss = miss
+        self._rng = random.Random(seed)
 
     def decide(self, request: RoutineRequest) -> Completion:
         """LOG: one ``UPSERT`` per fact in the observation, then ``DONE``."""
@@ -171,7 +177,7 @@ class FactNoteWriter:
             return Completion(text=encode_op(DoneOp()), model=self.name)
         ops = []
         for f in facts_in(request.observation):
-            if f.kind == "note":
+            if f.kind == "note" or (self.miss and self._rng.random() < self.miss):
                 continue
             value = f.value if f.before is None else f"{f.value} (before: {f.before})"
             ops.append(encode_op(UpsertOp(path=self.path, key=f.key, value=value)))

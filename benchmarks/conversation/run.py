@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -116,26 +117,33 @@ def play(
     from automem_sdk.scaffold import load_scaffold
     from automem_sdk.store import MemoryStore
 
-    if condition not in CONDITIONS:
-        raise ValueError(f"unknown condition {condition!r}; choose from {', '.join(CONDITIONS)}")
+    miss = _miss(condition)
+    if condition not in CONDITIONS and miss is None:
+        raise ValueError(
+            f"unknown condition {condition!r}; choose from {', '.join(CONDITIONS)} "
+            "or automem-miss<N> (its memory model misses N% of facts)"
+        )
     model = task_model or ContextAnswerer()
     turns = dialogue.turns()
     store = None
     trace_url = None
-    if condition in ("automem", "memgpt"):
+    automem = condition == "automem" or miss is not None
+    if automem or condition == "memgpt":
         store = MemoryStore(f"memory://automem-conversation-{uuid.uuid4().hex}")
-        if condition == "automem":
+        if automem:
             scaffold = load_scaffold("generic")
-            writer: Any = FactNoteWriter()
+            misses = f"{dialogue.size}/{dialogue.seed}/{miss}"  # reproducible per dialogue
+            writer: Any = FactNoteWriter(miss=(miss or 0) / 100, seed=misses)
         else:
             scaffold = load_memgpt_scaffold()
             writer = MemGPTWriter()
         agent = MemoryAgent(store, scaffold, writer, mode="observe", task_decider=writer)
         agent.reset()
-        if trace_dir is not None and condition == "automem":
+        if trace_dir is not None and automem:
             from automem_sdk.outcomes import record_conversation
 
-            trace_url = f"{trace_dir.rstrip('/')}/{dialogue.size}-{dialogue.seed}.jsonl"
+            tag = "" if condition == "automem" else f"{condition}-"
+            trace_url = f"{trace_dir.rstrip('/')}/{tag}{dialogue.size}-{dialogue.seed}.jsonl"
             agent.start_trace(
                 trace_url,
                 env="conversation",
@@ -157,7 +165,7 @@ def play(
     mem_bytes = _store_bytes(store) if store is not None else 0
     history = [t for _, t in turns]
     for q in dialogue.questions:
-        if condition == "automem":
+        if automem:
             from automem_sdk.adapters.context import memory_context
 
             context = memory_context(store, scaffold, query=q.text, max_chars=context_chars)
@@ -184,6 +192,11 @@ def play(
     if trace_url is not None:
         _attach(trace_url, dialogue, results, storage_options)
     return results
+
+
+def _miss(condition: str) -> int | None:
+    m = re.fullmatch(r"automem-miss(\d{1,2})", condition)
+    return int(m.group(1)) if m else None
 
 
 def _attach(
@@ -252,7 +265,8 @@ def build_report(results: Sequence[QuestionResult], *, resamples: int = 5000) ->
     paired bootstrap of automem minus each other condition (per seed and size)."""
     from automem_sdk.benchmarks.stats import paired_bootstrap
 
-    conds = [c for c in CONDITIONS if any(r.condition == c for r in results)]
+    seen = list(dict.fromkeys(r.condition for r in results))
+    conds = [c for c in CONDITIONS if c in seen] + [c for c in seen if c not in CONDITIONS]
     sizes = [s for s in SIZES if any(r.size == s for r in results)]
     seeds = sorted({r.seed for r in results})
     rep = Report(n_seeds=len(seeds), sizes=sizes, conditions=conds)
