@@ -221,3 +221,19 @@ def test_search_draws_the_limits_silent_faults_point_at() -> None:
 
     assert share(plain) < 0.3
     assert share(hinted) > 0.4
+
+
+def test_the_memgpt_baseline_is_refused_by_name_and_by_path(tmp_path: Path) -> None:
+    bench = pytest.importorskip("automem_sdk.benchmarks.memgpt")
+    assert is_frozen("memgpt")
+    from importlib import resources
+
+    path = resources.files("automem_sdk.benchmarks.data").joinpath("memgpt.yaml")
+    assert is_frozen(str(path))
+    assert bench.is_frozen("memgpt")
+    for spec in ("memgpt", str(path)):
+        cfg = StructuralConfig(
+            envs=["toy/maze-6"], scaffold=spec, reflection_seeds=[0], gate_seeds=[1]
+        )
+        with pytest.raises(StructuralError, match="frozen: true"):
+            StructuralTrainer(str(tmp_path / "run"), cfg, quiet=True).run()

@@ -165,6 +165,16 @@ def is_frozen(spec: str | Scaffold) -> bool:
     if isinstance(spec, Scaffold) and getattr(spec, "frozen", False):
         return True
     data = _raw_scaffold(spec)
+    if data is None and isinstance(spec, str):
+        # A benchmark scaffold name (``memgpt``): the benchmarks package knows its file.
+        try:
+            bench = importlib.import_module("automem_sdk.benchmarks.memgpt")
+        except ImportError:
+            return False
+        try:
+            return bool(bench.is_frozen(spec))
+        except (AutomemError, OSError, ValueError, KeyError):
+            return False
     return bool(data and data.get("frozen") is True)
 
 
