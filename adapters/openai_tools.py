@@ -28,12 +28,16 @@ from typing import TYPE_CHECKING, Any
 
 from automem_sdk.errors import AutomemError
 from automem_sdk.ops import ActionOp, MemoryOp, OpResult, execute_op
+from automem_sdk.outcomes import conversation_id_of
 from automem_sdk.scaffold import Scaffold, load_scaffold
 from automem_sdk.scopes import StoreScopes
 from automem_sdk.tools import op_from_tool_call, openai_tool_schemas
 
 if TYPE_CHECKING:
+    from automem_sdk.adapters.mcp_trace import CallRecorder
+
     from automem_sdk.store import MemoryStore
+    from automem_sdk.trace import TraceWriter
 
 __all__ = [
     "DispatchedCall",
@@ -130,6 +134,11 @@ class ToolDispatcher:
         namespace: e.g. ``"users/{user_id}"``: each dispatch uses the store of the
             namespace filled from its ``scope`` (needs a URL or a StoreScopes).
         scope: the default values that fill the namespace.
+        trace: a trace URL (or writer): every memory call becomes one turn there (as the
+            MCP server records them), with the conversation id of the dispatch's scope
+            (``conversation_id`` / ``thread_id``) so outcomes find it; call
+            :meth:`finish` at the end.
+        trace_storage_options: fsspec options for the trace URL.
 
     Attributes:
         history: every call dispatched so far, in order.
@@ -148,6 +157,8 @@ class ToolDispatcher:
     history: list[DispatchedCall] = field(default_factory=list)
     namespace: str | None = None
     scope: Mapping[str, Any] | None = None
+    trace: str | TraceWriter | None = None
+    trace_storage_options: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.scaffold, str):
@@ -168,6 +179,17 @@ class ToolDispatcher:
             from automem_sdk.store import MemoryStore
 
             self.store = MemoryStore(self.store, self.storage_options)
+        self._recorder: CallRecorder | None = None
+        if self.trace is not None:
+            from automem_sdk.adapters.mcp_trace import CallRecorder
+
+            self._recorder = CallRecorder(
+                self.trace,
+                self._scaffold() or load_scaffold("generic"),
+                str(getattr(self.store, "url", self.store)),
+                config={"adapter": "tool_dispatcher", "namespace": self.namespace or ""},
+                storage_options=self.trace_storage_options,
+            )
         taken = sorted(set(self.extra_tools) & self._memory_names())
         if taken:
             raise ValueError(
@@ -283,7 +305,22 @@ class ToolDispatcher:
         store = self.store_for(scope) if calls else None
         out = [self._one(c, store) for c in calls] if store is not None else []
         self.history.extend(out)
+        if self._recorder is not None and out:
+            values = {**(self.scope or {}), **(scope or {})}
+            ns = self._scopes.namespace(values) if self._scopes is not None else ""
+            cid = conversation_id_of(values)
+            for c in out:
+                if c.op is not None:  # memory calls (the agent's own tools are not memory)
+                    args = c.arguments if isinstance(c.arguments, dict) else {"raw": c.arguments}
+                    self._recorder.record(
+                        c.name, args, "dispatcher", ns, c.op, c.result, conversation_id=cid
+                    )
         return out
+
+    def finish(self) -> None:
+        """Write the trace footer and close a trace this dispatcher opened (idempotent)."""
+        if self._recorder is not None:
+            self._recorder.close()
 
     def dispatch(
         self, response: Any, *, scope: Mapping[str, Any] | None = None

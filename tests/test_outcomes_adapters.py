@@ -167,3 +167,40 @@ def test_mcp_server_records_the_conversation_from_meta_and_scope(tmp_path: Path)
     assert o.trace == url and [x.passed for x in read_outcomes(url)] == [True]
     with pytest.raises(OutcomeError, match="step 2 is not in conversation 'm-1'"):
         attach_outcome(url, conversation_id="m-1", step=2, score=1)
+
+
+def test_tool_dispatcher_traces_memory_calls_with_the_scopes_conversation(tmp_path: Path) -> None:
+    from automem_sdk.adapters.openai_tools import ToolDispatcher
+
+    url = str(tmp_path / "dispatch.jsonl")
+    d = ToolDispatcher(
+        (tmp_path / "m").as_uri(),
+        namespace="users/{user_id}",
+        scope={"user_id": "ada"},
+        extra_tools={"weather": lambda args: "sunny"},
+        trace=url,
+    )
+
+    def response(*calls: tuple[str, str]) -> dict[str, Any]:
+        return {
+            "role": "assistant",
+            "tool_calls": [
+                {"id": f"c{i}", "type": "function", "function": {"name": n, "arguments": a}}
+                for i, (n, a) in enumerate(calls)
+            ],
+        }
+
+    d.dispatch(
+        response(("memory_append", '{"path": "n.md", "content": "tea"}'), ("weather", "{}")),
+        scope={"thread_id": "th-1"},
+    )
+    d.dispatch(response(("memory_read", '{"path": "gone.md"}')), scope={"thread_id": "th-2"})
+    d.dispatch(response(("memory_read", '{"path": "n.md"}')))  # no conversation id
+    d.finish()
+    tr = read_trace(url)
+    assert [t.ops[0]["op"] for t in tr.turns] == ["append", "read", "read"]  # not 'weather'
+    assert tr.turns[1].results[0]["ok"] is False
+    assert conversations(tr) == {"th-1": [0], "th-2": [1]}
+    assert tr.steps[0].info["namespace"] == "users/ada"
+    attach_outcome(url, conversation_id="th-1", score=1.0)
+    assert load_outcomes(url).step_values() == {0: 1.0}
