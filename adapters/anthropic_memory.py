@@ -597,6 +597,10 @@ class AsyncAutomemMemoryTool(BetaAsyncAbstractMemoryTool):
         scope: the values that fill the namespace.
         max_input_bytes: a tool call whose JSON input is larger is refused.
         cache_control: passed to the tool definition (prompt caching).
+        trace: a trace URL or writer (see :class:`AutomemMemoryTool`).
+        trace_storage_options: fsspec options for the trace URL.
+        conversation_id: the conversation the calls belong to (the ``conversation_id``
+            attribute of :attr:`sync`).
 
     Raises:
         AutomemError: a namespace key is missing from ``scope``.
@@ -611,6 +615,9 @@ class AsyncAutomemMemoryTool(BetaAsyncAbstractMemoryTool):
         scope: Mapping[str, Any] | None = None,
         max_input_bytes: int = MAX_TOOL_ARGUMENT_BYTES,
         cache_control: BetaCacheControlEphemeralParam | None = None,
+        trace: str | TraceWriter | CallRecorder | None = None,
+        trace_storage_options: dict[str, Any] | None = None,
+        conversation_id: str | None = None,
     ) -> None:
         super().__init__(cache_control=cache_control)
         self.sync = AutomemMemoryTool(
@@ -619,6 +626,9 @@ class AsyncAutomemMemoryTool(BetaAsyncAbstractMemoryTool):
             namespace=namespace,
             scope=scope,
             max_input_bytes=max_input_bytes,
+            trace=trace,
+            trace_storage_options=trace_storage_options,
+            conversation_id=conversation_id,
         )
         self.store = self.sync.store
         self._cache_control = cache_control
@@ -637,7 +647,13 @@ class AsyncAutomemMemoryTool(BetaAsyncAbstractMemoryTool):
             scope=values,
             max_input_bytes=self.sync.max_input_bytes,
             cache_control=self._cache_control,
+            trace=self.sync.recorder,
+            conversation_id=self.sync.conversation_id,
         )
+
+    def finish(self) -> None:
+        """Write the trace footer and close a trace this tool opened (idempotent)."""
+        self.sync.finish()
 
     async def call(self, input: object) -> str:
         """Validate and run one command in a worker thread (see :meth:`AutomemMemoryTool.call`)."""

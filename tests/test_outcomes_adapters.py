@@ -204,3 +204,25 @@ def test_tool_dispatcher_traces_memory_calls_with_the_scopes_conversation(tmp_pa
     assert tr.steps[0].info["namespace"] == "users/ada"
     attach_outcome(url, conversation_id="th-1", score=1.0)
     assert load_outcomes(url).step_values() == {0: 1.0}
+
+
+def test_async_claude_tool_and_its_scoped_copies_share_one_trace(tmp_path: Path) -> None:
+    pytest.importorskip("anthropic")
+    import asyncio
+
+    from automem_sdk.adapters.anthropic_memory import AsyncAutomemMemoryTool
+
+    url = str(tmp_path / "async.jsonl")
+    base = AsyncAutomemMemoryTool(
+        (tmp_path / "m").as_uri(), namespace="users/{user_id}", scope={"user_id": "ada"},
+        trace=url, conversation_id="a-1",
+    )  # fmt: skip
+    bo = base.scoped(user_id="bo")
+    bo.sync.conversation_id = "b-1"
+    create = {"command": "create", "path": "/memories/n.md", "file_text": "x\n"}
+    asyncio.run(base.call(create))
+    asyncio.run(bo.call(create))
+    base.finish()
+    tr = read_trace(url)
+    assert tr.complete and conversations(tr) == {"a-1": [0], "b-1": [1]}
+    assert [s.info["namespace"] for s in tr.steps] == ["users/ada", "users/bo"]
