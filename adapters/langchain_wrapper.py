@@ -516,7 +516,8 @@ class MemoryScopes:
             ``{namespace}`` placeholder (one trace per namespace).
         env_name: the ``env`` recorded in trace headers.
         background: run LOG on a :class:`BackgroundLog` worker.
-        debounce_s: the worker's per-namespace debounce.
+        debounce_s: the worker's debounce, per namespace (per conversation within it when
+            calls carry a conversation id, so a batch never mixes conversations).
 
     Raises:
         AutomemError: a namespace with a store object, or a scoped trace without a
@@ -643,7 +644,9 @@ class MemoryScopes:
             return results
 
         if self.background is not None:
-            self.background.submit(ns, observation, run)
+            # batches never mix conversations, so each logged step keeps its conversation id
+            key = ns if conversation is None else f"{ns}\x00{conversation}"
+            self.background.submit(key, observation, run)
             return []
         return run([observation])
 

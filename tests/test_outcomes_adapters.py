@@ -226,3 +226,25 @@ def test_async_claude_tool_and_its_scoped_copies_share_one_trace(tmp_path: Path)
     tr = read_trace(url)
     assert tr.complete and conversations(tr) == {"a-1": [0], "b-1": [1]}
     assert [s.info["namespace"] for s in tr.steps] == ["users/ada", "users/bo"]
+
+
+def test_background_log_batches_never_mix_conversations(tmp_path: Path) -> None:
+    pytest.importorskip("langchain_core")
+    from automem_sdk.adapters import FakeToolChatModel, with_memory
+    from langchain_core.messages import AIMessage
+
+    model = FakeToolChatModel.from_function(lambda msgs: AIMessage(content="ok"))
+    url = str(tmp_path / "bg.jsonl")
+    wrapped = with_memory(
+        model, (tmp_path / "m").as_uri(), llm=log_model(), trace=url,
+        background=True, debounce_s=30.0,
+    )  # fmt: skip
+    for thread, text in [("a", "one"), ("b", "two"), ("a", "three")]:
+        wrapped.invoke(text, config={"configurable": {"thread_id": thread}})
+    wrapped.finish()  # flushes: the debounce is skipped, nothing waits 30 s
+    tr = read_trace(url)
+    convs = conversations(tr)
+    assert sorted(convs) == ["a", "b"] and len(convs["a"]) == 1 and len(convs["b"]) == 1
+    prompt_a = next(t for t in tr.turns if t.step == convs["a"][0]).messages[-1].content
+    assert "User: one" in prompt_a and "User: three" in prompt_a  # one batch, one conversation
+    assert "User: two" not in prompt_a
