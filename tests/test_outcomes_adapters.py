@@ -248,3 +248,36 @@ def test_background_log_batches_never_mix_conversations(tmp_path: Path) -> None:
     prompt_a = next(t for t in tr.turns if t.step == convs["a"][0]).messages[-1].content
     assert "User: one" in prompt_a and "User: three" in prompt_a  # one batch, one conversation
     assert "User: two" not in prompt_a
+
+
+@pytest.mark.s3
+def test_on_s3_a_wrapped_agents_trace_gets_outcomes_and_becomes_a_replay_set(
+    s3_url: tuple[str, dict[str, Any]],
+) -> None:
+    pytest.importorskip("langchain_core")
+    from automem_sdk.adapters import FakeToolChatModel, with_memory
+    from automem_sdk.benchmarks.replay import replay_set_from_traces
+    from langchain_core.messages import AIMessage
+
+    from automem_sdk.trace import TraceWriter, list_traces
+
+    base, options = s3_url
+    url = base + "/traces/agent.jsonl.gz"
+    model = FakeToolChatModel.from_function(lambda msgs: AIMessage(content="sure"))
+    writer = TraceWriter(url, options)
+    wrapped = with_memory(
+        model, MemoryStore(base + "/memory", options), llm=log_model(), trace=writer
+    )
+    for thread, text in [("t-1", "I like tea"), ("t-2", "what do I like?")]:
+        wrapped.invoke(text, config={"configurable": {"thread_id": thread}})
+    wrapped.finish()
+    writer.close()  # a writer passed in is the caller's to close
+    [o] = attach_outcome(base + "/traces", conversation_id="t-2", passed=True,
+                         storage_options=options)  # fmt: skip
+    assert o.trace == url and list_traces(base + "/traces", options) == [url]
+    [ep] = replay_set_from_traces([url], options)
+    assert [(t.conversation_id, t.user) for t in ep.turns] == [
+        ("t-1", "I like tea"),
+        ("t-2", "what do I like?"),
+    ]
+    assert ep.recorded_outcome == 1.0
