@@ -79,6 +79,7 @@ class IterateConfig(BaseModel):
         learning_rate: LoRA learning rate.
         lora_r: LoRA rank.
         lora_alpha: LoRA alpha.
+        target_modules: module names that get adapters.
         max_length: training tokens per example (longer ones shortened in the middle).
         heldout_fraction: share of episodes held out of training for the held-out loss.
         min_examples: refuse to train on fewer examples.
@@ -105,6 +106,9 @@ class IterateConfig(BaseModel):
     learning_rate: float = 1e-3
     lora_r: int = 16
     lora_alpha: int = 32
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"]
+    )
     max_length: int = 1024
     heldout_fraction: float = 0.1
     min_examples: int = 16
@@ -239,6 +243,7 @@ def _train(cfg: IterateConfig, examples: Sequence[SFTExample], out: Path) -> dic
         base_model=cfg.base_model,
         r=cfg.lora_r,
         lora_alpha=cfg.lora_alpha,
+        target_modules=list(cfg.target_modules),
         learning_rate=cfg.learning_rate,
         max_steps=cfg.train_steps,
         batch_size=cfg.batch_size,

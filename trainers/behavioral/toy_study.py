@@ -34,6 +34,7 @@ __all__ = ["main"]
 
 STEPS = 24
 EVAL_SEEDS = list(range(500, 520))
+TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head")
 
 
 def _play(root: Path, writer_of: Callable[[Any], Any], seed: int, url: str) -> float:
@@ -72,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True)
     p.add_argument("--train-steps", type=int, default=250)
-    p.add_argument("--lr", type=float, default=2e-2)
+    p.add_argument("--lr", type=float, default=5e-3)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     root = Path(args.out)
@@ -131,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             train_steps=args.train_steps,
             batch_size=8,
             learning_rate=args.lr,
+            # the tiny base is random: adapt the MLPs and the output head too
+            target_modules=[*TARGETS],
             max_new_tokens=24,
             max_length=1024,
             min_examples=8,
