@@ -124,6 +124,7 @@ def test_bench_cli_writes_report_traces_and_outcomes(tmp_path: Path) -> None:
     to = load_outcomes(first)
     assert set(conversations(to.trace)) == {f"s{k}" for k in range(SIZES["S"].sessions)}
     assert to.episode_value() == 1.0  # the automem condition's accuracy on this dialogue
+    assert to.trace.footer is not None and to.trace.footer.progression == 1.0
     assert set(to.step_values().values()) == {1.0}
     assert cli_main(["bench", "--env", "conversation/XL", "--out", str(out)]) == 2
     assert cli_main(["bench", "--env", "conversation", "--agent", "explorer", "--out", "x"]) == 2

@@ -15,7 +15,8 @@ Every condition answers with the same task model (:class:`ContextAnswerer` by
 default), so differences come from what reaches its context. With ``trace_dir`` the
 automem condition logs one trace per dialogue (each session recorded as conversation
 ``s<k>``) and attaches outcomes: a check per question on the step that stated its
-evidence, and the dialogue's accuracy on the trace: the data the trainers read.
+evidence, and the dialogue's accuracy on the trace (also the footer's progression):
+the data the trainers read.
 """
 
 from __future__ import annotations
@@ -126,6 +127,7 @@ def play(
     model = task_model or ContextAnswerer()
     turns = dialogue.turns()
     store = None
+    agent = None
     trace_url = None
     automem = condition == "automem" or miss is not None
     if automem or condition == "memgpt":
@@ -160,7 +162,6 @@ def play(
                     conversation_id=f"s{session}",
                 )
             agent.step_index += 1
-        agent.finish(steps=len(turns))
     results = []
     mem_bytes = _store_bytes(store) if store is not None else 0
     history = [t for _, t in turns]
@@ -189,6 +190,11 @@ def play(
                 memory_bytes=mem_bytes,
             )
         )
+    if agent is not None:
+        # the footer's progression is the dialogue's accuracy, so trainers that rank
+        # episodes by progression read these traces as they are
+        acc = sum(r.correct for r in results) / len(results) if results else 0.0
+        agent.finish(steps=len(turns), progression=acc)
     if trace_url is not None:
         _attach(trace_url, dialogue, results, storage_options)
     return results
