@@ -380,13 +380,22 @@ def _plot(rep: Report, path: Path) -> None:
     for i, c in enumerate(rep.conditions):
         xs = [k + i * width for k in range(len(QUESTION_TYPES))]
         a.bar(xs, [100 * rep.by_type[c][t] for t in QUESTION_TYPES], width, label=c)
-        b.plot(rep.sizes, [100 * rep.by_size[c][s] for s in rep.sizes], marker="o", label=c)
+        style = ("-", "--", ":", "-.")[i % 4]
+        b.plot(
+            rep.sizes,
+            [100 * rep.by_size[c][s] for s in rep.sizes],
+            marker="os^D"[i % 4],
+            linestyle=style,
+            label=c,
+        )
     a.set_xticks([k + 0.4 - width / 2 for k in range(len(QUESTION_TYPES))], QUESTION_TYPES)
     a.set_ylabel("accuracy (%)")
     a.set_title(f"By question type ({rep.n_seeds} seeds)")
     b.set_xlabel("memory size (facts and sessions: S < M < L)")
-    b.set_title("By memory size")
-    a.legend()
+    b.set_title("By memory size (overlapping lines: equal scores)")
+    b.set_ylabel("accuracy (%)")
+    a.legend(fontsize=8)
+    b.legend(fontsize=8)
     fig.suptitle("Conversational memory benchmark (keyless, scripted task model)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
