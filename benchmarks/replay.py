@@ -18,8 +18,8 @@ its reply is scored when the turn is scored, then the candidate's LOG routine ru
 the exchange. A check is ``"exact"`` (the reply equals ``expected`` after
 normalising), ``"judge:<model spec>"`` (an LLM judge, prompt in
 ``data/replay_judge.yaml``), or any callable ``(turn, reply) -> float`` in [0, 1].
-Every model call's tokens are counted; a :class:`Budget` stops a replay that would
-exceed it, and the result says so.
+Every model call's tokens are counted; a :class:`Budget` stops a replay as soon as it
+is over (after the turn that crossed it), and the result says so.
 
 **Gating** (:func:`gate`) replays the same set with a candidate and with the incumbent,
 pairs the episode scores, and accepts only a paired improvement (``rule="mean"``: the
@@ -406,7 +406,7 @@ def _play(
     cost: Cost,
     budget: Budget,
 ) -> float:
-    from automem_sdk.adapters.context import memory_context
+    from automem_sdk.adapters.context import memory_context, prompt
 
     from automem_sdk.agent import MemoryAgent
     from automem_sdk.scaffold import load_scaffold
@@ -441,7 +441,7 @@ def _play(
             thread += [Message(role="user", content=text), Message(role="assistant", content=reply)]
             if agent is not None:
                 before = agent.usage.prompt_tokens + agent.usage.completion_tokens
-                agent.log(f"User: {text}\nAssistant: {reply}", {})
+                agent.log(prompt("log_observation", request=text, response=reply), {})
                 agent.step_index += 1
                 cost.memory_tokens += (
                     agent.usage.prompt_tokens + agent.usage.completion_tokens - before
