@@ -196,12 +196,16 @@ def step_views(tr: Trace) -> tuple[list[StepView], bool]:
 
     A trace without step records (an agent driven through ``agent.step(obs)``) is
     listed from its routine turns: one view per step number seen, reward and change
-    unknown.
+    unknown. The step records adapters write only to name a step's conversation
+    (:func:`automem_sdk.outcomes.record_conversation`) are not env steps: such a trace is
+    listed from its turns, each step showing ``(conversation ID)``.
     """
     views: dict[int, StepView] = {}
-    for s in tr.steps:
+    env_steps = [s for s in tr.steps if not _is_mark(s)]
+    for s in env_steps:
         views[s.step] = StepView(step=s.step, action=s.action, reward=s.reward, changed=s.changed)
-    from_records = bool(tr.steps)
+    from_records = bool(env_steps)
+    marks = {s.step: str(s.info["conversation_id"]) for s in tr.steps if _is_mark(s)}
     for t in tr.turns:
         v = views.get(t.step)
         if v is None:
@@ -216,7 +220,16 @@ def step_views(tr: Trace) -> tuple[list[StepView], bool]:
         if t.action and (not from_records or not v.action):
             v.action = t.action
         v.fallback = v.fallback or t.fallback
+    for step, cid in marks.items():
+        v = views.get(step)
+        if v is not None and not v.action:
+            v.action = f"(conversation {cid})"
     return [views[k] for k in sorted(views)], from_records
+
+
+def _is_mark(s: Any) -> bool:
+    """A step record that only ties a step to its conversation (written by adapters)."""
+    return "conversation_id" in s.info and not s.observation and s.progression is None
 
 
 @dataclass

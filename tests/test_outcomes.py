@@ -160,8 +160,9 @@ def test_cli_attaches_lists_and_refuses(tmp_path: Path, capsys: pytest.CaptureFi
     assert "(conversation) attached to" in capsys.readouterr().out
     assert cli_main(["trace", "outcome", str(tmp_path), "--conversation", "c2", "--rating",
                      "2", "--scale", "5", "--note", "wrong city"]) == 0  # fmt: skip
+    assert "attached to" in capsys.readouterr().out
     assert cli_main(["trace", "outcomes", url, "--format", "json"]) == 0
-    rows = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+    rows = json.loads(capsys.readouterr().out)
     assert [r["conversation"] for r in rows] == ["c1", "c2"]
     assert [r["value"] for r in rows] == [1.0, 0.4]
     assert cli_main(["trace", "outcome", url, "--conversation", "c9", "--score", "1"]) != 0
@@ -187,3 +188,23 @@ def test_public_api_resolves_with_docstrings() -> None:
         obj = getattr(mod, name)
         if inspect.isclass(obj) or inspect.isfunction(obj):
             assert inspect.getdoc(obj), name
+
+
+def test_trace_show_lists_every_step_of_an_adapter_trace(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = str(tmp_path / "t.jsonl")
+    with TraceWriter(url) as w:
+        w.write(TraceHeader(env="langchain", mode="observe"))
+        for step in range(3):
+            w.write(TurnRecord(step=step, routine="log", output="<|DONE|>"))
+        record_conversation(w, step=0, conversation_id="c1")
+        record_conversation(w, step=2, conversation_id="c2")  # step 1 had no id
+        w.write(TraceFooter(steps=3))
+    assert cli_main(["trace", "show", url, "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["step"], r["action"]) for r in rows] == [
+        (0, "(conversation c1)"),
+        (1, ""),
+        (2, "(conversation c2)"),
+    ]
