@@ -228,8 +228,9 @@ def step_views(tr: Trace) -> tuple[list[StepView], bool]:
 
 
 def _is_mark(s: Any) -> bool:
-    """A step record that only ties a step to its conversation (written by adapters)."""
-    return "conversation_id" in s.info and not s.observation and s.progression is None
+    from automem_sdk.outcomes import is_conversation_mark
+
+    return is_conversation_mark(s)
 
 
 @dataclass

@@ -44,7 +44,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from automem_sdk.errors import AutomemError
 
 if TYPE_CHECKING:
-    from automem_sdk.trace import Trace, TraceWriter
+    from automem_sdk.trace import StepRecord, Trace, TraceWriter
 
 __all__ = [
     "CONVERSATION_KEYS",
@@ -56,6 +56,7 @@ __all__ = [
     "conversation_id_of",
     "conversations",
     "find_conversation",
+    "is_conversation_mark",
     "load_outcomes",
     "outcomes_url",
     "read_outcomes",
@@ -177,6 +178,15 @@ def record_conversation(
         StepRecord(step=step, action=action, info={**extra, "conversation_id": conversation_id})
     )
     return True
+
+
+def is_conversation_mark(record: StepRecord) -> bool:
+    """Whether a step record only names its step's conversation (as
+    :func:`record_conversation` writes it) rather than recording an env step; trainers
+    and diagnostics that count env steps leave these out."""
+    return (
+        "conversation_id" in record.info and not record.observation and (record.progression is None)
+    )
 
 
 def conversations(trace: Trace) -> dict[str, list[int]]:

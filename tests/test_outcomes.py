@@ -17,6 +17,7 @@ from automem_sdk.outcomes import (
     conversation_id_of,
     conversations,
     find_conversation,
+    is_conversation_mark,
     load_outcomes,
     outcomes_url,
     read_outcomes,
@@ -203,6 +204,9 @@ def test_trace_show_lists_every_step_of_an_adapter_trace(
         w.write(TraceFooter(steps=3))
     assert cli_main(["trace", "show", url, "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
+    from automem_sdk.trace import read_trace
+
+    assert [is_conversation_mark(s) for s in read_trace(url).steps] == [True, True]
     assert [(r["step"], r["action"]) for r in rows] == [
         (0, "(conversation c1)"),
         (1, ""),
