@@ -265,7 +265,7 @@ class Scaffold(_Model):
         Raises:
             KeyError: ``name`` is not a known message.
         """
-        template = self.messages.get(name) or AGENT_MESSAGES[name]
+        template = self.messages[name] if name in self.messages else AGENT_MESSAGES[name]
         return template.format_map(_Default({k: str(v) for k, v in values.items()}))
 
     def describe_files(self) -> str:

@@ -69,6 +69,9 @@ def test_bad_message_overrides_are_refused() -> None:
         base.child("x", messages={"nope": "hi"})
     with pytest.raises(ScaffoldError, match="message 'note' uses unknown placeholders \\['who'\\]"):
         base.child("x", messages={"note": "{who}: {text}"}).check()
+    assert base.child("x", messages={"note": ""}).message("note", text="t") == ""  # blanked
+    with pytest.raises(KeyError):
+        base.message("no_such_message")
     round_trip = load_scaffold("generic").to_yaml()
     assert "messages" not in round_trip  # defaults are not written out
 
