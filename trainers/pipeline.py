@@ -91,7 +91,9 @@ class StructuralStage(_Model):
     enabled: bool = True
     iterations: int = Field(default=2, ge=0)
     proposer: str = "heuristic"
-    rule: Literal["strict-mean", "no-regression", "bootstrap"] = "strict-mean"
+    # bootstrap: a paired 95% interval (strict-mean accepts a one-seed flip; see
+    # docs/structural.md for each rule's false-accept rate)
+    rule: Literal["strict-mean", "no-regression", "bootstrap", "sign-test"] = "bootstrap"
 
 
 class BehavioralStage(_Model):
