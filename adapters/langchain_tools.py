@@ -58,13 +58,7 @@ def op_args_model(op_name: str) -> type[BaseModel]:
     """
     if op_name not in MEMORY_OP_NAMES:
         raise KeyError(f"unknown op {op_name!r}; known: {list(MEMORY_OP_NAMES)}")
-    model = next(
-        getattr(_ops, n)
-        for n in _ops.__all__
-        if n.endswith("Op")
-        and n != "MemoryOp"
-        and getattr(_ops, n).model_fields["op"].default == op_name
-    )
+    model = _ops.op_spec(op_name).model  # the one op table
     fields: dict[str, Any] = {
         name: (info.annotation, info) for name, info in model.model_fields.items() if name != "op"
     }
