@@ -10,6 +10,7 @@ import argparse
 import importlib
 import inspect
 import pprint
+import re
 import sys
 import typing
 from collections.abc import Iterable, Sequence
@@ -26,9 +27,13 @@ PUBLIC_MODULES: tuple[str, ...] = (
     "automem_sdk.tools",
     "automem_sdk.scaffold",
     "automem_sdk.agent",
+    "automem_sdk.deciders",
     "automem_sdk.env",
     "automem_sdk.llm",
+    "automem_sdk.llm.providers",
+    "automem_sdk.llm.options",
     "automem_sdk.trace",
+    "automem_sdk.outcomes",
     "automem_sdk.diagnostics",
     "automem_sdk.adapters",
     "automem_sdk.benchmarks",
@@ -42,17 +47,35 @@ def _doc(obj: object) -> str:
     return inspect.cleandoc(inspect.getdoc(obj) or "").strip()
 
 
+_ADDRESS = re.compile(r" at 0x[0-9a-f]+>")
+
+
 def _signature(obj: object) -> str:
     try:
-        return str(inspect.signature(obj)).replace("'", "")  # type: ignore[arg-type]
+        text = str(inspect.signature(obj)).replace("'", "")  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return ""
+    return _ADDRESS.sub(">", text)  # a default's repr: the same on every run
 
 
 def _type_name(tp: object) -> str:
     if isinstance(tp, type):
         return tp.__name__
     return str(tp).replace("typing.", "").replace("collections.abc.", "")
+
+
+def _default_text(info: Any) -> str:
+    """A field's default as shown in the reference: the same on every run."""
+    factory = info.default_factory
+    if factory is None:
+        return repr(info.default)
+    try:
+        made = factory()
+    except TypeError:  # a factory that takes the validated data
+        return f"<{getattr(factory, '__name__', 'factory')}()>"
+    if isinstance(made, (list, dict, set, tuple)) and not made:
+        return repr(made)  # an empty container: show it
+    return f"<{getattr(factory, '__name__', 'factory')}()>"  # a fresh value per instance
 
 
 def _attributes(cls: type) -> list[str]:
@@ -64,9 +87,7 @@ def _attributes(cls: type) -> list[str]:
     out: list[str] = []
     if isinstance(fields, dict) and fields:
         for attr, info in fields.items():
-            default = (
-                "" if info.is_required() else f" = {info.get_default(call_default_factory=True)!r}"
-            )
+            default = "" if info.is_required() else f" = {_default_text(info)}"
             desc = f": {info.description}" if info.description else ""
             out.append(f"- `{attr}: {_type_name(info.annotation)}{default}`{desc}")
         return out
