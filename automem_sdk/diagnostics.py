@@ -12,6 +12,7 @@ from statistics import mean
 
 from pydantic import BaseModel
 
+from automem_sdk.outcomes import is_conversation_mark
 from automem_sdk.trace import Trace, TurnRecord
 
 __all__ = ["Diagnostics", "diagnose", "mean_diagnostics"]
@@ -84,7 +85,8 @@ def _turn_tokens(t: TurnRecord) -> tuple[int, int]:
 
 def diagnose(trace: Trace) -> Diagnostics:
     """Compute :class:`Diagnostics` for one trace."""
-    d = Diagnostics(steps=len(trace.steps))
+    steps = [s for s in trace.steps if not is_conversation_mark(s)]  # env steps only
+    d = Diagnostics(steps=len(steps))
     appended: set[tuple[str, str]] = set()
     last_written: dict[str, str] = {}
     pending: dict[str, int] = {}  # path -> writes not yet read
@@ -115,8 +117,8 @@ def diagnose(trace: Trace) -> Diagnostics:
                 continue
             _count(d, op, res, appended, last_written, pending)
     d.writes_never_read = sum(pending.values())
-    d.unproductive_actions = sum(1 for s in trace.steps if s.changed is False)
-    d.fallback_actions += sum(1 for s in trace.steps if s.info.get("invalid_action"))
+    d.unproductive_actions = sum(1 for s in steps if s.changed is False)
+    d.fallback_actions += sum(1 for s in steps if s.info.get("invalid_action"))
     return d
 
 

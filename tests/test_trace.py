@@ -157,3 +157,18 @@ def test_a_killed_run_writing_to_s3_leaves_a_readable_prefix(
     fs.invalidate_cache()
     assert [p.rsplit("/", 1)[-1] for p in fs.find(root)] == [name]
     assert [s.step for s in read_trace(f"{url}/done/{name}", opts).steps] == [0, 1, 2]
+
+
+def test_diagnostics_count_env_steps_not_conversation_marks(tmp_path: Path) -> None:
+    from automem_sdk.diagnostics import diagnose
+    from automem_sdk.outcomes import record_conversation
+    from automem_sdk.trace import StepRecord, TraceHeader, TraceWriter, read_trace
+
+    url = str(tmp_path / "t.jsonl")
+    with TraceWriter(url) as w:
+        w.write(TraceHeader(env="toy/keydoor", seed=0))
+        w.write(StepRecord(step=0, action="north", observation="a wall"))
+        assert record_conversation(w, step=1, conversation_id="thread-7")
+        w.write(StepRecord(step=2, action="east", observation="a door", changed=False))
+    d = diagnose(read_trace(url))
+    assert d.steps == 2 and d.unproductive_actions == 1
