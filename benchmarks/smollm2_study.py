@@ -168,7 +168,7 @@ class StudyConfig(BaseModel):
                 "teacher_seeds": min(self.teacher_seeds, 2),
                 "teacher_steps": min(self.teacher_steps, 6),
                 "train_steps": min(self.train_steps, 2),
-                "min_examples": min(self.min_examples, 4),
+                "min_examples": min(self.min_examples, 2),  # one episode is held out
                 "eval_examples": min(self.eval_examples, 2),
                 "max_new_tokens": min(self.max_new_tokens, 16),
                 "max_length": max(self.max_length, 2048),  # tiny tokenizers split finely
