@@ -1,6 +1,13 @@
-"""Builds tests/data/store_v1 with the format-1 store code (run once; its output is committed)."""
-import json, sys
+"""Builds tests/data/store_v1 with the format-1 store code (run once; its output is committed).
+
+Usage: python make_store_v1.py STORE_DIR EXPECTED_JSON
+"""
+
+import json
+import sys
+
 from automem_sdk.store import MemoryStore
+
 root = sys.argv[1]
 s = MemoryStore(root)
 s.write("notes.md", "# Notes\n- likes tea\n")
@@ -16,8 +23,13 @@ s.write("tmp.md", "scratch")
 s.delete("tmp.md")
 s.restore(8)
 s.append("log.md", "step 6: after restore\n")
-expect = {"version": s.version, "snapshots": {v: s.snapshot(v) for v in range(s.version + 1)},
-          "history": {p: [e.version for e in s.history(p)] for p in ["log.md", "notes.md", "map.md", "plans/today.md", "profile/notes.md"]},
-          "diff_3_9": s.diff(3, 9)}
+paths = ["log.md", "notes.md", "map.md", "plans/today.md", "profile/notes.md"]
+expect = {
+    "version": s.version,
+    "snapshots": {v: s.snapshot(v) for v in range(s.version + 1)},
+    "history": {p: [e.version for e in s.history(p)] for p in paths},
+    "diff_3_9": s.diff(3, 9),
+}
 s.close()
-json.dump(expect, open(sys.argv[2], "w"), indent=1, sort_keys=True)
+with open(sys.argv[2], "w", encoding="utf-8") as fh:
+    json.dump(expect, fh, indent=1, sort_keys=True)
