@@ -279,8 +279,9 @@ def resolve_base(base: str, out: str, dataset: str) -> str:
     """
     from pathlib import Path
 
-    from automem_sdk.errors import LLMError
     from automem_sdk.trainers.behavioral.errors import BehavioralError
+
+    from automem_sdk.errors import LLMError
 
     if base == "tiny":
         from automem_sdk.trainers.behavioral.dataset import read_dataset
