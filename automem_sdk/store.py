@@ -460,15 +460,20 @@ class MemoryStore:
             self._redo(len(self._entries))
         cache: dict[str, str] = {}
         cached = self._backend.read(_CACHE_PATH)
+        trusted = False  # the whole cache is the one the checkpoint recorded: no per-text hash
         if cached is not None:
             try:
                 cache = load_cache(cached)
             except AutomemError as exc:
                 log.warning("ignoring the index cache of %s: %s", self.url, exc)
+            cp = self._entries.checkpoint
+            trusted = bool(cp and cp.cache_sha and cp.cache_sha == sha256_hex(cached))
         loaded = 0
         for path, (sha, size) in manifest.items():
             text = cache.get(sha)
-            if text is None or sha256_hex(text.encode("utf-8", "surrogatepass")) != sha:
+            if text is None or (
+                not trusted and sha256_hex(text.encode("utf-8", "surrogatepass")) != sha
+            ):
                 text = self._load_current(path, sha)
                 loaded += 1
                 if text is None:
@@ -540,11 +545,13 @@ class MemoryStore:
 
     def _checkpoint(self) -> None:
         try:
-            self._backend.write_atomic(_CACHE_PATH, self._index.dump_cache())
+            blob = self._index.dump_cache()
+            self._backend.write_atomic(_CACHE_PATH, blob)
             if isinstance(self._journal, ObjectJournal):
                 self._journal.compact(list(self._entries))
             cp = self._make_checkpoint()
             if cp is not None:
+                cp.cache_sha = sha256_hex(blob)
                 self._backend.write_atomic(CHECKPOINT_PATH, cp.dump())
         except OSError as exc:  # a cache: failing to write it only slows reopening
             log.warning("could not write the index cache of %s: %s", self.url, exc)

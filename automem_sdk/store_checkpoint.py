@@ -45,6 +45,7 @@ class Checkpoint:
     line_sha: str = ""
     line_len: int = -1
     horizon: int = 0
+    cache_sha: str = ""  # sha256 of the content cache written with this checkpoint
     chains: dict[str, tuple[int, int]] = field(default_factory=dict)
     redacted: dict[str, str] = field(default_factory=dict)
 
@@ -57,6 +58,7 @@ class Checkpoint:
             "line_sha256": self.line_sha,
             "line_len": self.line_len,
             "horizon": self.horizon,
+            "cache_sha256": self.cache_sha,
             "last": None if self.last is None else _header(self.last),
             "tree": {p: [s, n, self.changed.get(p, 0.0)] for p, (s, n) in self.tree.items()},
             "chains": {s: list(c) for s, c in self.chains.items()},
@@ -83,6 +85,7 @@ class Checkpoint:
                 line_sha=str(body.get("line_sha256", "")),
                 line_len=int(body.get("line_len", -1)),
                 horizon=int(body.get("horizon", 0)),
+                cache_sha=str(body.get("cache_sha256", "")),
                 chains={s: (int(c[0]), int(c[1])) for s, c in body.get("chains", {}).items()},
                 redacted={str(k): str(v) for k, v in body.get("redacted", {}).items()},
             )
