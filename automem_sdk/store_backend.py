@@ -328,7 +328,12 @@ class Backend:
                 st = os.stat(self.local(rel))
                 return (st.st_dev, st.st_ino)
             if self.protocol == "memory":
-                return self.fs.info(rel).get("created")
+                # MemoryFileSystem.info scans every key (to tell folders): look the file
+                # object up directly; a rewrite replaces it
+                base: Any = getattr(self.fs, "fs", self.fs)
+                join = getattr(self.fs, "_join", lambda p: p)
+                found = type(base).store.get(base._strip_protocol(join(rel)))
+                return None if found is None else (id(found), getattr(found, "created", None))
         except FileNotFoundError:
             return None
         return None
