@@ -11,7 +11,7 @@ Subcommands (every one takes ``--storage-options JSON`` for fsspec)::
     automem memory init URL [--create]     create an empty store (--create: its bucket too)
     automem memory fsck URL                list every problem of the journal and objects
     automem memory repair URL              fix what can be fixed; never deletes user files
-    automem memory redact URL (--path P | --pattern RE) [--reason TEXT]
+    automem memory redact URL (--path P | --pattern RE | --versions A-B) [--reason TEXT]
                                            purge content from every stored version
     automem memory compact URL [--keep-last N | --since V]
                                            drop old versions, delete unreachable objects
@@ -124,6 +124,9 @@ def register(sub: Any) -> None:
     what = redact.add_mutually_exclusive_group(required=True)
     what.add_argument("--path", help="purge every version of this file (and delete it)")
     what.add_argument("--pattern", help="cut this regular expression out of every version")
+    what.add_argument(
+        "--versions", metavar="A-B", help="purge what versions A to B wrote (current files kept)"
+    )
     redact.add_argument("--reason", default="redacted", help="recorded in the journal")
     redact.set_defaults(func=_redact)
     compact = msub.add_parser(
@@ -161,8 +164,18 @@ def _repair(args: argparse.Namespace) -> int:
 
 
 def _redact(args: argparse.Namespace) -> int:
+    versions = None
+    if args.versions is not None:
+        first, sep, last = args.versions.partition("-")
+        if not (sep and first.isdigit() and last.isdigit() and int(first) <= int(last)):
+            print(f"automem memory redact: --versions {args.versions!r}: use A-B, e.g. 3-7",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        versions = (int(first), int(last))
     store = _open(args, write=True)
-    version = store.redact(path=args.path, pattern=args.pattern, reason=args.reason)
+    version = store.redact(
+        path=args.path, pattern=args.pattern, versions=versions, reason=args.reason
+    )
     purged = len(store.history()[-1].changes or [])
     store.close()
     print(f"redacted as version {version}: {purged} stored content(s) purged")

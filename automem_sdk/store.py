@@ -1803,27 +1803,38 @@ class MemoryStore:
         self._objects.forget(doomed)
 
     def redact(
-        self, *, path: str | None = None, pattern: str | None = None, reason: str = "redacted"
+        self,
+        *,
+        path: str | None = None,
+        pattern: str | None = None,
+        versions: tuple[int, int] | None = None,
+        reason: str = "redacted",
     ) -> int:
         """Purge content from every stored version (a user asked to be forgotten).
 
         With ``path``, every version of that file is purged and the file is deleted.
         With ``pattern`` (a regular expression), matching text is cut out of the current
-        files (a new version) and every old version containing it is purged. The journal
-        keeps its entries; a ``redact`` entry records what was purged, when and why, and
-        reading a purged version raises a clear error.
+        files (a new version) and every old version containing it is purged. With
+        ``versions=(first, last)``, the contents those versions wrote are purged (the
+        current files are kept: delete or rewrite one first to purge it too). The
+        journal keeps its entries; a ``redact`` entry records what was purged, when and
+        why, and reading a purged version raises a clear error.
 
         Returns:
             The version of the ``redact`` entry.
 
         Raises:
-            AutomemError: neither or both of ``path`` and ``pattern`` given.
+            AutomemError: not exactly one of ``path``, ``pattern`` and ``versions``.
         """
         import re
 
         self._check_writable()
-        if (path is None) == (pattern is None):
-            raise AutomemError("redact() needs exactly one of path= or pattern=")
+        if sum(x is not None for x in (path, pattern, versions)) != 1:
+            raise AutomemError("redact() needs exactly one of path=, pattern= or versions=")
+        if versions is not None:
+            first, last = versions
+            self._check_version(first)
+            self._check_version(last)
         regex = re.compile(pattern) if pattern is not None else None
         target = self.normalize(path) if path is not None else None
         with self._lock:
@@ -1839,10 +1850,14 @@ class MemoryStore:
             state: Manifest = {}
             for e in self._entries:
                 _apply_entry(state, e, self._manifests)
+                if e.op == "restore":
+                    continue  # its sha256 is a tree manifest, not a content
                 for p, sha, _size in e.touched():
                     if sha is None or sha in doomed or sha in self._objects.redacted:
                         continue
-                    if target is not None and p == target:
+                    by_path = target is not None and p == target
+                    by_version = versions is not None and versions[0] <= e.version <= versions[1]
+                    if by_path or by_version:
                         doomed[sha] = p
                     elif regex is not None:
                         try:

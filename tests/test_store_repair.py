@@ -214,3 +214,38 @@ def test_redact_on_s3_purges_entries_segments_packs_and_objects(
     assert again.read("alice.md") == "alice: phone [redacted]\nalice: likes tea\n"
     assert again.read("p2.md").startswith("nothing secret")
     assert again.read("log.md").endswith("step 19\n")
+
+
+def test_redact_a_version_range_purges_what_those_versions_wrote(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from automem_sdk.errors import AutomemError
+
+    root = tmp_path / "store"
+    store = MemoryStore(str(root))
+    store.write("a.md", "kept one\n")  # 1
+    store.write("a.md", "secret two\n")  # 2
+    store.write("b.md", "secret three\n")  # 3
+    store.restore(1)  # 4: a tree manifest, which redact must leave alone
+    store.write("a.md", "now four\n")  # 5
+    store.close()
+    done = subprocess.run(
+        [sys.executable, "-m", "automem_sdk.cli", "memory", "redact", str(root),
+         "--versions", "2-3", "--reason", "test"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    again = MemoryStore(str(root))
+    assert not [p for p in root.rglob("*") if p.is_file() and b"secret" in p.read_bytes()]
+    assert again.snapshot(1) == {"a.md": "kept one\n"} and again.snapshot(4) == {
+        "a.md": "kept one\n"
+    }
+    with pytest.raises(AutomemError, match="redacted"):
+        again.snapshot(2)
+    assert again.read("a.md") == "now four\n"
+    bad = subprocess.run(
+        [sys.executable, "-m", "automem_sdk.cli", "memory", "redact", str(root), "--versions", "3"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "use A-B" in bad.stderr
