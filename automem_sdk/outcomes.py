@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import json
 import math
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -42,6 +41,7 @@ import fsspec
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from automem_sdk.errors import AutomemError
+from automem_sdk.versioned import load_versioned
 
 if TYPE_CHECKING:
     from automem_sdk.trace import StepRecord, Trace, TraceWriter
@@ -382,17 +382,10 @@ def read_outcomes(
         return []
     out = []
     for path in sorted(p for p in fs.find(folder) if p.endswith(".json")):
-        raw = fs.cat_file(path)
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise OutcomeError(f"{path}: not JSON ({exc}); remove or fix the file") from exc
-        version = obj.get("schema_version", 1) if isinstance(obj, dict) else None
-        if not isinstance(version, int) or version > OUTCOMES_SCHEMA_VERSION:
-            raise OutcomeError(
-                f"{path}: outcome schema_version {version!r} is newer than this SDK reads "
-                f"(<= {OUTCOMES_SCHEMA_VERSION}); upgrade automem-sdk"
-            )
+        obj = load_versioned(
+            fs.cat_file(path), f"{path} (remove or fix the file)", kind="outcome",
+            supported=OUTCOMES_SCHEMA_VERSION, error=OutcomeError,
+        )  # fmt: skip
         try:
             out.append(Outcome.model_validate(obj))
         except ValidationError as exc:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import gzip
-import json
 import time
 import uuid
 import zlib
@@ -30,6 +29,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from automem_sdk.errors import TraceError
 from automem_sdk.llm.base import Message, Usage
+from automem_sdk.versioned import load_versioned
 
 __all__ = [
     "TRACE_SCHEMA_VERSION",
@@ -301,16 +301,9 @@ def iter_records(
 
 
 def _parse_line(url: str, lineno: int, raw: bytes) -> TraceRecord:
-    try:
-        obj = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise TraceError(f"{url}:{lineno}: not JSON: {exc}") from exc
-    version = obj.get("schema_version", 1) if isinstance(obj, dict) else None
-    if not isinstance(version, int) or version > TRACE_SCHEMA_VERSION:
-        raise TraceError(
-            f"{url}:{lineno}: trace schema_version {version!r} is not supported "
-            f"(this SDK reads <= {TRACE_SCHEMA_VERSION}); upgrade automem-sdk"
-        )
+    obj = load_versioned(
+        raw, f"{url}:{lineno}", kind="trace", supported=TRACE_SCHEMA_VERSION, error=TraceError
+    )
     try:
         return _RECORD_ADAPTER.validate_python(obj)
     except ValidationError as exc:

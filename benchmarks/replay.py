@@ -42,6 +42,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from automem_sdk.errors import AutomemError
 from automem_sdk.llm.base import LLMClient, Message
+from automem_sdk.versioned import load_versioned
 
 if TYPE_CHECKING:
     from automem_sdk.env import Decider
@@ -132,7 +133,6 @@ def read_replay_set(
         ReplayError: a line is not an episode, or is newer than this SDK reads.
         FileNotFoundError: no such file.
     """
-    import json
 
     import fsspec
 
@@ -141,16 +141,10 @@ def read_replay_set(
         for i, line in enumerate(f, 1):
             if not line.strip():
                 continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ReplayError(f"{url}:{i}: not JSON ({exc})") from None
-            v = obj.get("schema_version", 1) if isinstance(obj, dict) else None
-            if not isinstance(v, int) or v > REPLAY_SCHEMA_VERSION:
-                raise ReplayError(
-                    f"{url}:{i}: replay schema_version {v!r} is newer than this SDK reads "
-                    f"(<= {REPLAY_SCHEMA_VERSION}); upgrade automem-sdk"
-                )
+            obj = load_versioned(
+                line, f"{url}:{i}", kind="replay", supported=REPLAY_SCHEMA_VERSION,
+                error=ReplayError,
+            )  # fmt: skip
             try:
                 out.append(ReplayEpisode.model_validate(obj))
             except ValidationError as exc:

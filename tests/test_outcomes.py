@@ -109,7 +109,7 @@ def test_a_newer_or_broken_outcome_file_is_refused_clearly(tmp_path: Path) -> No
     attach_outcome(url, score=1)
     folder = Path(outcomes_url(url))
     (folder / "zz-new.json").write_text(json.dumps({"schema_version": 99, "score": 1}))
-    with pytest.raises(OutcomeError, match=r"schema_version 99 is newer.*upgrade"):
+    with pytest.raises(OutcomeError, match=r"schema_version 99 is not supported: newer.*upgrade"):
         read_outcomes(url)
     (folder / "zz-new.json").write_text("{not json")
     with pytest.raises(OutcomeError, match="not JSON"):
