@@ -43,14 +43,6 @@ def _disk(root: str) -> tuple[int, int]:
     return total, live
 
 
-def _ours(root: str) -> int:
-    """Bytes under ``root/.automem`` (journal, objects, checkpoint, cache)."""
-    total = 0
-    for dirpath, _dirs, files in os.walk(os.path.join(root, ".automem")):
-        total += sum(os.path.getsize(os.path.join(dirpath, f)) for f in files)
-    return total
-
-
 def _reopen_ms(root: str, runs: int = 3) -> float:
     samples = []
     for _ in range(runs):
@@ -124,11 +116,12 @@ def scale_bench(sizes: list[int]) -> list[dict[str, Any]]:
             store = MemoryStore(root, limits=_LIMITS)
             for i in range(m):
                 store.append("log.md", f"{i:08d} " + "x" * 90 + "\n")
-            before = _ours(root)
+            total, live = _disk(root)
+            before = total - live  # bytes under .automem/
             store.compact(keep_last=1)
             store.close()
-            after = _ours(root)
-            live = os.path.getsize(os.path.join(root, "log.md"))
+            total, live = _disk(root)
+            after = total - live
             rows.append({"kind": "appends of 100 B", "n": m, "live_bytes": live,
                          "amplification": before / max(1, live),
                          "after_compact": after / max(1, live)})  # fmt: skip

@@ -583,11 +583,7 @@ class MemoryStore:
         cp = self._entries.checkpoint
         if cp is None or version < cp.version:
             entries = list(self._entries)  # reads what is before the checkpoint
-            if self._entries.dropped(version):
-                raise MemoryNotFoundError(
-                    f"version {version} of {self.url} was dropped by compact; versions "
-                    f"{self._entries.horizon}..{len(self._entries)} are kept"
-                )
+            self._refuse_dropped(version)
             return _fold(entries, version, self._manifests)
         state = dict(cp.tree)
         for e in self._entries.since(cp.version):
@@ -1576,6 +1572,9 @@ class MemoryStore:
         if version < len(self._entries) and not self._entries.dropped(version):
             # another store may have compacted since: its horizon is on disk (one read)
             self._entries.horizon = max(self._entries.horizon, self._stored_horizon())
+        self._refuse_dropped(version)
+
+    def _refuse_dropped(self, version: int) -> None:
         if self._entries.dropped(version):
             raise MemoryNotFoundError(
                 f"version {version} of {self.url} was dropped by compact; versions "
