@@ -4,8 +4,7 @@
   op), :func:`with_memory` (wrap any chat model or agent Runnable: memory in front of
   the input, the LOG routine after each step), :class:`MemoryMiddleware` (an
   ``AgentMiddleware`` for ``create_agent``; needs ``langchain`` v1),
-  :class:`LangChainLLM` (a chat model as an automem LLM client) and
-  :class:`FakeToolChatModel` (a scripted chat model that accepts tools).
+  :class:`LangChainLLM` (a chat model as an automem LLM client).
 - LangGraph (extra ``[langchain]``): :class:`AutomemStore`, a ``BaseStore`` over a
   memory store for ``create_agent(store=...)``, ``runtime.store`` and LangMem's tools.
 - Anthropic (extra ``[anthropic]``): :class:`AutomemMemoryTool`, a backend for the
@@ -15,8 +14,8 @@
 - OpenAI-style tool calling (no extra): :class:`ToolDispatcher` runs the tool calls of
   a chat-completions response (OpenAI, vLLM, llama.cpp, Ollama, ...) and answers with
   tool messages; :func:`run_tool_loop`.
-- Keyless runs: :class:`FakeOpenAIAPI` and :class:`FakeAnthropicAPI`, scripted model
-  servers to plug into ``httpx.MockTransport`` / ``httpx2.MockTransport``.
+- Keyless runs: the scripted model servers and chat model are in
+  :mod:`automem_sdk.testing`.
 
 Every name is imported on first use, so ``import automem_sdk.adapters`` pulls in
 neither LangChain nor Anthropic.
@@ -27,7 +26,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from automem_sdk.errors import AutomemError
+from automem_sdk.errors import MissingExtraError
 
 if TYPE_CHECKING:
     from .anthropic_memory import (
@@ -37,13 +36,6 @@ if TYPE_CHECKING:
         automem_op_tools,
     )
     from .context import memory_context
-    from .fakes import (
-        FakeAnthropicAPI,
-        FakeOpenAIAPI,
-        memory_call,
-        openai_tool_call,
-    )
-    from .langchain_fake import FakeToolChatModel
     from .langchain_middleware import MemoryMiddleware
     from .langchain_tools import memory_tools
     from .langchain_wrapper import LangChainLLM, MemoryRunnable, with_memory
@@ -61,11 +53,6 @@ _LAZY: dict[str, str] = {
     "AutomemOpTool": "automem_sdk.adapters.anthropic_memory",
     "automem_op_tools": "automem_sdk.adapters.anthropic_memory",
     "memory_context": "automem_sdk.adapters.context",
-    "FakeAnthropicAPI": "automem_sdk.adapters.fakes",
-    "FakeOpenAIAPI": "automem_sdk.adapters.fakes",
-    "memory_call": "automem_sdk.adapters.fakes",
-    "openai_tool_call": "automem_sdk.adapters.fakes",
-    "FakeToolChatModel": "automem_sdk.adapters.langchain_fake",
     "MemoryMiddleware": "automem_sdk.adapters.langchain_middleware",
     "memory_tools": "automem_sdk.adapters.langchain_tools",
     "LangChainLLM": "automem_sdk.adapters.langchain_wrapper",
@@ -81,7 +68,6 @@ _LAZY: dict[str, str] = {
 #: The extra that provides each adapter module's dependency.
 EXTRAS: dict[str, str] = {
     "automem_sdk.adapters.anthropic_memory": "anthropic",
-    "automem_sdk.adapters.langchain_fake": "langchain",
     "automem_sdk.adapters.langchain_middleware": "langchain",
     "automem_sdk.adapters.langchain_tools": "langchain",
     "automem_sdk.adapters.langchain_wrapper": "langchain",
@@ -95,27 +81,18 @@ __all__ = [
     "AutomemOpTool",
     "AutomemStore",
     "DispatchedCall",
-    "FakeAnthropicAPI",
-    "FakeOpenAIAPI",
-    "FakeToolChatModel",
     "LangChainLLM",
     "MemoryMiddleware",
     "MemoryRunnable",
     "MissingExtraError",
     "ToolDispatcher",
     "automem_op_tools",
-    "memory_call",
     "memory_context",
     "memory_tools",
-    "openai_tool_call",
     "run_tool_loop",
     "tool_calls_of",
     "with_memory",
 ]
-
-
-class MissingExtraError(AutomemError, ImportError):
-    """An adapter's optional dependency is not installed (the message names the extra)."""
 
 
 def __getattr__(name: str) -> Any:

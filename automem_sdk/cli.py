@@ -44,23 +44,23 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "memory": ("automem_sdk.cli_memory", "inspect, diff and restore memory stores"),
     "trace": ("automem_sdk.cli_trace", "inspect logged trajectories"),
     "bench": (
-        "automem_sdk.benchmarks.bench_cli",
+        "automem_sdk.benchmarks.harness.cli",
         "run a benchmark: agents x envs x seeds, resumable",
     ),
     "report": (
-        "automem_sdk.benchmarks.bench_cli",
+        "automem_sdk.benchmarks.harness.cli",
         "tables and plot of a benchmark, structural or pipeline run",
     ),
     "bench-speed": (
-        "automem_sdk.benchmarks.bench_cli",
+        "automem_sdk.benchmarks.harness.cli",
         "raw env steps/s vs through the text wrapper",
     ),
     "demo": (
-        "automem_sdk.benchmarks.demo",
+        "automem_sdk.benchmarks.harness.demo",
         "keyless with/without-memory comparison on real games",
     ),
     "explorer-compare": (
-        "automem_sdk.benchmarks.explorers.compare_nle",
+        "automem_sdk.benchmarks.players.compare_nle",
         "NLE explorer with vs without memory over many seeds",
     ),
     "train": ("automem_sdk.trainers.cli", "offline trainers (structural, behavioral)"),

@@ -17,6 +17,7 @@ __all__ = [
     "MemoryNotFoundError",
     "MemoryPathError",
     "MemoryReadOnlyError",
+    "MissingExtraError",
     "ScaffoldError",
     "TraceError",
 ]
@@ -77,3 +78,7 @@ class LLMError(AutomemError):
 
 class LLMTimeoutError(LLMError, TimeoutError):
     """An LLM request timed out after all retries."""
+
+
+class MissingExtraError(AutomemError, ImportError):
+    """An optional dependency is not installed (the message names the extra)."""

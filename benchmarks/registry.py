@@ -1,6 +1,8 @@
 """Env names -> text environments, and agent names -> deciders.
 
-Env names: ``crafter``, ``nethack``, ``minihack/<Task>`` (BALROG's eight MiniHack tasks).
+The one registry of environments and keyless players. Env names: ``crafter``,
+``nethack``, ``minihack/<Task>`` (BALROG's eight MiniHack tasks; these need the
+``[games]`` extra), and the toy envs ``toy/maze-N`` and ``toy/keydoor-N`` (no extra).
 Groups: ``crafter``, ``minihack`` (all eight), ``nethack``, ``all``.
 
 Keyless players per env: the memory explorer (:func:`make_explorer`), its no-memory twin
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from typing import Any
 
 from automem_sdk.env import Decider, TextEnv
@@ -41,7 +44,7 @@ KEYLESS_AGENTS: tuple[str, ...] = (
 
 
 def _minihack_tasks() -> tuple[str, ...]:
-    from automem_sdk.benchmarks.minihack import MINIHACK_TASKS
+    from automem_sdk.benchmarks.envs.minihack import MINIHACK_TASKS
 
     tasks: tuple[str, ...] = MINIHACK_TASKS
     return tasks
@@ -64,6 +67,8 @@ OFFLINE_BENCHMARKS: dict[str, str] = {"conversation": "automem_sdk.benchmarks.co
 #: ``balrog`` (BALROG's text: NetHack/MiniHack full screen and cursor) and ``automem``
 #: (ours with MiniHack's autopickup on, as AutoMem's configs).
 OBS_STYLES: tuple[str, ...] = ("default", "balrog", "automem")
+_TOY = re.compile(r"^toy/(maze|keydoor)-(\d+)$")
+_ENV_HINT = "crafter, nethack, minihack/<Task>, toy/maze-N or toy/keydoor-N"
 
 
 def make_env(
@@ -87,25 +92,33 @@ def make_env(
     """
     if obs not in OBS_STYLES:
         raise ValueError(f"unknown observation style {obs!r}; choose from {', '.join(OBS_STYLES)}")
+    toy = _TOY.match(name)
+    if toy:
+        from .envs.toy import KeyDoorEnv, ToyMazeEnv
+
+        size = int(toy.group(2))
+        if toy.group(1) == "maze":
+            return ToyMazeEnv(size, max_steps=max_steps or 80)
+        return KeyDoorEnv(size, max_steps or 20)
     family, _, task = name.partition("/")
     kw: dict[str, Any] = {} if max_steps is None else {"max_steps": max_steps}
     kw["obs"] = obs
     if family == "minihack" and task:
-        from automem_sdk.benchmarks.minihack import make_minihack
+        from automem_sdk.benchmarks.envs.minihack import make_minihack
 
         minihack: TextEnv = make_minihack(task, levels_dir=levels_dir, **kw)
         return minihack
     if name == "nethack":
-        from automem_sdk.benchmarks.nethack import make_nethack
+        from automem_sdk.benchmarks.envs.nethack import make_nethack
 
         nethack: TextEnv = make_nethack(**kw)
         return nethack
     if name == "crafter":
-        from automem_sdk.benchmarks.crafter_text import make_crafter
+        from automem_sdk.benchmarks.envs.crafter_text import make_crafter
 
         env: TextEnv = make_crafter(**kw)
         return env
-    raise KeyError(f"unknown env {name!r}; use crafter, nethack or minihack/<Task>")
+    raise KeyError(f"unknown env {name!r}; use {_ENV_HINT}")
 
 
 def _check_env_name(name: str) -> None:
@@ -113,7 +126,8 @@ def _check_env_name(name: str) -> None:
     if name in ("crafter", "nethack") or (family == "minihack" and task):
         return
     raise AutomemError(
-        f"no keyless player for env {name!r}; use crafter, nethack or minihack/<Task>"
+        f"no keyless player for env {name!r}; use crafter, nethack, minihack/<Task> "
+        "or toy/maze-N (toy/keydoor-N: make_explorer only)"
     )
 
 
@@ -123,15 +137,20 @@ def make_explorer(env_name: str, *, memory: bool = True, seed: int = 0) -> Decid
     Raises:
         AutomemError: no explorer exists for that env.
     """
+    toy = _TOY.match(env_name)
+    if toy:
+        from .players.toy import KeyDoorExplorer, MapExplorer
+
+        return MapExplorer() if toy.group(1) == "maze" else KeyDoorExplorer(seed)
     _check_env_name(env_name)
     if env_name == "crafter":
         try:
-            mod = importlib.import_module("automem_sdk.benchmarks.explorers.crafter_memory")
+            mod = importlib.import_module("automem_sdk.benchmarks.players.crafter_memory")
         except ModuleNotFoundError as exc:
             raise AutomemError(f"no keyless explorer for crafter in this build: {exc}") from exc
         crafter: Decider = mod.CrafterExplorer(memory=memory, seed=seed)
         return crafter
-    from automem_sdk.benchmarks.explorers.nle_explorer import NLEExplorer
+    from automem_sdk.benchmarks.players.nle_explorer import NLEExplorer
 
     nle: Decider = NLEExplorer(memory=memory, seed=seed)
     return nle
@@ -147,7 +166,7 @@ def make_history_explorer(env_name: str, *, window: int = 16, seed: int = 0) -> 
         ValueError: a negative window.
     """
     _check_env_name(env_name)
-    from automem_sdk.benchmarks.explorers.history import HistoryExplorer
+    from automem_sdk.benchmarks.players.history import HistoryExplorer
 
     hist: Decider = HistoryExplorer(env_name, window=window, seed=seed)
     return hist
@@ -158,14 +177,14 @@ def make_task_policy(env_name: str, *, seed: int = 0) -> Decider:
 
     It takes everything it knows about the past from the memory context the memory
     model's routine returned that step (see
-    :mod:`automem_sdk.benchmarks.explorers.task_policy`), so a better memory model
+    :mod:`automem_sdk.benchmarks.players.task_policy`), so a better memory model
     gives a better score.
 
     Raises:
         AutomemError: no task policy exists for that env.
     """
     _check_env_name(env_name)
-    from automem_sdk.benchmarks.explorers.task_policy import CrafterMemoryPlanner, NLEMapPlanner
+    from automem_sdk.benchmarks.players.task_policy import CrafterMemoryPlanner, NLEMapPlanner
 
     policy: Decider = (
         CrafterMemoryPlanner(seed=seed) if env_name == "crafter" else NLEMapPlanner(seed=seed)

@@ -12,7 +12,7 @@ evaluation skips finished episodes):
    transformers folder (``DIR/base-model``) for training.
 2. ``teacher``: play teacher episodes (seeds ``1000+``, disjoint from the evaluation
    seeds) in two-model mode with the study scaffold; the memory specialist is
-   :class:`MapTeacher` (the keyless :class:`~automem_sdk.benchmarks.explorers.NLEExplorer`'s
+   :class:`MapTeacher` (the keyless :class:`~automem_sdk.benchmarks.players.NLEExplorer`'s
    map bookkeeping rendered as op-token memory turns) and the task policy is
    :class:`MapPolicy`. Traces go to ``DIR/teacher/traces``.
 3. ``dataset``: behavioral selectors (default ``outcome:0.5 | hindsight``) and the

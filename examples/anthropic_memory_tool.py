@@ -17,9 +17,9 @@ import sys
 
 import anthropic
 from automem_sdk.adapters import AutomemMemoryTool
-from automem_sdk.adapters.fakes import FakeAnthropicAPI, memory_call
 
 from automem_sdk import MemoryStore
+from automem_sdk.testing import FakeAnthropicAPI, memory_call
 
 SESSIONS = [
     "I'm Ada. I prefer tea over coffee, and I'm allergic to peanuts. Please remember that.",

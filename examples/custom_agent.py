@@ -19,7 +19,8 @@ from typing import Any
 
 import httpx
 from automem_sdk.adapters import ToolDispatcher, run_tool_loop
-from automem_sdk.adapters.fakes import FakeOpenAIAPI, openai_tool_call
+
+from automem_sdk.testing import FakeOpenAIAPI, openai_tool_call
 
 SYSTEM = (
     "You are a support agent. You have a persistent memory: read profile.md and notes.md "

@@ -15,12 +15,12 @@ import argparse
 import sys
 
 from automem_sdk.adapters import with_memory  # +memory
-from automem_sdk.adapters.langchain_fake import FakeToolChatModel
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.tools import tool
 
 from automem_sdk.llm import ScriptedClient  # +memory
+from automem_sdk.testing import FakeToolChatModel
 
 
 @tool

@@ -18,10 +18,10 @@ import sys
 from typing import Any
 
 from automem_sdk.adapters import ToolDispatcher
-from automem_sdk.adapters.fakes import openai_tool_call
 
 from automem_sdk import MemoryStore, wrap
 from automem_sdk.llm import ScriptedClient, make_client
+from automem_sdk.testing import openai_tool_call
 
 ROOMS = ["A hall. A small key lies under the mat.", "A long corridor.", "A locked door."]
 

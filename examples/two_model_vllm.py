@@ -22,11 +22,11 @@ import sys
 from typing import Any
 
 import httpx
-from automem_sdk.adapters.fakes import FakeOpenAIAPI
 
 from automem_sdk import MemoryAgent, MemoryStore, read_trace, run_episode
 from automem_sdk.env import StepResult
 from automem_sdk.llm import OpenAICompatClient
+from automem_sdk.testing import FakeOpenAIAPI
 
 CODES = ["1234", "4711", "9052"]
 

@@ -19,7 +19,8 @@ from automem_sdk.adapters.anthropic_memory import (  # noqa: E402
     AutomemMemoryTool,
     automem_op_tools,
 )
-from automem_sdk.adapters.fakes import FakeAnthropicAPI, memory_call  # noqa: E402
+
+from automem_sdk.testing import FakeAnthropicAPI, memory_call  # noqa: E402
 
 NOTES = "/memories/notes.md"
 

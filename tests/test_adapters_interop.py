@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 from automem_sdk.adapters import ToolDispatcher
-from automem_sdk.adapters.fakes import openai_tool_call
 
 from automem_sdk import MemoryStore
+from automem_sdk.testing import openai_tool_call
 
 pytest.importorskip("anthropic", reason="the anthropic extra is not installed")
 pytest.importorskip("langchain_core", reason="the langchain extra is not installed")

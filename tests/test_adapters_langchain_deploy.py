@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("langchain.agents", reason="langchain v1 is not installed")
 
-from automem_sdk.adapters import FakeToolChatModel, MemoryMiddleware, memory_tools, with_memory
+from automem_sdk.adapters import MemoryMiddleware, memory_tools, with_memory
 from automem_sdk.adapters.langchain_wrapper import MEMORY_MESSAGE_PREFIX, MemoryRunnable
 from langchain.agents import create_agent
 from langchain_core.callbacks import BaseCallbackHandler
@@ -35,6 +35,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from automem_sdk import MemoryStore
 from automem_sdk.errors import AutomemError
 from automem_sdk.llm import ScriptedClient
+from automem_sdk.testing import FakeToolChatModel
 
 
 def log_model(seen: list[str] | None = None) -> ScriptedClient:
@@ -143,8 +144,9 @@ def test_five_turns_through_langchain_anthropic_on_a_checkpointer(memory_url: st
     pytest.importorskip("langchain_anthropic", reason="langchain-anthropic is not installed")
     httpx2 = pytest.importorskip("httpx2", reason="anthropic 2.x's HTTP package is missing")
     import anthropic
-    from automem_sdk.adapters import FakeAnthropicAPI
     from langchain_anthropic import ChatAnthropic
+
+    from automem_sdk.testing import FakeAnthropicAPI
 
     api = FakeAnthropicAPI([f"answer {i}" for i in range(5)])
     model = ChatAnthropic(model="claude-test", api_key="test", max_retries=0)  # type: ignore[call-arg]
@@ -504,7 +506,8 @@ def test_background_log_is_flushed_when_the_interpreter_exits(tmp_path: Any) -> 
     url = (tmp_path / "mem").as_uri()
     code = f"""
 import time
-from automem_sdk.adapters import FakeToolChatModel, with_memory
+from automem_sdk.adapters import with_memory
+from automem_sdk.testing import FakeToolChatModel
 from automem_sdk.llm.base import Completion
 from langchain_core.messages import AIMessage
 

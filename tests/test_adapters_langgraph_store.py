@@ -286,10 +286,11 @@ def test_create_agent_with_the_store_on_every_backend(
     store_url: tuple[str, dict[str, Any] | None],
 ) -> None:
     pytest.importorskip("langchain.agents")
-    from automem_sdk.adapters import FakeToolChatModel
     from langchain.agents import create_agent
     from langchain_core.messages import AIMessage, ToolMessage
     from langchain_core.tools import tool
+
+    from automem_sdk.testing import FakeToolChatModel
 
     url, options = store_url
 
@@ -388,9 +389,10 @@ def test_async_embeddings_and_bad_values(memory_url: str) -> None:
 def test_langmem_tools_inside_create_agent_use_the_agents_store(memory_url: str) -> None:
     langmem = pytest.importorskip("langmem", reason="langmem is not installed")
     pytest.importorskip("langchain.agents")
-    from automem_sdk.adapters import FakeToolChatModel
     from langchain.agents import create_agent
     from langchain_core.messages import AIMessage, ToolMessage
+
+    from automem_sdk.testing import FakeToolChatModel
 
     def respond(msgs: list[Any]) -> AIMessage:
         if isinstance(msgs[-1], ToolMessage):

@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 from automem_sdk.adapters import ToolDispatcher, run_tool_loop, tool_calls_of
-from automem_sdk.adapters.fakes import FakeOpenAIAPI, openai_tool_call
 
 from automem_sdk import MemoryStore, load_scaffold
+from automem_sdk.testing import FakeOpenAIAPI, openai_tool_call
 from automem_sdk.tools import MAX_TOOL_ARGUMENT_BYTES
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from automem_sdk.benchmarks.envs.toy import KeyDoorEnv
+from automem_sdk.benchmarks.players.toy import KeyDoorPlanner, KeyNoteWriter
 from automem_sdk.trainers.behavioral.credit import (
     CounterfactualSelector,
     CreditContext,
@@ -25,7 +27,6 @@ from automem_sdk.trainers.behavioral.replay import (
     write_decisions,
 )
 from automem_sdk.trainers.behavioral.selectors import parse_selector
-from automem_sdk.trainers.behavioral.toy import KeyDoorEnv, KeyDoorPlanner, KeyNoteWriter
 from automem_sdk.trainers.behavioral.traces import LoadedTrace, load_traces
 
 from automem_sdk.agent import MemoryAgent, run_episode

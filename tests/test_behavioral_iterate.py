@@ -16,6 +16,8 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("peft")
 
+from automem_sdk.benchmarks.envs.toy import KeyDoorEnv
+from automem_sdk.benchmarks.players.toy import KeyDoorPlanner, KeyNoteWriter
 from automem_sdk.trainers.behavioral.iterate import (
     ROUND_SEED_STRIDE,
     IterateConfig,
@@ -24,7 +26,6 @@ from automem_sdk.trainers.behavioral.iterate import (
 from automem_sdk.trainers.behavioral.ledger import read_ledger
 from automem_sdk.trainers.behavioral.stats import paired_bootstrap
 from automem_sdk.trainers.behavioral.tiny import build_tiny_causal_lm
-from automem_sdk.trainers.behavioral.toy import KeyDoorEnv, KeyDoorPlanner, KeyNoteWriter
 
 from automem_sdk.agent import MemoryAgent, run_episode
 from automem_sdk.store import MemoryStore

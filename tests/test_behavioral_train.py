@@ -50,7 +50,7 @@ def _corpus(examples: list[SFTExample]) -> list[str]:
 def _have_runner() -> bool:
     try:
         import minihack  # noqa: F401
-        from automem_sdk.benchmarks import bench_runner  # noqa: F401
+        from automem_sdk.benchmarks.harness import runner as bench_runner  # noqa: F401
     except ImportError:
         return False
     return True
@@ -58,7 +58,7 @@ def _have_runner() -> bool:
 
 def _runner_traces(root: Path) -> str:
     """Short real episodes of the benchmarks runner: the keyless explorer on MiniHack."""
-    from automem_sdk.benchmarks.bench_runner import BenchConfig, run_benchmark
+    from automem_sdk.benchmarks.harness.runner import BenchConfig, run_benchmark
 
     rows = run_benchmark(
         BenchConfig(

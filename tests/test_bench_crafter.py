@@ -10,14 +10,14 @@ import pytest
 
 pytest.importorskip("crafter")
 
-from automem_sdk.benchmarks.crafter_text import (
+from automem_sdk.benchmarks.envs.crafter_text import (
     CRAFTER_ACHIEVEMENTS,
     CRAFTER_ACTIONS,
     CrafterSetupError,
     CrafterTextEnv,
     make_crafter,
 )
-from automem_sdk.benchmarks.explorers.crafter_memory import (
+from automem_sdk.benchmarks.players.crafter_memory import (
     CrafterExplorer,
     choose_goal,
     parse_resources,

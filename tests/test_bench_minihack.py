@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("minihack")
 
-from automem_sdk.benchmarks.minihack import (
+from automem_sdk.benchmarks.envs.minihack import (
     MINIHACK_TASKS,
     MiniHackTextEnv,
     boxoban_level_path,
@@ -19,7 +19,7 @@ from automem_sdk.benchmarks.minihack import (
     minihack_env_id,
     packaged_levels_dir,
 )
-from automem_sdk.benchmarks.nle_text import GameSetupError
+from automem_sdk.benchmarks.envs.nle_text import GameSetupError
 
 from automem_sdk.env import TextEnv
 

@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("nle")
 
-from automem_sdk.benchmarks.nethack import (
+from automem_sdk.benchmarks.envs.nethack import (
     NetHackTextEnv,
     game_seeds,
     load_progression_table,

@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("nle")
 
-from automem_sdk.benchmarks import nle_text as nt
+from automem_sdk.benchmarks.envs import nle_text as nt
 
 pytestmark = pytest.mark.games
 
@@ -251,12 +251,12 @@ def test_action_set_resolves_names_aliases_and_invalid() -> None:
 @pytest.mark.parametrize(
     "module",
     [
-        "automem_sdk.benchmarks.nle_text",
-        "automem_sdk.benchmarks.nethack",
-        "automem_sdk.benchmarks.minihack",
-        "automem_sdk.benchmarks.explorers",
-        "automem_sdk.benchmarks.explorers.nle_explorer",
-        "automem_sdk.benchmarks.explorers.compare_nle",
+        "automem_sdk.benchmarks.envs.nle_text",
+        "automem_sdk.benchmarks.envs.nethack",
+        "automem_sdk.benchmarks.envs.minihack",
+        "automem_sdk.benchmarks.players",
+        "automem_sdk.benchmarks.players.nle_explorer",
+        "automem_sdk.benchmarks.players.compare_nle",
     ],
 )
 def test_public_api_is_importable_and_documented(module: str) -> None:

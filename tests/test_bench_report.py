@@ -7,13 +7,13 @@ import math
 from pathlib import Path
 
 import pytest
-from automem_sdk.benchmarks.bench_report import (
+from automem_sdk.benchmarks.harness.report import (
     aggregate,
     build_report,
     mean_se,
     report_dir,
 )
-from automem_sdk.benchmarks.bench_runner import EpisodeSummary, episode_path
+from automem_sdk.benchmarks.harness.runner import EpisodeSummary, episode_path
 from rich.console import Console
 
 from automem_sdk.errors import AutomemError
@@ -228,7 +228,7 @@ def test_report_formats_for_piping(tmp_path: Path, capsys: pytest.CaptureFixture
 
 def test_plot_says_what_it_shows() -> None:
     pytest.importorskip("matplotlib")
-    from automem_sdk.benchmarks.bench_report import _figure
+    from automem_sdk.benchmarks.harness.report import _figure
 
     rows = [
         _ep("explorer", "minihack/MazeWalk-9x9", 0, 1.0),
@@ -253,7 +253,7 @@ def test_plot_says_what_it_shows() -> None:
 
 
 def test_paired_bootstrap_interval_is_seeded_and_stratified() -> None:
-    from automem_sdk.benchmarks.stats import paired_bootstrap
+    from automem_sdk.benchmarks.harness.stats import paired_bootstrap
 
     same = paired_bootstrap({"m": {"m/a": [5.0] * 7}}, resamples=200)
     ci = same.tasks[("m", "m/a")]
@@ -292,7 +292,7 @@ def test_default_contrasts_put_memory_against_both_baselines() -> None:
     assert (vs_stateless.diff, vs_stateless.ci_low, vs_stateless.ci_high) == (100.0, 100.0, 100.0)
     vs_hist = rep.comparisons[0].tasks[0]
     assert vs_hist.diff == 50.0 and vs_hist.ci_low <= 50.0 <= vs_hist.ci_high
-    from automem_sdk.benchmarks.bench_report import headline_tables
+    from automem_sdk.benchmarks.harness.report import headline_tables
 
     (table, _) = headline_tables(rep)
     assert "| MazeWalk-15x15 | 4 | 100.0 | 50.0 | 0.0 | +50.0 [" in table
@@ -317,7 +317,7 @@ def test_missing_episodes_come_from_the_run_plan(tmp_path: Path) -> None:
 
 
 def test_default_contrasts_match_run_suffixes() -> None:
-    from automem_sdk.benchmarks.bench_report import default_contrasts
+    from automem_sdk.benchmarks.harness.report import default_contrasts
 
     assert default_contrasts(["balrog@balrog-obs", "balrog+memory@balrog-obs", "balrog"]) == [
         ("balrog+memory@balrog-obs", "balrog@balrog-obs")

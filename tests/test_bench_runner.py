@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from automem_sdk.benchmarks.bench_runner import (
+from automem_sdk.benchmarks.harness.runner import (
     BenchConfig,
     BenchError,
     RandomDecider,
@@ -86,7 +86,7 @@ def test_other_step_cap_in_same_out_is_refused(tmp_path: Path) -> None:
 
 _CHILD = """
 import sys
-from automem_sdk.benchmarks.bench_runner import BenchConfig, run_benchmark
+from automem_sdk.benchmarks.harness.runner import BenchConfig, run_benchmark
 if __name__ == "__main__":
     run_benchmark(BenchConfig(out=sys.argv[1], envs=["{env}"], agents=["explorer-stateless"],
                               seeds=list(range(8)), max_steps=25, workers=2, quiet=True))
@@ -183,7 +183,7 @@ def test_random_decider_is_seeded_and_uniform_over_actions() -> None:
 
 
 def test_register_skips_existing_commands() -> None:
-    from automem_sdk.benchmarks import bench_cli
+    from automem_sdk.benchmarks.harness import cli as bench_cli
 
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers()
@@ -219,7 +219,7 @@ def test_ray_executor_local(tmp_path: Path) -> None:
 
 
 def test_a_resumed_run_sweeps_temp_files_of_dead_writers(tmp_path: Path) -> None:
-    from automem_sdk.benchmarks.bench_runner import _sweep_stale_tmp
+    from automem_sdk.benchmarks.harness.runner import _sweep_stale_tmp
 
     child = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from automem_sdk.benchmarks.bench_speed import run_speed
+from automem_sdk.benchmarks.harness.speed import run_speed
 from rich.console import Console
 
 from automem_sdk.errors import AutomemError

@@ -56,7 +56,7 @@ def test_help_lists_every_command_without_importing_them() -> None:
 def test_a_command_imports_only_its_module() -> None:
     mods = _imported_after(["memory", "--help"])
     assert "automem_sdk.cli_memory" in mods
-    assert "automem_sdk.benchmarks.bench_cli" not in mods
+    assert "automem_sdk.benchmarks.harness.cli" not in mods
     assert "automem_sdk.trainers.cli" not in mods
 
 

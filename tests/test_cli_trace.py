@@ -108,7 +108,7 @@ def test_errors_are_listed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 @pytest.mark.games
 def test_demo_trace_tokens_and_totals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("minihack")
-    from automem_sdk.benchmarks.demo import play
+    from automem_sdk.benchmarks.harness.demo import play
 
     trace = tmp_path / "demo.jsonl.gz"
     job = {

@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
-from automem_sdk.benchmarks.balrog_agent import (
+from automem_sdk.benchmarks.players.balrog_agent import (
     BalrogHistory,
     balrog_instruction,
     make_balrog_agent,

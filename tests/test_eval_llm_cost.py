@@ -6,14 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from automem_sdk.benchmarks.llm_cost import llm_costs, print_costs
-from automem_sdk.benchmarks.mock_llm_server import answer, serve
+from automem_sdk.benchmarks.harness.llm_cost import llm_costs, print_costs
+from automem_sdk.benchmarks.harness.mock_llm_server import answer, serve
 
 
 def test_mock_server_answers_balrog_prompts_with_a_listed_action() -> None:
     import random
 
-    from automem_sdk.benchmarks.balrog_agent import balrog_instruction
+    from automem_sdk.benchmarks.players.balrog_agent import balrog_instruction
 
     rng = random.Random(0)
     instr = balrog_instruction("crafter", [])
@@ -30,7 +30,7 @@ def test_mock_server_answers_balrog_prompts_with_a_listed_action() -> None:
 @pytest.mark.games
 def test_bench_balrog_agents_calls_per_episode(tmp_path: Path) -> None:
     pytest.importorskip("minihack")
-    from automem_sdk.benchmarks.bench_runner import BenchConfig, run_benchmark
+    from automem_sdk.benchmarks.harness.runner import BenchConfig, run_benchmark
 
     server = serve(0)
     try:

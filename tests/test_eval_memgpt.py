@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from automem_sdk.benchmarks.memgpt import is_frozen, load_memgpt_scaffold
+from automem_sdk.benchmarks.players.memgpt import is_frozen, load_memgpt_scaffold
 
 from automem_sdk.agent import MemoryAgent, run_episode
 from automem_sdk.llm import ScriptedClient
@@ -40,7 +40,7 @@ def test_scaffold_is_core_blocks_plus_archival_and_frozen() -> None:
     }
     assert is_frozen("memgpt") and is_frozen(_yaml_path())
     assert not is_frozen("minihack")
-    from automem_sdk.benchmarks.memgpt import resolve_scaffold
+    from automem_sdk.benchmarks.players.memgpt import resolve_scaffold
 
     assert resolve_scaffold(_yaml_path()) == sc  # the file itself is usable as --scaffold
     assert resolve_scaffold("minihack") == "minihack"
@@ -108,7 +108,7 @@ def test_an_llm_agent_uses_the_memgpt_functions(env_name: str, tmp_path: Path) -
 def test_the_explorer_runs_memgpt_shaped_in_all_three_games(tmp_path: Path) -> None:
     pytest.importorskip("minihack")
     pytest.importorskip("crafter")
-    from automem_sdk.benchmarks.bench_runner import BenchConfig, run_benchmark
+    from automem_sdk.benchmarks.harness.runner import BenchConfig, run_benchmark
 
     rows = run_benchmark(
         BenchConfig(

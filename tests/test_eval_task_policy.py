@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from automem_sdk.benchmarks.explorers.history import BlankMemoryModel, HistoryExplorer
-from automem_sdk.benchmarks.explorers.task_policy import (
+from automem_sdk.benchmarks.players.history import BlankMemoryModel, HistoryExplorer
+from automem_sdk.benchmarks.players.task_policy import (
     CrafterMemoryPlanner,
     NLEMapPlanner,
     context_lines,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from automem_sdk.benchmarks.explorers import NLEExplorer
-from automem_sdk.benchmarks.explorers.nle_explorer import parse_map, stairs_in_view
+from automem_sdk.benchmarks.players import NLEExplorer
+from automem_sdk.benchmarks.players.nle_explorer import parse_map, stairs_in_view
 
 from automem_sdk.codec import parse_ops
 from automem_sdk.env import RoutineRequest
@@ -213,7 +213,7 @@ def test_prompts_food_and_stairs() -> None:
 @pytest.mark.games
 def test_real_episodes_keep_the_map_in_memory() -> None:
     pytest.importorskip("minihack")
-    from automem_sdk.benchmarks.minihack import make_minihack
+    from automem_sdk.benchmarks.envs.minihack import make_minihack
 
     from automem_sdk.agent import MemoryAgent, run_episode
     from automem_sdk.store import MemoryStore
@@ -244,7 +244,7 @@ def test_real_episodes_keep_the_map_in_memory() -> None:
 @pytest.mark.games
 def test_nethack_episode_with_the_explorer() -> None:
     pytest.importorskip("nle")
-    from automem_sdk.benchmarks.nethack import make_nethack
+    from automem_sdk.benchmarks.envs.nethack import make_nethack
 
     from automem_sdk.agent import MemoryAgent, run_episode
     from automem_sdk.store import MemoryStore
@@ -266,7 +266,7 @@ def test_compare_command_runs_both_modes(capsys: pytest.CaptureFixture[str]) -> 
     pytest.importorskip("minihack")
     import argparse
 
-    from automem_sdk.benchmarks.explorers import compare_nle
+    from automem_sdk.benchmarks.players import compare_nle
 
     res = compare_nle.compare("MazeWalk-9x9", [0, 1], max_steps=30, quiet=True)
     assert len(res["on"]) == len(res["off"]) == 2

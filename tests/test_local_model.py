@@ -186,7 +186,7 @@ def test_restricted_grammar_only_writes_allowed_ops(
 def test_agent_constrains_each_routine_to_the_ops_it_accepts(
     tiny_dir: Path, registry: ModelRegistry, tmp_path: Path
 ) -> None:
-    from automem_sdk.trainers.behavioral.toy import KeyDoorEnv
+    from automem_sdk.benchmarks.envs.toy import KeyDoorEnv
 
     from automem_sdk.agent import LLMDecider, MemoryAgent, run_episode
     from automem_sdk.store import MemoryStore
@@ -368,7 +368,7 @@ def test_make_client_local_backends(tiny_dir: Path, registry: ModelRegistry) -> 
 
 
 def test_speed_benchmark_table_and_arguments() -> None:
-    from automem_sdk.benchmarks.local_llm_speed import build_parser, main, render
+    from automem_sdk.benchmarks.harness.local_llm_speed import build_parser, main, render
 
     args = build_parser().parse_args(["--max-tokens", "8", "--runs", "1", "--batch", "2"])
     table = render(

@@ -38,8 +38,10 @@ def log_model() -> ScriptedClient:
 
 def test_langchain_wrapper_threads_get_outcomes(tmp_path: Path) -> None:
     pytest.importorskip("langchain_core")
-    from automem_sdk.adapters import FakeToolChatModel, with_memory
+    from automem_sdk.adapters import with_memory
     from langchain_core.messages import AIMessage
+
+    from automem_sdk.testing import FakeToolChatModel
 
     model = FakeToolChatModel.from_function(lambda msgs: AIMessage(content="ok"))
     trace = str(tmp_path / "traces" / "{namespace}.jsonl")
@@ -73,9 +75,11 @@ def test_langchain_wrapper_threads_get_outcomes(tmp_path: Path) -> None:
 
 def test_middleware_records_the_thread_of_each_agent_run(tmp_path: Path) -> None:
     agents = pytest.importorskip("langchain.agents", reason="langchain v1 is not installed")
-    from automem_sdk.adapters import FakeToolChatModel, MemoryMiddleware
+    from automem_sdk.adapters import MemoryMiddleware
     from langchain_core.messages import AIMessage
     from langgraph.checkpoint.memory import InMemorySaver
+
+    from automem_sdk.testing import FakeToolChatModel
 
     model = FakeToolChatModel.from_function(lambda msgs: AIMessage(content="done"))
     url = str(tmp_path / "mw.jsonl")
@@ -98,7 +102,8 @@ def test_claude_memory_tool_calls_are_traced_with_their_conversation(tmp_path: P
     anthropic = pytest.importorskip("anthropic")
     httpx2 = pytest.importorskip("httpx2")
     from automem_sdk.adapters.anthropic_memory import AutomemMemoryTool
-    from automem_sdk.adapters.fakes import FakeAnthropicAPI, memory_call
+
+    from automem_sdk.testing import FakeAnthropicAPI, memory_call
 
     url = str(tmp_path / "claude.jsonl.gz")
     tool = AutomemMemoryTool((tmp_path / "m").as_uri(), trace=url, conversation_id="conv-1")
@@ -230,8 +235,10 @@ def test_async_claude_tool_and_its_scoped_copies_share_one_trace(tmp_path: Path)
 
 def test_background_log_batches_never_mix_conversations(tmp_path: Path) -> None:
     pytest.importorskip("langchain_core")
-    from automem_sdk.adapters import FakeToolChatModel, with_memory
+    from automem_sdk.adapters import with_memory
     from langchain_core.messages import AIMessage
+
+    from automem_sdk.testing import FakeToolChatModel
 
     model = FakeToolChatModel.from_function(lambda msgs: AIMessage(content="ok"))
     url = str(tmp_path / "bg.jsonl")
@@ -255,10 +262,11 @@ def test_on_s3_a_wrapped_agents_trace_gets_outcomes_and_becomes_a_replay_set(
     s3_url: tuple[str, dict[str, Any]],
 ) -> None:
     pytest.importorskip("langchain_core")
-    from automem_sdk.adapters import FakeToolChatModel, with_memory
-    from automem_sdk.benchmarks.replay import replay_set_from_traces
+    from automem_sdk.adapters import with_memory
+    from automem_sdk.benchmarks.harness.replay import replay_set_from_traces
     from langchain_core.messages import AIMessage
 
+    from automem_sdk.testing import FakeToolChatModel
     from automem_sdk.trace import TraceWriter, list_traces
 
     base, options = s3_url

@@ -21,7 +21,7 @@ import pytest
 pytest.importorskip("minihack", reason="minihack is not installed (the [games] extra)")
 ray = pytest.importorskip("ray", reason="ray is not installed (the [ray] extra)")
 
-from automem_sdk.benchmarks.bench_runner import (  # noqa: E402
+from automem_sdk.benchmarks.harness.runner import (  # noqa: E402
     BenchConfig,
     EpisodeSummary,
     run_benchmark,
@@ -67,7 +67,7 @@ def test_ray_plays_the_same_episodes_as_the_process_pool(tmp_path: Path, local_r
 _CHILD = """
 import sys
 import ray
-from automem_sdk.benchmarks.bench_runner import BenchConfig, run_benchmark
+from automem_sdk.benchmarks.harness.runner import BenchConfig, run_benchmark
 if __name__ == "__main__":
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
              _node_ip_address="127.0.0.1")

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 from automem_sdk.benchmarks.conversation import ContextAnswerer, FactNoteWriter, generate
-from automem_sdk.benchmarks.explorers.history import BlankMemoryModel
-from automem_sdk.benchmarks.replay import (
+from automem_sdk.benchmarks.harness.replay import (
     Budget,
     Candidate,
     ReplayEpisode,
@@ -23,6 +22,7 @@ from automem_sdk.benchmarks.replay import (
     replay_set_from_traces,
     write_replay_set,
 )
+from automem_sdk.benchmarks.players.history import BlankMemoryModel
 
 from automem_sdk.llm import ScriptedClient
 
@@ -115,10 +115,11 @@ def test_replay_set_file_round_trip_and_clear_errors(tmp_path: Path) -> None:
 
 def test_a_replay_set_from_a_wrapped_agents_traces(tmp_path: Path) -> None:
     pytest.importorskip("langchain_core")
-    from automem_sdk.adapters import FakeToolChatModel, with_memory
+    from automem_sdk.adapters import with_memory
     from langchain_core.messages import AIMessage
 
     from automem_sdk.outcomes import attach_outcome
+    from automem_sdk.testing import FakeToolChatModel
 
     model = FakeToolChatModel.from_function(lambda msgs: AIMessage(content="noted"))
     trace = str(tmp_path / "t.jsonl")

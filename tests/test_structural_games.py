@@ -17,7 +17,7 @@ from automem_sdk.trainers.structural.envs import load_start_scaffold
 from automem_sdk.trainers.structural.rundir import RunDir
 
 pytest.importorskip("minihack")
-pytest.importorskip("automem_sdk.benchmarks.explorers")
+pytest.importorskip("automem_sdk.benchmarks.players")
 
 pytestmark = [pytest.mark.games, pytest.mark.slow]
 

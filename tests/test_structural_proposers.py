@@ -224,7 +224,7 @@ def test_search_draws_the_limits_silent_faults_point_at() -> None:
 
 
 def test_the_memgpt_baseline_is_refused_by_name_and_by_path(tmp_path: Path) -> None:
-    bench = pytest.importorskip("automem_sdk.benchmarks.memgpt")
+    bench = pytest.importorskip("automem_sdk.benchmarks.players.memgpt")
     assert is_frozen("memgpt")
     from importlib import resources
 

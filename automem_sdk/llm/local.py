@@ -299,7 +299,7 @@ def make_local_client(
         backend: ``"llamacpp"`` (a llama-cpp-python server child process driven over
             HTTP), ``"transformers"`` (:class:`LocalTransformersClient`, in-process), or
             ``"auto"``: llama.cpp for GGUF models when llama-cpp-python is installed
-            (several times faster on CPU, see ``automem_sdk.benchmarks.local_llm_speed``),
+            (several times faster on CPU, see ``automem_sdk.benchmarks.harness.local_llm_speed``),
             unless a transformers-only option (``device``, ``prefix_cache``,
             ``batch_window_s``, …) is given; transformers otherwise.
         gguf_file: the GGUF file inside a folder holding several.

@@ -112,7 +112,7 @@ def play(
     Raises:
         ValueError: an unknown condition.
     """
-    from automem_sdk.benchmarks.memgpt import load_memgpt_scaffold
+    from automem_sdk.benchmarks.players.memgpt import load_memgpt_scaffold
 
     from automem_sdk.agent import MemoryAgent
     from automem_sdk.scaffold import load_scaffold
@@ -269,7 +269,7 @@ def _mean(xs: Sequence[float]) -> float:
 def build_report(results: Sequence[QuestionResult], *, resamples: int = 5000) -> Report:
     """Accuracy by condition x question type and x size, tokens per question, and the
     paired bootstrap of automem minus each other condition (per seed and size)."""
-    from automem_sdk.benchmarks.stats import paired_bootstrap
+    from automem_sdk.benchmarks.harness.stats import paired_bootstrap
 
     seen = list(dict.fromkeys(r.condition for r in results))
     conds = [c for c in CONDITIONS if c in seen] + [c for c in seen if c not in CONDITIONS]

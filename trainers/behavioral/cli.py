@@ -369,7 +369,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
 def _make_env(name: str, max_steps: int | None = None) -> Any:
     if name == "toy/keydoor":
-        from automem_sdk.trainers.behavioral.toy import KeyDoorEnv
+        from automem_sdk.benchmarks.envs.toy import KeyDoorEnv
 
         return KeyDoorEnv(max_steps=max_steps or 20)
     from automem_sdk.trainers.behavioral.errors import BehavioralError
@@ -392,7 +392,7 @@ def _make_task(spec: str, env_name: str) -> Any:
 
         return make_client(spec)
     if env_name == "toy/keydoor":
-        from automem_sdk.trainers.behavioral.toy import KeyDoorExplorer
+        from automem_sdk.benchmarks.players.toy import KeyDoorExplorer
 
         return KeyDoorExplorer(0)
     from automem_sdk.trainers.behavioral.errors import BehavioralError

@@ -624,7 +624,7 @@ class NLEMapVerifier:
                     )
             return True, f"the player stood on {cell[0]},{cell[1]}"
         if _STAIRS_KEY.match(key):
-            from automem_sdk.benchmarks.explorers.nle_explorer import stairs_in_view
+            from automem_sdk.benchmarks.players.nle_explorer import stairs_in_view
 
             mm = _XY.match(value)
             if mm is None:

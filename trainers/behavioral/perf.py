@@ -139,7 +139,7 @@ def steady_tokens_per_s(metrics_path: str | Path, skip_steps: int = 2) -> float 
 def _runner_available() -> bool:
     try:
         import minihack  # noqa: F401
-        from automem_sdk.benchmarks import bench_runner  # noqa: F401
+        from automem_sdk.benchmarks.harness import runner as bench_runner  # noqa: F401
     except ImportError:
         return False
     return True
@@ -193,7 +193,7 @@ def data_engine_throughput(
             batch = list(range(seed, seed + 20))
             seed += len(batch)
             if source == "runner":
-                from automem_sdk.benchmarks.bench_runner import BenchConfig, run_benchmark
+                from automem_sdk.benchmarks.harness.runner import BenchConfig, run_benchmark
 
                 before = set(resolve_trace_urls(f"{root}/traces")) if seed > 20 else set()
                 run_benchmark(

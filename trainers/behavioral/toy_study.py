@@ -38,7 +38,8 @@ TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down
 
 
 def _play(root: Path, writer_of: Callable[[Any], Any], seed: int, url: str) -> float:
-    from automem_sdk.trainers.behavioral.toy import KeyDoorEnv, KeyDoorPlanner
+    from automem_sdk.benchmarks.envs.toy import KeyDoorEnv
+    from automem_sdk.benchmarks.players.toy import KeyDoorPlanner
 
     from automem_sdk.agent import MemoryAgent, run_episode
     from automem_sdk.store import MemoryStore
@@ -54,7 +55,7 @@ def _play(root: Path, writer_of: Callable[[Any], Any], seed: int, url: str) -> f
 
 def _writer(misfile: int) -> Callable[[Any], Any]:
     """The population member writing key notes ``misfile`` cells off (0: right)."""
-    from automem_sdk.trainers.behavioral.toy import KeyNoteWriter
+    from automem_sdk.benchmarks.players.toy import KeyNoteWriter
 
     def make(store: Any) -> Any:
         return KeyNoteWriter(store, misfile=misfile, noise_at=(1,))

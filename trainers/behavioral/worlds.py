@@ -60,7 +60,8 @@ def make_world(env: str, max_steps: int = 100) -> World:
         BehavioralError: an env without a scripted setup here.
     """
     if env == "toy/keydoor":
-        from automem_sdk.trainers.behavioral.toy import KeyDoorEnv, KeyDoorPlanner, KeyNoteWriter
+        from automem_sdk.benchmarks.envs.toy import KeyDoorEnv
+        from automem_sdk.benchmarks.players.toy import KeyDoorPlanner, KeyNoteWriter
 
         return World(
             env=env,

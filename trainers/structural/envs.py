@@ -1,16 +1,15 @@
 """Resolve env names and decider specs into objects (the run's string shortcuts).
 
-``toy/maze-N`` is the built-in :class:`~automem_sdk.trainers.structural.toy.ToyMazeEnv`;
-any other name goes to the benchmarks registry (extra ``[games]``). The decider
-``"explorer"`` is the env's keyless explorer; anything else is an LLM client spec.
+Env names are those of the one registry, :mod:`automem_sdk.benchmarks.registry`
+(``toy/maze-N`` needs no extra; the games need ``[games]``). The decider ``"explorer"``
+is the env's keyless explorer; anything else is an LLM client spec.
 """
 
 from __future__ import annotations
 
-import importlib
-import re
 from typing import Any
 
+from automem_sdk.benchmarks import registry
 from automem_sdk.trainers.structural.errors import StructuralError
 
 from automem_sdk.env import Decider, TextEnv
@@ -31,8 +30,6 @@ __all__ = [
 #: Scaffolds shipped with the trainer for demos and tests (deliberately poor ones).
 DEMO_SCAFFOLDS: tuple[str, ...] = ("cramped-map", "cramped-minihack")
 
-_TOY = re.compile(r"^toy/maze-(\d+)$")
-
 
 def make_env(name: str, max_steps: int | None = None) -> TextEnv:
     """Build the env called ``name``.
@@ -45,26 +42,14 @@ def make_env(name: str, max_steps: int | None = None) -> TextEnv:
     Raises:
         StructuralError: unknown name, or the games extra is not installed.
     """
-    m = _TOY.match(name)
-    if m:
-        from .toy import ToyMazeEnv
-
-        return ToyMazeEnv(int(m.group(1)), max_steps=max_steps or 80)
-    registry = _registry(name)
     try:
         env: TextEnv = registry.make_env(name, max_steps=max_steps)
+        return env
     except KeyError as exc:
         raise StructuralError(f"cannot make env {name!r}: {exc}") from exc
-    return env
-
-
-def _registry(name: str) -> Any:
-    try:
-        return importlib.import_module("automem_sdk.benchmarks.registry")
     except ModuleNotFoundError as exc:
         raise StructuralError(
-            f"env {name!r} needs the benchmarks package and the games extra "
-            f"(pip install 'automem-sdk[games]'): {exc}"
+            f"env {name!r} needs the games extra (pip install 'automem-sdk[games]'): {exc}"
         ) from exc
 
 
@@ -92,7 +77,7 @@ def make_decider(spec: str, env_name: str, seed: int = 0) -> Decider | LLMClient
             raise StructuralError(str(exc)) from exc
     if spec == "task-policy":
         try:
-            policy: Decider = _registry(env_name).make_task_policy(env_name, seed=seed)
+            policy: Decider = registry.make_task_policy(env_name, seed=seed)
         except (AutomemError, AttributeError, KeyError) as exc:
             raise StructuralError(f"no task policy for env {env_name!r}: {exc}") from exc
         return policy
@@ -100,14 +85,9 @@ def make_decider(spec: str, env_name: str, seed: int = 0) -> Decider | LLMClient
         from automem_sdk.llm import make_client
 
         return make_client(spec)
-    if _TOY.match(env_name):
-        from .toy import MapExplorer
-
-        return MapExplorer()
-    registry = _registry(env_name)
     try:
         decider: Decider = registry.make_explorer(env_name, memory=True, seed=seed)
-    except (AutomemError, AttributeError, KeyError) as exc:
+    except (AutomemError, AttributeError, KeyError, ModuleNotFoundError) as exc:
         raise StructuralError(f"no keyless explorer for env {env_name!r}: {exc}") from exc
     return decider
 
@@ -167,12 +147,10 @@ def is_frozen(spec: str | Scaffold) -> bool:
     data = _raw_scaffold(spec)
     if data is None and isinstance(spec, str):
         # A benchmark scaffold name (``memgpt``): the benchmarks package knows its file.
+        from automem_sdk.benchmarks.players import memgpt
+
         try:
-            bench = importlib.import_module("automem_sdk.benchmarks.memgpt")
-        except ImportError:
-            return False
-        try:
-            return bool(bench.is_frozen(spec))
+            return bool(memgpt.is_frozen(spec))
         except (AutomemError, OSError, ValueError, KeyError):
             return False
     return bool(data and data.get("frozen") is True)

@@ -60,7 +60,7 @@ class PromptExplorer:
     """
 
     def __init__(self, seed: int = 0) -> None:
-        from automem_sdk.benchmarks.explorers.nle_explorer import NLEExplorer
+        from automem_sdk.benchmarks.players.nle_explorer import NLEExplorer
 
         self.seed = seed
         self.name = "prompt-explorer"
@@ -119,7 +119,7 @@ class PromptPlanner:
     """
 
     def __init__(self, seed: int = 0) -> None:
-        from automem_sdk.benchmarks.explorers.task_policy import NLEMapPlanner
+        from automem_sdk.benchmarks.players.task_policy import NLEMapPlanner
 
         self.name = "prompt-planner"
         self._inner = NLEMapPlanner(seed=seed)

@@ -385,7 +385,7 @@ class NLEExplorer:
 
 def _has_food(request: RoutineRequest) -> bool:
     """Whether the inventory part of the observation lists something to eat."""
-    from ..nle_text import nle_text_data
+    from automem_sdk.benchmarks.envs.nle_text import nle_text_data
 
     inventory = request.observation.rsplit("\ninventory:\n", 1)[-1]
     words = nle_text_data()["explorer"]["food_words"]

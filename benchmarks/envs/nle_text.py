@@ -12,7 +12,7 @@ doorways, traps and unexplored darkness are listed along eight rays from the pla
 to the first wall. Parts that did not change since the last step are reused.
 
 :class:`NLETextEnv` is the shared :class:`~automem_sdk.env.TextEnv` machinery of
-:mod:`~automem_sdk.benchmarks.nethack` and :mod:`~automem_sdk.benchmarks.minihack`:
+:mod:`~automem_sdk.benchmarks.envs.nethack` and :mod:`~automem_sdk.benchmarks.envs.minihack`:
 named actions, invalid action -> default action with feedback, ``--More--`` skipping,
 "did anything change" detection, a step cap, and the ``info`` dict scripted policies read.
 

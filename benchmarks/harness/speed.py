@@ -7,7 +7,7 @@ that noise from a shared machine hits both alike. Only ``step`` calls are timed
 their ratio measured in this one run.
 
 Same game on both sides: for NetHack and MiniHack the bare env replays the exact key
-stream the wrapper sent (:attr:`~automem_sdk.benchmarks.nle_text.NLETextEnv.key_log`,
+stream the wrapper sent (:attr:`~automem_sdk.benchmarks.envs.nle_text.NLETextEnv.key_log`,
 the Enter presses that dismiss ``--More--`` included) from the same seeds, so both sides
 do the same game work and the ratio is the wrapper's own cost. (Feeding the random
 names straight to the bare env is cheaper and not comparable: at a ``--More--`` or a
@@ -178,7 +178,7 @@ def _crafter_available() -> bool:
 
     return (
         importlib.util.find_spec("crafter") is not None
-        and importlib.util.find_spec("automem_sdk.benchmarks.crafter_text") is not None
+        and importlib.util.find_spec("automem_sdk.benchmarks.envs.crafter_text") is not None
     )
 
 

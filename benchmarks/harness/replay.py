@@ -45,10 +45,10 @@ from automem_sdk.llm.base import LLMClient, Message
 from automem_sdk.versioned import load_versioned
 
 if TYPE_CHECKING:
+    from automem_sdk.benchmarks.conversation.dialogue import Dialogue
+
     from automem_sdk.env import Decider
     from automem_sdk.scaffold import Scaffold
-
-    from .conversation.dialogue import Dialogue
 
 __all__ = [
     "REPLAY_SCHEMA_VERSION",
@@ -302,7 +302,7 @@ class _JudgeCheck:
 
 
 def _exact(turn: ReplayTurn, reply: str) -> float:
-    from .conversation.dialogue import normalize
+    from automem_sdk.benchmarks.conversation.dialogue import normalize
 
     if turn.expected is None:
         raise ReplayError(

@@ -118,8 +118,8 @@ def register(sub: Any) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from automem_sdk.benchmarks.bench_report import build_report, print_report
-    from automem_sdk.benchmarks.bench_runner import BenchConfig, parse_seeds, run_benchmark
+    from automem_sdk.benchmarks.harness.report import build_report, print_report
+    from automem_sdk.benchmarks.harness.runner import BenchConfig, parse_seeds, run_benchmark
     from rich.console import Console
 
     agents = list(args.agent or [])
@@ -154,7 +154,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from automem_sdk.benchmarks.bench_report import report_dir
+    from automem_sdk.benchmarks.harness.report import report_dir
 
     report_dir(
         args.dir,
@@ -166,7 +166,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _speed(args: argparse.Namespace) -> int:
-    from automem_sdk.benchmarks.bench_speed import run_speed
+    from automem_sdk.benchmarks.harness.speed import run_speed
 
     run_speed(games=args.game, steps=args.steps, rounds=args.rounds, quick=args.quick)
     return 0
@@ -198,7 +198,7 @@ def check_envs(envs: list[str]) -> None:
     Raises:
         UsageError: a value is not a group, ``crafter``, ``nethack`` or ``minihack/<Task>``.
     """
-    from automem_sdk.benchmarks.minihack import MINIHACK_TASKS
+    from automem_sdk.benchmarks.envs.minihack import MINIHACK_TASKS
     from automem_sdk.benchmarks.registry import ENV_GROUPS
 
     from automem_sdk.cli import UsageError
@@ -262,7 +262,7 @@ def _bench_checked(args: argparse.Namespace) -> int:
 
         s3_preflight(args.memory_url)  # credentials, endpoint and bucket, checked once here
     if args.scaffold:
-        from automem_sdk.benchmarks.memgpt import resolve_scaffold
+        from automem_sdk.benchmarks.players.memgpt import resolve_scaffold
 
         from automem_sdk.scaffold import load_scaffold
 

@@ -474,7 +474,7 @@ def _memory_model(job: EpisodeJob) -> Any:
 
         return make_explorer(job.env, memory=True, seed=job.seed)
     if spec == "blank":
-        from automem_sdk.benchmarks.explorers.history import BlankMemoryModel
+        from automem_sdk.benchmarks.players.history import BlankMemoryModel
 
         return BlankMemoryModel()
     return _llm_decider(job, spec, "--memory-llm")
@@ -497,7 +497,7 @@ def _make_agent(job: EpisodeJob) -> Any:
     kind = job.kind or agent_kind(job.agent)
     if _HIST.match(kind):
         kind = "explorer-hist"
-    from automem_sdk.benchmarks.memgpt import MemGPTExplorer, resolve_scaffold
+    from automem_sdk.benchmarks.players.memgpt import MemGPTExplorer, resolve_scaffold
 
     limits = StoreLimits(**TRUNC_LIMITS) if kind == "explorer-trunc" else None
     store = MemoryStore(job.memory_url, limits=limits)
@@ -536,7 +536,7 @@ def _make_agent(job: EpisodeJob) -> Any:
 def _balrog_agent(job: EpisodeJob, store: Any, scaffold: Any, *, memory: bool) -> Any:
     """``balrog`` / ``balrog+memory``: BALROG's NaiveAgent protocol on ``--llm`` (its
     temperature 1.0 unless ``--temperature``), memory off or around it."""
-    from automem_sdk.benchmarks.balrog_agent import balrog_data, make_balrog_agent
+    from automem_sdk.benchmarks.players.balrog_agent import balrog_data, make_balrog_agent
 
     from automem_sdk.agent import LLMDecider
     from automem_sdk.llm import make_client
@@ -587,7 +587,7 @@ def check_config(config: BenchConfig) -> None:
     Raises:
         BenchError: what is wrong and which flag to fix.
     """
-    from automem_sdk.benchmarks.nle_text import GameSetupError
+    from automem_sdk.benchmarks.envs.nle_text import GameSetupError
 
     from automem_sdk.scaffold import load_scaffold
 
@@ -601,7 +601,7 @@ def check_config(config: BenchConfig) -> None:
                 "minihack/<Task>"
             )
         if family == "minihack":
-            from automem_sdk.benchmarks.minihack import MINIHACK_TASKS, boxoban_level_path
+            from automem_sdk.benchmarks.envs.minihack import MINIHACK_TASKS, boxoban_level_path
 
             if task not in MINIHACK_TASKS:
                 raise BenchError(
@@ -614,7 +614,7 @@ def check_config(config: BenchConfig) -> None:
                 except GameSetupError as exc:
                     raise BenchError(f"{exc} (--levels-dir)") from exc
         try:
-            from automem_sdk.benchmarks.memgpt import resolve_scaffold
+            from automem_sdk.benchmarks.players.memgpt import resolve_scaffold
 
             load_scaffold(resolve_scaffold(config.scaffold or default_scaffold(env)))
         except (AutomemError, OSError, ValueError) as exc:

@@ -10,7 +10,7 @@ every table and plot says how many.
 
 Comparisons pair two agents seed by seed (the same worlds): per task, env and overall
 the mean paired difference with a 95% paired bootstrap confidence interval over seeds
-(:func:`~automem_sdk.benchmarks.stats.paired_bootstrap`, stratified by task). By default
+(:func:`~automem_sdk.benchmarks.harness.stats.paired_bootstrap`, stratified by task). By default
 each memory agent is compared with its no-memory baselines when both were played:
 ``explorer`` vs ``explorer-hist16`` (the BALROG-style history window twin) and vs
 ``explorer-stateless`` (and vs ``explorer@memgpt``, the same explorer on the MemGPT-style
@@ -38,7 +38,7 @@ from pydantic import BaseModel, Field
 
 from automem_sdk.errors import AutomemError
 
-from .bench_runner import EpisodeSummary, load_episodes, load_plan
+from .runner import EpisodeSummary, load_episodes, load_plan
 from .stats import DEFAULT_RESAMPLES, paired_bootstrap
 
 if TYPE_CHECKING:

@@ -263,7 +263,7 @@ class MiniHackTextEnv(NLETextEnv):
         levels_dir: the boxoban-levels folder (Boxoban tasks only; see
             :func:`default_levels_dir`).
         max_steps: agent steps per episode (BALROG: 100).
-        obs: observation style (:data:`~automem_sdk.benchmarks.nle_text.NLE_OBS_STYLES`):
+        obs: observation style (:data:`~automem_sdk.benchmarks.envs.nle_text.NLE_OBS_STYLES`):
             ``default``, ``balrog`` (BALROG's full-screen text) or ``automem``
             (autopickup on, as AutoMem's configs; BALROG's is off).
     """

@@ -1,6 +1,6 @@
 """A keyless OpenAI-compatible server for dry runs of the LLM agents (no model).
 
-``python -m automem_sdk.benchmarks.mock_llm_server --port 8011`` serves
+``python -m automem_sdk.benchmarks.harness.mock_llm_server --port 8011`` serves
 ``POST /v1/chat/completions`` on 127.0.0.1. It answers a BALROG-protocol prompt (the
 first message is a ``user`` instruction listing the actions as ``name: description``)
 with one of the listed actions drawn from a seeded generator, and automem's memory

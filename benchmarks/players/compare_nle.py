@@ -2,10 +2,10 @@
 
 Usage::
 
-    python -m automem_sdk.benchmarks.explorers.compare_nle --task MazeWalk-15x15 --seeds 20
+    python -m automem_sdk.benchmarks.players.compare_nle --task MazeWalk-15x15 --seeds 20
 
 Each seed runs twice through :func:`~automem_sdk.agent.run_episode` with the same
-:class:`~automem_sdk.benchmarks.explorers.NLEExplorer`: once with the agent's memory on,
+:class:`~automem_sdk.benchmarks.players.NLEExplorer`: once with the agent's memory on,
 once with ``memory="off"`` (its reads come back as errors). Each episode gets a fresh
 in-memory store. Prints a table of mean progression ± standard error and the paired
 difference.
@@ -58,13 +58,13 @@ def compare(
     from .nle_explorer import NLEExplorer
 
     if task == "nethack":
-        from ..nethack import make_nethack
+        from automem_sdk.benchmarks.envs.nethack import make_nethack
 
         nkw: dict[str, Any] = {"max_steps": max_steps} if max_steps else {}
         env: Any = make_nethack(**nkw)
         scaffold = "nethack"
     else:
-        from ..minihack import make_minihack
+        from automem_sdk.benchmarks.envs.minihack import make_minihack
 
         kwargs: dict[str, Any] = {"levels_dir": levels_dir}
         if max_steps:
