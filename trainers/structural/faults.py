@@ -31,7 +31,8 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
@@ -192,6 +193,305 @@ def _placeholder_faults(scaffold: Scaffold, used: set[str] | None = None) -> lis
     return out
 
 
+@dataclass
+class _Evidence:
+    """What :func:`find_faults` counts over all episodes before its rules look at it."""
+
+    n: int
+    written_in: Counter[str] = field(default_factory=Counter)
+    nonempty_at_end: Counter[str] = field(default_factory=Counter)
+    unread_in: Counter[str] = field(default_factory=Counter)
+    written_total: Counter[str] = field(default_factory=Counter)
+    empty_reads: Counter[str] = field(default_factory=Counter)
+    empty_reads_in: Counter[str] = field(default_factory=Counter)
+    reads: Counter[str] = field(default_factory=Counter)
+    missing: Counter[str] = field(default_factory=Counter)
+    endings: list[LogEnding] = field(default_factory=list)
+    longest: list[int] = field(default_factory=list)
+    steps_per: int = 0
+    used: set[str] = field(default_factory=set)
+    plan_blind: int = 0
+    plan_total: int = 0
+
+
+@dataclass
+class _Episode:
+    """What one trace's turns show, before it is added to :class:`_Evidence`."""
+
+    written: set[str] = field(default_factory=set)
+    pending: set[str] = field(default_factory=set)
+    emptied: set[str] = field(default_factory=set)
+    changed_steps: set[int] = field(default_factory=set)
+    plan_reads: dict[int, bool] = field(default_factory=dict)
+    last_text: dict[str, str] = field(default_factory=dict)
+
+
+def _scan_op(
+    ev: _Evidence, ep: _Episode, t: TurnRecord, name: str, path: str, res: Mapping[str, Any]
+) -> None:
+    """Count one op of turn ``t``: missing ops, writes, changes and (empty) reads."""
+    ok = _ok(res)
+    err = str(res.get("error") or "")
+    m = _DISABLED.search(err) or _UNKNOWN.search(err)
+    if m:
+        ev.missing[m.group(1)] += 1
+    if name in _WRITES and ok and path:
+        ep.written.add(path)
+        ep.pending.add(path)
+        ev.written_total[path] += 1
+        if res.get("changed", True):
+            ep.changed_steps.add(t.step)
+        ep.last_text[path] = "?"  # content unknown, but something was written
+    elif name in ("delete", "rename") and ok:
+        ep.changed_steps.add(t.step)
+    elif name in _READS and ok:
+        text = str(res.get("text") or "").strip()
+        e = _EMPTY.match(text)
+        if e or (name == "search" and not text):
+            target = e.group(1) if e else path or "(search)"
+            ev.empty_reads[target] += 1
+            ep.emptied.add(target)
+        elif t.routine == "plan":
+            ep.plan_reads[t.step] = True
+        ev.reads[path or "(search)"] += 1
+        if path:
+            ep.pending.discard(path)
+        elif name == "search":
+            ep.pending.clear()
+
+
+def _scan_trace(
+    ev: _Evidence, trace: Trace, scaffold: Scaffold, end: Mapping[str, str] | None
+) -> None:
+    """Add one episode's evidence to ``ev`` (``end``: its memory at the end, if known)."""
+    ep = _Episode()
+    for t in trace.turns:
+        for name, path, res in _items(t):
+            _scan_op(ev, ep, t, name, path, res)
+        if t.routine == "plan" and t.step not in ep.plan_reads:
+            ep.plan_reads.setdefault(t.step, False)
+    for p in ep.written:
+        ev.written_in[p] += 1
+    for p in ep.pending:
+        ev.unread_in[p] += 1
+    for p in ep.emptied:
+        ev.empty_reads_in[p] += 1
+    for f in [spec.name for spec in scaffold.files]:
+        if end is not None:
+            if (end.get(f) or "").strip():
+                ev.nonempty_at_end[f] += 1
+        else:
+            spec = scaffold.file(f)
+            if f in ep.last_text or (spec is not None and spec.initial.strip()):
+                ev.nonempty_at_end[f] += 1
+    steps = sorted({s.step for s in trace.steps} | {t.step for t in trace.turns})
+    run = best = 0
+    for s in steps:
+        run = 0 if s in ep.changed_steps else run + 1
+        best = max(best, run)
+    ev.longest.append(best)
+    ev.plan_total += len(ep.plan_reads)
+    ev.plan_blind += sum(1 for v in ep.plan_reads.values() if not v)
+    ev.endings.extend(log_endings(trace, scaffold))
+
+
+def _collect(
+    traces: Sequence[Trace],
+    scaffold: Scaffold,
+    memory_end: Sequence[Mapping[str, str] | None] | None,
+) -> _Evidence:
+    """The evidence of all ``traces``, for the rules of :data:`_RULES`."""
+    ev = _Evidence(n=len(traces))
+    for i, trace in enumerate(traces):
+        end = memory_end[i] if memory_end is not None and i < len(memory_end) else None
+        _scan_trace(ev, trace, scaffold, end)
+    ev.steps_per = max((len(t.steps) for t in traces), default=0)
+    ev.used = {"system"} | {t.routine for tr in traces for t in tr.turns}
+    return ev
+
+
+@dataclass(frozen=True)
+class _Thresholds:
+    """The knobs of :func:`find_faults` that rules compare their evidence with."""
+
+    min_share: float
+    unchanged_steps: int
+
+
+def _file_never_written(ev: _Evidence, scaffold: Scaffold, th: _Thresholds) -> list[Fault]:
+    out: list[Fault] = []
+    n = ev.n
+    for f in [spec.name for spec in scaffold.files]:
+        never = n - ev.nonempty_at_end[f]
+        if never / n >= th.min_share and ev.written_in[f] < n:
+            out.append(
+                Fault(
+                    name="file_never_written",
+                    subject=f,
+                    count=never,
+                    share=never / n,
+                    evidence=f"{f} was empty at the end of {never} of {n} episode(s) "
+                    f"({ev.written_total[f]} successful writes in all, "
+                    f"{ev.empty_reads[f]} reads found it empty)",
+                )
+            )
+    return out
+
+
+def _write_only_file(ev: _Evidence, scaffold: Scaffold, th: _Thresholds) -> list[Fault]:
+    out: list[Fault] = []
+    n = ev.n
+    for p, k in sorted(ev.unread_in.items(), key=lambda kv: -kv[1]):
+        if k / n >= max(th.min_share, 0.5) and ev.written_in[p]:
+            out.append(
+                Fault(
+                    name="write_only_file",
+                    subject=p,
+                    count=k,
+                    share=k / n,
+                    evidence=f"{p} was written in {ev.written_in[p]} episode(s) and never read "
+                    f"after its last write in {k} of them",
+                )
+            )
+    return out
+
+
+def _reads_of_empty_file(ev: _Evidence, scaffold: Scaffold, th: _Thresholds) -> list[Fault]:
+    out: list[Fault] = []
+    n = ev.n
+    for p, k in sorted(ev.empty_reads.items(), key=lambda kv: -kv[1]):
+        share = ev.empty_reads_in[p] / n
+        if share >= th.min_share and k >= th.min_share * max(1, ev.reads[p]):
+            out.append(
+                Fault(
+                    name="reads_of_empty_file",
+                    subject=p,
+                    count=k,
+                    share=share,
+                    evidence=f"{k} of {ev.reads[p]} read(s) of {p} found it empty "
+                    f"({ev.empty_reads_in[p]} of {n} episode(s))",
+                )
+            )
+    return out
+
+
+def _budget_exhausted(
+    routine: str, ev: _Evidence, scaffold: Scaffold, th: _Thresholds
+) -> list[Fault]:
+    """LOG or PLAN routines (``routine``) that ended because a budget ran out."""
+    mine = [e for e in ev.endings if e.routine == routine]
+    if not mine:
+        return []
+    out: list[Fault] = []
+    lim = scaffold.limits
+    for budget in ("ops", "turns"):
+        hit = [e for e in mine if e.ended == budget]
+        share = len(hit) / len(mine)
+        if share < th.min_share:
+            continue
+        no_write = sum(1 for e in hit if e.writes == 0)
+        value = {
+            ("log", "ops"): lim.max_log_ops,
+            ("log", "turns"): lim.max_log_turns,
+            ("plan", "ops"): lim.max_plan_ops,
+            ("plan", "turns"): lim.max_plan_turns,
+        }[(routine, budget)]
+        out.append(
+            Fault(
+                name=f"{routine}_budget_exhausted",
+                subject=budget,
+                count=len(hit),
+                share=share,
+                evidence=f"{len(hit)} of {len(mine)} {routine.upper()} routines ended "
+                f"because their {budget} budget ({value}) ran out, not by "
+                f"{'<|DONE|>' if routine == 'log' else 'an action'}; "
+                f"{no_write} of them wrote nothing",
+            )
+        )
+    return out
+
+
+def _log_budget_exhausted(ev: _Evidence, scaffold: Scaffold, th: _Thresholds) -> list[Fault]:
+    return _budget_exhausted("log", ev, scaffold, th)
+
+
+def _plan_budget_exhausted(ev: _Evidence, scaffold: Scaffold, th: _Thresholds) -> list[Fault]:
+    return _budget_exhausted("plan", ev, scaffold, th)
+
+
+def _memory_unchanged(ev: _Evidence, scaffold: Scaffold, th: _Thresholds) -> list[Fault]:
+    if not ev.longest:
+        return []
+    n = ev.n
+    worst = max(ev.longest)
+    k = sum(1 for x in ev.longest if x >= th.unchanged_steps)
+    if worst < th.unchanged_steps or k / n < th.min_share:
+        return []
+    return [
+        Fault(
+            name="memory_unchanged",
+            subject="memory",
+            count=k,
+            share=k / n,
+            evidence=f"memory did not change for {worst} steps in a row (of up to "
+            f"{ev.steps_per}); {k} of {n} episode(s) had a stretch of "
+            f">= {th.unchanged_steps} steps without a change",
+        )
+    ]
+
+
+def _empty_placeholder(ev: _Evidence, scaffold: Scaffold, th: _Thresholds) -> list[Fault]:
+    return _placeholder_faults(scaffold, ev.used)
+
+
+def _ops_missing(ev: _Evidence, scaffold: Scaffold, th: _Thresholds) -> list[Fault]:
+    return [
+        Fault(
+            name="ops_missing",
+            subject=op,
+            count=k,
+            share=1.0,
+            evidence=f"the agent tried {op} {k} time(s) but the scaffold lacks it",
+        )
+        for op, k in sorted(ev.missing.items(), key=lambda kv: -kv[1])
+    ]
+
+
+def _plan_ignores_memory(ev: _Evidence, scaffold: Scaffold, th: _Thresholds) -> list[Fault]:
+    if not ev.plan_total:
+        return []
+    share = ev.plan_blind / ev.plan_total
+    if share < max(th.min_share, 0.5):
+        return []
+    return [
+        Fault(
+            name="plan_ignores_memory",
+            subject="plan",
+            count=ev.plan_blind,
+            share=share,
+            evidence=f"{ev.plan_blind} of {ev.plan_total} PLAN routines ({share:.0%}) chose "
+            "their action without reading anything non-empty from memory",
+        )
+    ]
+
+
+_Rule = Callable[[_Evidence, Scaffold, _Thresholds], list[Fault]]
+
+#: One rule per fault name, in the order of :data:`FAULT_NAMES`.
+_RULES: dict[str, _Rule] = {
+    "file_never_written": _file_never_written,
+    "write_only_file": _write_only_file,
+    "reads_of_empty_file": _reads_of_empty_file,
+    "log_budget_exhausted": _log_budget_exhausted,
+    "plan_budget_exhausted": _plan_budget_exhausted,
+    "memory_unchanged": _memory_unchanged,
+    "empty_placeholder": _empty_placeholder,
+    "ops_missing": _ops_missing,
+    "plan_ignores_memory": _plan_ignores_memory,
+}
+assert tuple(_RULES) == FAULT_NAMES
+
+
 def find_faults(
     traces: Sequence[Trace],
     scaffold: Scaffold,
@@ -213,195 +513,11 @@ def find_faults(
     Returns:
         Faults in the order of :data:`FAULT_NAMES`, strongest first within a name.
     """
-    faults: list[Fault] = []
-    n = len(traces)
-    declared = [f.name for f in scaffold.files]
-    written_in: Counter[str] = Counter()
-    nonempty_at_end: Counter[str] = Counter()
-    unread_in: Counter[str] = Counter()
-    written_total: Counter[str] = Counter()
-    empty_reads: Counter[str] = Counter()
-    empty_reads_in: Counter[str] = Counter()
-    reads: Counter[str] = Counter()
-    missing: Counter[str] = Counter()
-    endings: list[LogEnding] = []
-    longest: list[int] = []
-    plan_blind = plan_total = 0
-    for i, trace in enumerate(traces):
-        written: set[str] = set()
-        pending: set[str] = set()
-        emptied: set[str] = set()
-        changed_steps: set[int] = set()
-        plan_reads: dict[int, bool] = {}
-        last_text: dict[str, str] = {}
-        for t in trace.turns:
-            for name, path, res in _items(t):
-                ok = _ok(res)
-                err = str(res.get("error") or "")
-                m = _DISABLED.search(err) or _UNKNOWN.search(err)
-                if m:
-                    missing[m.group(1)] += 1
-                if name in _WRITES and ok and path:
-                    written.add(path)
-                    pending.add(path)
-                    written_total[path] += 1
-                    if res.get("changed", True):
-                        changed_steps.add(t.step)
-                    last_text[path] = "?"  # content unknown, but something was written
-                elif name in ("delete", "rename") and ok:
-                    changed_steps.add(t.step)
-                elif name in _READS and ok:
-                    text = str(res.get("text") or "").strip()
-                    e = _EMPTY.match(text)
-                    if e or (name == "search" and not text):
-                        target = e.group(1) if e else path or "(search)"
-                        empty_reads[target] += 1
-                        emptied.add(target)
-                    elif t.routine == "plan":
-                        plan_reads[t.step] = True
-                    reads[path or "(search)"] += 1
-                    if path:
-                        pending.discard(path)
-                    elif name == "search":
-                        pending.clear()
-            if t.routine == "plan" and t.step not in plan_reads:
-                plan_reads.setdefault(t.step, False)
-        for p in written:
-            written_in[p] += 1
-        for p in pending:
-            unread_in[p] += 1
-        for p in emptied:
-            empty_reads_in[p] += 1
-        end = memory_end[i] if memory_end is not None and i < len(memory_end) else None
-        for f in declared:
-            if end is not None:
-                if (end.get(f) or "").strip():
-                    nonempty_at_end[f] += 1
-            else:
-                spec = scaffold.file(f)
-                if f in last_text or (spec is not None and spec.initial.strip()):
-                    nonempty_at_end[f] += 1
-        steps = sorted({s.step for s in trace.steps} | {t.step for t in trace.turns})
-        run = best = 0
-        for s in steps:
-            run = 0 if s in changed_steps else run + 1
-            best = max(best, run)
-        longest.append(best)
-        plan_total += len(plan_reads)
-        plan_blind += sum(1 for v in plan_reads.values() if not v)
-        endings.extend(log_endings(trace, scaffold))
-
-    if n == 0:
+    if not traces:
         return _placeholder_faults(scaffold)
-    for f in declared:
-        never = n - nonempty_at_end[f]
-        if never / n >= min_share and written_in[f] < n:
-            faults.append(
-                Fault(
-                    name="file_never_written",
-                    subject=f,
-                    count=never,
-                    share=never / n,
-                    evidence=f"{f} was empty at the end of {never} of {n} episode(s) "
-                    f"({written_total[f]} successful writes in all, "
-                    f"{empty_reads[f]} reads found it empty)",
-                )
-            )
-    for p, k in sorted(unread_in.items(), key=lambda kv: -kv[1]):
-        if k / n >= max(min_share, 0.5) and written_in[p]:
-            faults.append(
-                Fault(
-                    name="write_only_file",
-                    subject=p,
-                    count=k,
-                    share=k / n,
-                    evidence=f"{p} was written in {written_in[p]} episode(s) and never read "
-                    f"after its last write in {k} of them",
-                )
-            )
-    for p, k in sorted(empty_reads.items(), key=lambda kv: -kv[1]):
-        share = empty_reads_in[p] / n
-        if share >= min_share and k >= min_share * max(1, reads[p]):
-            faults.append(
-                Fault(
-                    name="reads_of_empty_file",
-                    subject=p,
-                    count=k,
-                    share=share,
-                    evidence=f"{k} of {reads[p]} read(s) of {p} found it empty "
-                    f"({empty_reads_in[p]} of {n} episode(s))",
-                )
-            )
-    for routine, fault in (("log", "log_budget_exhausted"), ("plan", "plan_budget_exhausted")):
-        mine = [e for e in endings if e.routine == routine]
-        if not mine:
-            continue
-        for budget in ("ops", "turns"):
-            hit = [e for e in mine if e.ended == budget]
-            share = len(hit) / len(mine)
-            if share < min_share:
-                continue
-            no_write = sum(1 for e in hit if e.writes == 0)
-            lim = scaffold.limits
-            value = {
-                ("log", "ops"): lim.max_log_ops,
-                ("log", "turns"): lim.max_log_turns,
-                ("plan", "ops"): lim.max_plan_ops,
-                ("plan", "turns"): lim.max_plan_turns,
-            }[(routine, budget)]
-            faults.append(
-                Fault(
-                    name=fault,
-                    subject=budget,
-                    count=len(hit),
-                    share=share,
-                    evidence=f"{len(hit)} of {len(mine)} {routine.upper()} routines ended "
-                    f"because their {budget} budget ({value}) ran out, not by "
-                    f"{'<|DONE|>' if routine == 'log' else 'an action'}; "
-                    f"{no_write} of them wrote nothing",
-                )
-            )
-    if longest:
-        worst = max(longest)
-        steps_per = max((len(t.steps) for t in traces), default=0)
-        k = sum(1 for x in longest if x >= unchanged_steps)
-        if worst >= unchanged_steps and k / n >= min_share:
-            faults.append(
-                Fault(
-                    name="memory_unchanged",
-                    subject="memory",
-                    count=k,
-                    share=k / n,
-                    evidence=f"memory did not change for {worst} steps in a row (of up to "
-                    f"{steps_per}); {k} of {n} episode(s) had a stretch of "
-                    f">= {unchanged_steps} steps without a change",
-                )
-            )
-    used = {"system"} | {t.routine for tr in traces for t in tr.turns}
-    faults.extend(_placeholder_faults(scaffold, used))
-    for op, k in sorted(missing.items(), key=lambda kv: -kv[1]):
-        faults.append(
-            Fault(
-                name="ops_missing",
-                subject=op,
-                count=k,
-                share=1.0,
-                evidence=f"the agent tried {op} {k} time(s) but the scaffold lacks it",
-            )
-        )
-    if plan_total:
-        share = plan_blind / plan_total
-        if share >= max(min_share, 0.5):
-            faults.append(
-                Fault(
-                    name="plan_ignores_memory",
-                    subject="plan",
-                    count=plan_blind,
-                    share=share,
-                    evidence=f"{plan_blind} of {plan_total} PLAN routines ({share:.0%}) chose "
-                    "their action without reading anything non-empty from memory",
-                )
-            )
+    ev = _collect(traces, scaffold, memory_end)
+    th = _Thresholds(min_share=min_share, unchanged_steps=unchanged_steps)
+    faults = [fault for rule in _RULES.values() for fault in rule(ev, scaffold, th)]
     order = {name: i for i, name in enumerate(FAULT_NAMES)}
     faults.sort(key=lambda f: (order.get(f.name, 99), -f.share))
     return faults
