@@ -12,7 +12,13 @@ import difflib
 from pathlib import Path
 from typing import Any
 
-from automem_sdk.trainers.structural.rundir import LedgerEntry, RunDir, is_structural_run
+from automem_sdk.trainers.structural.config import StructuralConfig
+from automem_sdk.trainers.structural.rundir import (
+    LedgerEntry,
+    RunDir,
+    RunState,
+    is_structural_run,
+)
 from pydantic import BaseModel, Field
 from rich.console import Console
 from rich.syntax import Syntax
@@ -140,32 +146,8 @@ def _faults_by_iteration(
     return out
 
 
-def render_structural_report(
-    run_dir: str | Path,
-    *,
-    console: Console | None = None,
-    plot: bool = True,
-    show_diffs: bool = True,
-) -> StructuralReport:
-    """Print the report of a structural run and write its plot.
-
-    Args:
-        run_dir: the run directory.
-        console: where to print (default stdout).
-        plot: write ``report/gate_scores.png`` in the run directory.
-        show_diffs: print the accepted chain's scaffold diffs.
-
-    Returns:
-        The report's data.
-
-    Raises:
-        RunDirError: ``run_dir`` is not a structural run.
-    """
-    console = console or Console()
-    rd = RunDir(run_dir)
-    state = rd.read_state()
-    config = rd.read_config()
-    entries = rd.read_ledger()
+def _accepted_chain(rd: RunDir, entries: list[LedgerEntry]) -> list[ScaffoldDiff]:
+    """The accepted steps of the ledger, each with its scaffold diff."""
     chain: list[ScaffoldDiff] = []
     for e in entries:
         if e.decision == "accept" and e.candidate is not None:
@@ -179,9 +161,11 @@ def render_structural_report(
                     diff=scaffold_diff(parent, cand),
                 )
             )
-    counts = {
-        d: sum(1 for e in entries if e.decision == d) for d in ("accept", "reject", "invalid")
-    }
+    return chain
+
+
+def _print_header(console: Console, rd: RunDir, state: RunState, config: StructuralConfig) -> None:
+    """The run's status, its configuration and what it spent."""
     console.print(
         f"[bold]Structural run[/bold] {rd.root}  status: {state.status}"
         + (f" ({state.reason})" if state.reason else "")
@@ -201,6 +185,10 @@ def render_structural_report(
         f"spent: {sp.episodes} episodes, {sp.env_steps} env steps, {sp.tokens} tokens, "
         f"${sp.usd:.4f}   chain: {' -> '.join(state.accepted)}"
     )
+
+
+def _print_iterations(console: Console, entries: list[LedgerEntry]) -> None:
+    """The per-iteration score table, then one note per iteration (reason, changelog)."""
     table = Table(title="Iterations (gate scores: parent -> candidate)")
     table.add_column("iter", justify="right", no_wrap=True)
     table.add_column("candidate", no_wrap=True)
@@ -233,34 +221,43 @@ def render_structural_report(
     console.print(table)
     for line in notes:
         console.print(line, highlight=False)
+
+
+def _print_faults(console: Console, rd: RunDir, entries: list[LedgerEntry]) -> None:
+    """The table of silent faults the iterations' reflections saved (nothing if none)."""
     faults = _faults_by_iteration(rd, [e.iteration for e in entries])
-    if faults:
-        ft = Table(
-            title="Silent faults in each iteration's reflection (share of episodes/routines)"
-        )
-        ft.add_column("iter", justify="right", no_wrap=True)
-        ft.add_column("fault", no_wrap=True)
-        ft.add_column("subject", no_wrap=True)
-        ft.add_column("share", justify="right", no_wrap=True)
-        ft.add_column("evidence")
-        for it, items in faults:
-            for f in items:
-                ft.add_row(
-                    str(it),
-                    str(f.get("name", "")),
-                    str(f.get("subject", "")),
-                    f"{float(f.get('share', 0.0)):.2f}",
-                    str(f.get("evidence", "")),
-                )
-        console.print(ft)
-    if show_diffs:
-        for step in chain:
-            console.print(
-                f"[bold green]accepted in iteration {step.iteration}[/bold green]: "
-                f"{step.parent} -> {step.candidate}  ({'; '.join(step.changelog)})"
+    if not faults:
+        return
+    ft = Table(title="Silent faults in each iteration's reflection (share of episodes/routines)")
+    ft.add_column("iter", justify="right", no_wrap=True)
+    ft.add_column("fault", no_wrap=True)
+    ft.add_column("subject", no_wrap=True)
+    ft.add_column("share", justify="right", no_wrap=True)
+    ft.add_column("evidence")
+    for it, items in faults:
+        for f in items:
+            ft.add_row(
+                str(it),
+                str(f.get("name", "")),
+                str(f.get("subject", "")),
+                f"{float(f.get('share', 0.0)):.2f}",
+                str(f.get("evidence", "")),
             )
-            console.print(Syntax(step.diff or "(no textual change)\n", "diff", word_wrap=True))
-    final = rd.read_json(rd.root / "final.json")
+    console.print(ft)
+
+
+def _print_chain(console: Console, chain: list[ScaffoldDiff]) -> None:
+    """Each accepted step with its changelog and scaffold diff."""
+    for step in chain:
+        console.print(
+            f"[bold green]accepted in iteration {step.iteration}[/bold green]: "
+            f"{step.parent} -> {step.candidate}  ({'; '.join(step.changelog)})"
+        )
+        console.print(Syntax(step.diff or "(no textual change)\n", "diff", word_wrap=True))
+
+
+def _print_final(console: Console, final: Any, config: StructuralConfig) -> None:
+    """The final evaluation (``final.json``), or why there is none."""
     if isinstance(final, dict):
         lo, hi = final["ci95"]
         console.print(f"[bold]Final evaluation on {final['n']} seeds nobody used[/bold]")
@@ -287,6 +284,45 @@ def render_structural_report(
             "[yellow]no final evaluation: give --final-seeds (>= 30 seeds nobody used) for an "
             "unbiased estimate; gate means reuse the seeds the loop selected on[/yellow]"
         )
+
+
+def render_structural_report(
+    run_dir: str | Path,
+    *,
+    console: Console | None = None,
+    plot: bool = True,
+    show_diffs: bool = True,
+) -> StructuralReport:
+    """Print the report of a structural run and write its plot.
+
+    Args:
+        run_dir: the run directory.
+        console: where to print (default stdout).
+        plot: write ``report/gate_scores.png`` in the run directory.
+        show_diffs: print the accepted chain's scaffold diffs.
+
+    Returns:
+        The report's data.
+
+    Raises:
+        RunDirError: ``run_dir`` is not a structural run.
+    """
+    console = console or Console()
+    rd = RunDir(run_dir)
+    state = rd.read_state()
+    config = rd.read_config()
+    entries = rd.read_ledger()
+    chain = _accepted_chain(rd, entries)
+    counts = {
+        d: sum(1 for e in entries if e.decision == d) for d in ("accept", "reject", "invalid")
+    }
+    _print_header(console, rd, state, config)
+    _print_iterations(console, entries)
+    _print_faults(console, rd, entries)
+    if show_diffs:
+        _print_chain(console, chain)
+    final = rd.read_json(rd.root / "final.json")
+    _print_final(console, final, config)
     png: Path | None = None
     if plot:
         png = plot_gate_scores(entries, rd.root / "report" / "gate_scores.png", str(rd.root.name))
