@@ -12,8 +12,8 @@ import automem_sdk.adapters as adapters
 
 def test_import_is_light() -> None:
     code = (
-        "import sys, json, automem_sdk.adapters as a; a.ToolDispatcher; a.memory_context; "
-        "a.FakeOpenAIAPI; "
+        "import sys, json, automem_sdk.adapters as a, automem_sdk.testing as t; "
+        "a.ToolDispatcher; a.memory_context; t.FakeOpenAIAPI; t.ScriptedClient; t.local_s3; "
         "print(json.dumps([m for m in ('langchain_core', 'langchain', 'anthropic') "
         "if m in sys.modules]))"
     )
@@ -27,6 +27,16 @@ def test_every_public_name_resolves_and_is_documented() -> None:
         if inspect.isclass(obj) or inspect.isfunction(obj):
             assert inspect.getdoc(obj), name
     assert sorted(adapters.__dir__()) == sorted(adapters.__all__)
+
+
+def test_fakes_live_in_testing_and_name_their_extra() -> None:
+    import automem_sdk.testing as testing
+
+    for name in testing.__all__:
+        obj = getattr(testing, name)
+        assert inspect.getdoc(obj), name
+        assert name not in adapters.__all__, name
+    assert sorted(testing.__dir__()) == sorted(testing.__all__)
 
 
 def test_a_missing_extra_is_named() -> None:
