@@ -328,13 +328,46 @@ def show_trace(
         FileNotFoundError: no such file.
     """
     from rich.console import Console
-    from rich.text import Text
-
-    from automem_sdk.diagnostics import diagnose
 
     tr = _read(url, storage_options)
     views, from_records = step_views(tr)
-    rows = [
+    rows = _step_rows(views[:limit])
+    if fmt != "table":
+        emit_table(url, _STEP_COLUMNS, rows, fmt=fmt, numeric=["step", "reward", "errors"])
+        return
+    console = Console(highlight=False)
+    _print_header(tr, console)
+    source = "" if from_records else ", listed from routine turns (no env step records)"
+    more = f", first {limit} shown" if len(views) > limit else ""
+    emit_table(
+        f"{len(views)} steps{source}{more}",
+        _STEP_COLUMNS,
+        rows,
+        numeric=["step", "reward", "errors"],
+        floats={"reward": "g"},
+        console=console,
+    )
+    errors = _error_rows(tr)
+    if errors:
+        emit_table(
+            f"{len(errors)} errors and fallbacks (each was fed back to the agent)",
+            ["step", "routine", "op", "error"],
+            errors,
+            numeric=["step"],
+            console=console,
+        )
+    if turns:
+        _print_turns(tr, console)
+    _print_totals(tr, views, console)
+    _print_diagnostics(tr, from_records, console)
+
+
+_STEP_COLUMNS = ["step", "LOG ops", "PLAN ops", "action", "reward", "changed", "errors"]
+
+
+def _step_rows(views: list[StepView]) -> list[list[object]]:
+    """One row of the steps table per step view."""
+    return [
         [
             v.step,
             ", ".join(v.log_ops),
@@ -344,13 +377,13 @@ def show_trace(
             "" if v.changed is None else ("yes" if v.changed else "no"),
             v.errors,
         ]
-        for v in views[:limit]
+        for v in views
     ]
-    columns = ["step", "LOG ops", "PLAN ops", "action", "reward", "changed", "errors"]
-    if fmt != "table":
-        emit_table(url, columns, rows, fmt=fmt, numeric=["step", "reward", "errors"])
-        return
-    console = Console(highlight=False)
+
+
+def _print_header(tr: Trace, console: Any) -> None:
+    from rich.text import Text
+
     h = tr.header
     models = ", ".join(f"{k}={v}" for k, v in h.models.items()) or "-"
     console.print(
@@ -360,17 +393,11 @@ def show_trace(
         ),
         style="bold",
     )
-    source = "" if from_records else ", listed from routine turns (no env step records)"
-    more = f", first {limit} shown" if len(views) > limit else ""
-    emit_table(
-        f"{len(views)} steps{source}{more}",
-        columns,
-        rows,
-        numeric=["step", "reward", "errors"],
-        floats={"reward": "g"},
-        console=console,
-    )
-    errors = [
+
+
+def _error_rows(tr: Trace) -> list[list[int | str]]:
+    """Failed ops, parse errors and fallback actions, in step order."""
+    errors: list[list[int | str]] = [
         [t.step, t.routine, _op_label(op) if op else "(turn)", str(res.get("error") or "")]
         for t in tr.turns
         if t.routine in ("log", "plan")
@@ -388,33 +415,35 @@ def show_trace(
         for t in tr.turns
         if t.routine == "act" and t.fallback and t.model == "fallback"
     ]
-    if errors:
-        errors.sort(key=lambda r: (int(r[0]), str(r[1])))
-        emit_table(
-            f"{len(errors)} errors and fallbacks (each was fed back to the agent)",
-            ["step", "routine", "op", "error"],
-            errors,
-            numeric=["step"],
-            console=console,
-        )
-    if turns:
-        for t in tr.turns:
-            console.rule(f"step {t.step} {t.routine} turn {t.turn} ({t.model or '-'})")
-            console.print(Text(t.output))
-            if t.routine == "act":
-                fell = " (fallback)" if t.fallback else ""
-                console.print(Text(f"  action -> {t.action}{fell}", style="bold"))
-                continue
-            for op, res in _pairs(t):
-                ok = res.get("ok", True)
-                body = str(res.get("text") if ok else res.get("error") or res.get("text", ""))
-                console.print(
-                    Text(f"  {_op_label(op) if op else '(turn)'} -> ", style="bold")
-                    + Text(("" if ok else "error: ") + body, style="" if ok else "red")
-                )
-            for e in t.parse_errors if t.routine in ("log", "plan") else []:
-                console.print(Text(f"  parse error: {e}", style="red"))
-    _print_totals(tr, views, console)
+    errors.sort(key=lambda r: (int(r[0]), str(r[1])))
+    return errors
+
+
+def _print_turns(tr: Trace, console: Any) -> None:
+    """Every routine turn in full: its output, then each op and its result."""
+    from rich.text import Text
+
+    for t in tr.turns:
+        console.rule(f"step {t.step} {t.routine} turn {t.turn} ({t.model or '-'})")
+        console.print(Text(t.output))
+        if t.routine == "act":
+            fell = " (fallback)" if t.fallback else ""
+            console.print(Text(f"  action -> {t.action}{fell}", style="bold"))
+            continue
+        for op, res in _pairs(t):
+            ok = res.get("ok", True)
+            body = str(res.get("text") if ok else res.get("error") or res.get("text", ""))
+            console.print(
+                Text(f"  {_op_label(op) if op else '(turn)'} -> ", style="bold")
+                + Text(("" if ok else "error: ") + body, style="" if ok else "red")
+            )
+        for e in t.parse_errors if t.routine in ("log", "plan") else []:
+            console.print(Text(f"  parse error: {e}", style="red"))
+
+
+def _print_diagnostics(tr: Trace, from_records: bool, console: Any) -> None:
+    from automem_sdk.diagnostics import diagnose
+
     summary = diagnose(tr).summary()
     title = "diagnostics (tokens estimated at 4 chars/token where a turn has no usage)"
     if not from_records:
