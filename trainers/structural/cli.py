@@ -33,6 +33,17 @@ def add_parser(sub: Any) -> None:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_run_options(p)
+    _add_seed_options(p)
+    _add_loop_options(p)
+    _add_agent_options(p)
+    _add_budget_options(p)
+    _add_execution_options(p)
+    p.set_defaults(func=run_command)
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    """The run directory, what to do with it, the envs and the start scaffold."""
     p.add_argument("--run-dir", required=True, help="the run directory")
     p.add_argument(
         "--resume",
@@ -58,6 +69,10 @@ def add_parser(sub: Any) -> None:
             "scaffold (cramped-map, cramped-minihack)"
         ),
     )
+
+
+def _add_seed_options(p: argparse.ArgumentParser) -> None:
+    """Reflection, gate, reserve and final seeds, and offline traces."""
     seeds = p.add_argument_group("seeds")
     seeds.add_argument(
         "--reflection-seeds", metavar="SEEDS", help="seeds the proposer sees, e.g. 0-3"
@@ -92,6 +107,10 @@ def add_parser(sub: Any) -> None:
     seeds.add_argument(
         "--traces", metavar="DIR", help="reflect on logged traces in this directory (offline)"
     )
+
+
+def _add_loop_options(p: argparse.ArgumentParser) -> None:
+    """Iterations, proposer and the gate rule."""
     loop = p.add_argument_group("loop")
     loop.add_argument(
         "--iterations", type=int, help="iterations in all (default 5; may be raised on --resume)"
@@ -126,6 +145,10 @@ def add_parser(sub: Any) -> None:
         default="progression",
         help="per-episode score the gate compares",
     )
+
+
+def _add_agent_options(p: argparse.ArgumentParser) -> None:
+    """The agent that plays the episodes."""
     agent = p.add_argument_group("agent")
     agent.add_argument(
         "--agent",
@@ -144,6 +167,10 @@ def add_parser(sub: Any) -> None:
     )
     agent.add_argument("--max-steps", type=int, help="step cap per episode")
     agent.add_argument("--no-memory", action="store_true", help="play without memory")
+
+
+def _add_budget_options(p: argparse.ArgumentParser) -> None:
+    """Budgets the run stops at, and token prices."""
     budget = p.add_argument_group("budgets and prices")
     budget.add_argument("--budget-episodes", type=int, help="most episodes the run may use")
     budget.add_argument("--budget-steps", type=int, help="most env steps the run may use")
@@ -159,11 +186,14 @@ def add_parser(sub: Any) -> None:
     budget.add_argument(
         "--proposer-price-out", type=float, default=0.0, help="proposer $/M output tokens"
     )
+
+
+def _add_execution_options(p: argparse.ArgumentParser) -> None:
+    """Cache, parallelism and output."""
     run = p.add_argument_group("execution")
     run.add_argument("--cache", help="evaluation cache directory (default RUN_DIR/cache)")
     run.add_argument("--workers", type=int, default=1, help="episodes in parallel")
     run.add_argument("--quiet", action="store_true", help="no progress output")
-    p.set_defaults(func=run_command)
 
 
 def _budget(args: argparse.Namespace) -> Any:
