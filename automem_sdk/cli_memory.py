@@ -61,7 +61,13 @@ def register(sub: Any) -> None:
     )
     p = sub.add_parser("memory", help="inspect, diff and restore memory stores")
     msub = p.add_subparsers(dest="memory_command", metavar="SUBCOMMAND", required=True)
+    _add_read_commands(msub, common)
+    _add_write_commands(msub, common)
+    _add_upkeep_commands(msub, common)
 
+
+def _add_read_commands(msub: Any, common: argparse.ArgumentParser) -> None:
+    """``ls``, ``cat``, ``search``, ``log``, ``diff``: they open the store read-only."""
     ls = msub.add_parser("ls", parents=[common], help="list files")
     ls.add_argument("url", help="store URL (file://, s3://, memory://, a local path, ...)")
     ls.add_argument("prefix", nargs="?", default="", help="directory to list")
@@ -95,6 +101,9 @@ def register(sub: Any) -> None:
     diff.add_argument("v2", type=int)
     diff.set_defaults(func=_diff)
 
+
+def _add_write_commands(msub: Any, common: argparse.ArgumentParser) -> None:
+    """``restore`` (an existing store) and ``init`` (the one command that creates one)."""
     restore = msub.add_parser(
         "restore", parents=[common], help="restore the tree to a version (a new version)"
     )
@@ -109,6 +118,9 @@ def register(sub: Any) -> None:
     )
     init.set_defaults(func=_init)
 
+
+def _add_upkeep_commands(msub: Any, common: argparse.ArgumentParser) -> None:
+    """``fsck``, ``repair``, ``redact``, ``compact``: checking, fixing and forgetting."""
     fsck = msub.add_parser("fsck", parents=[common], help="check the journal and objects")
     fsck.add_argument("url")
     fsck.set_defaults(func=_fsck)
