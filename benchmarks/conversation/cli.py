@@ -2,7 +2,10 @@
 
 ``--env conversation`` runs sizes S, M and L (``conversation/M``: one size; repeatable);
 ``--agent`` picks conditions (``automem``, ``memgpt``, ``history16``; default all;
-``automem-miss30``: automem with a memory model that misses 30% of facts);
+``automem-miss30``: automem with a memory model that misses 30% of facts;
+``[LABEL=]automem[@SCAFFOLD][+WRITER]``: automem on another scaffold and memory model,
+e.g. ``start=automem@chat-cramped+follow``; with such labels every condition is
+compared with the first; ``--scaffold`` / ``--memory-llm`` set them for ``automem``);
 ``--seeds 1000-1029`` or ``--episodes N`` the dialogues; ``--task-llm`` an LLM spec for
 the task model (default: the scripted answerer, no key); ``--traces URL`` logs the
 automem condition's traces with their outcomes. Writes ``results.jsonl``,
@@ -12,7 +15,6 @@ automem condition's traces with their outcomes. Writes ``results.jsonl``,
 from __future__ import annotations
 
 import argparse
-import re
 from typing import Any
 
 __all__ = ["bench_conversation", "parse_seeds"]
@@ -38,12 +40,42 @@ def parse_seeds(spec: str | None, episodes: int | None, start: int = 1000) -> li
     return out
 
 
+def _agents(args: argparse.Namespace) -> list[str]:
+    """The conditions of ``--agent`` (``--scaffold`` / ``--memory-llm`` given: the plain
+    ``automem`` agent runs on that scaffold with that memory model).
+
+    Raises:
+        UsageError: an unknown condition.
+    """
+    from automem_sdk.cli import UsageError
+
+    from .run import CONDITIONS, parse_condition
+
+    agents = list(args.agent or CONDITIONS)
+    scaffold = getattr(args, "scaffold", None)
+    writer = getattr(args, "memory_llm", None)
+    if scaffold or writer:
+        plain = "automem" + (f"@{scaffold}" if scaffold else "") + (f"+{writer}" if writer else "")
+        agents = [f"automem={plain}" if a == "automem" else a for a in agents]
+    for a in agents:
+        try:
+            parse_condition(a)
+        except ValueError:
+            raise UsageError(
+                f"--agent {a}: the conversation agents are {', '.join(CONDITIONS)}, "
+                "automem-miss<N> (a memory model that misses N% of facts) and "
+                "[LABEL=]automem[@SCAFFOLD][+WRITER] (WRITER: facts, follow, "
+                "follow-miss<N>, hf:BASE[,ADAPTER] or an LLM spec)"
+            ) from None
+    return agents
+
+
 def bench_conversation(args: argparse.Namespace) -> int:
     """Run the benchmark from ``automem bench`` arguments; print the Markdown report."""
     from automem_sdk.cli import UsageError
 
     from .dialogue import SIZES
-    from .run import CONDITIONS, markdown, run_benchmark, write_report
+    from .run import markdown, run_benchmark, write_report
 
     sizes: list[str] = []
     for env in args.env:
@@ -53,13 +85,7 @@ def bench_conversation(args: argparse.Namespace) -> int:
         if size and size not in SIZES:
             raise UsageError(f"--env {env}: sizes are {', '.join(SIZES)}")
         sizes.extend([size] if size else list(SIZES))
-    agents = args.agent or list(CONDITIONS)
-    bad = [a for a in agents if a not in CONDITIONS and not re.fullmatch(r"automem-miss\d{1,2}", a)]
-    if bad:
-        raise UsageError(
-            f"--agent {bad[0]}: the conversation agents are {', '.join(CONDITIONS)} and "
-            "automem-miss<N> (a memory model that misses N% of facts)"
-        )
+    agents = _agents(args)
     factory = None
     spec = getattr(args, "task_llm", None)
     if spec and spec != "planner":
@@ -76,7 +102,10 @@ def bench_conversation(args: argparse.Namespace) -> int:
         task_model_factory=factory,
         trace_dir=getattr(args, "traces", None),
     )
-    rep = write_report(results, args.out, plot=not getattr(args, "no_plot", False))
+    reference = agents[0] if any("=" in a for a in agents) else None
+    rep = write_report(
+        results, args.out, plot=not getattr(args, "no_plot", False), reference=reference
+    )
     if not getattr(args, "quiet", False):
         print(markdown(rep), end="")
     return 0

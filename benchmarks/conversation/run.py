@@ -38,10 +38,15 @@ from .players import ContextAnswerer, FactNoteWriter, MemGPTWriter, facts_in, hi
 __all__ = [
     "CONDITIONS",
     "DEFAULT_CONTEXT_CHARS",
+    "Condition",
+    "Played",
     "QuestionResult",
     "Report",
     "build_report",
+    "make_writer",
+    "parse_condition",
     "play",
+    "play_dialogue",
     "run_benchmark",
     "write_report",
 ]
@@ -98,79 +103,172 @@ def _memgpt_context(store: Any, scaffold: Any, question: str) -> str:
     return "Core memory:\n" + "\n".join(core) + "\nArchival search results:\n" + "\n".join(hits)
 
 
-def play(
-    dialogue: Dialogue,
-    condition: str,
-    *,
-    task_model: LLMClient | None = None,
-    context_chars: int = DEFAULT_CONTEXT_CHARS,
-    trace_dir: str | None = None,
-    storage_options: dict[str, Any] | None = None,
-) -> list[QuestionResult]:
-    """Play one dialogue under ``condition`` and answer its questions.
+@dataclass(frozen=True)
+class Condition:
+    """One condition of a run: a label, what reaches the task model, and for the automem
+    kind the scaffold and the memory model (see :func:`parse_condition`)."""
+
+    label: str
+    kind: str = "automem"
+    scaffold: Any = "generic"
+    writer: str = "facts"
+
+
+_SPEC = re.compile(
+    r"^(?:(?P<label>[\w.-]+)=)?automem(?:@(?P<scaffold>[^+]+))?(?:\+(?P<writer>.+))?$"
+)
+
+
+def parse_condition(spec: str | Condition) -> Condition:
+    """A condition from its name: ``automem``, ``memgpt``, ``history16``,
+    ``automem-miss<N>`` (the fact writer missing N% of facts), or
+    ``[LABEL=]automem[@SCAFFOLD][+WRITER]``: the automem kind on ``SCAFFOLD`` (a
+    built-in name, ``chat-cramped``, or a YAML path) with memory model ``WRITER`` (see
+    :func:`make_writer`).
 
     Raises:
         ValueError: an unknown condition.
     """
+    if isinstance(spec, Condition):
+        return spec
+    if spec in ("memgpt", "history16"):
+        return Condition(spec, spec)
+    miss = _miss(spec)
+    if miss is not None:
+        return Condition(spec, "automem", "generic", f"facts-miss{miss}")
+    m = _SPEC.match(spec)
+    if m is None:
+        raise ValueError(
+            f"unknown condition {spec!r}; choose from {', '.join(CONDITIONS)}, "
+            "automem-miss<N> (its memory model misses N% of facts) or "
+            "[LABEL=]automem[@SCAFFOLD][+WRITER]"
+        )
+    return Condition(
+        m.group("label") or spec,
+        "automem",
+        m.group("scaffold") or "generic",
+        m.group("writer") or "facts",
+    )
+
+
+_CLIENTS: dict[str, Any] = {}
+
+
+def make_writer(spec: str, dialogue: Dialogue) -> Any:
+    """The memory model called ``spec`` for one dialogue.
+
+    ``facts`` (:class:`FactNoteWriter`, which ignores the scaffold's wording),
+    ``follow`` (:class:`~.writer.ScaffoldFactWriter`, which does what the scaffold
+    says), either with ``-miss<N>`` (misses N% of facts, seeded per dialogue),
+    ``hf:BASE[,ADAPTER]`` (a transformers model folder and LoRA adapter, in process),
+    or any LLM client spec of :func:`automem_sdk.llm.make_client`. Model clients are
+    built once per spec and reused.
+    """
+    from .writer import ScaffoldFactWriter
+
+    m = re.fullmatch(r"(facts|follow)(?:-miss(\d{1,2}))?", spec)
+    if m:
+        miss = int(m.group(2) or 0)
+        seed = f"{dialogue.size}/{dialogue.seed}/{miss}"  # reproducible per dialogue
+        if m.group(1) == "facts":
+            return FactNoteWriter(miss=miss / 100, seed=seed)
+        return ScaffoldFactWriter(miss=miss / 100, seed=seed)
+    if spec not in _CLIENTS:
+        if spec.startswith("hf:"):
+            from automem_sdk.trainers.behavioral.hf_client import HFMemoryClient
+
+            base, _, adapter = spec[3:].partition(",")
+            _CLIENTS[spec] = HFMemoryClient(base, adapter or None, max_new_tokens=64, device="cpu")
+        else:
+            from automem_sdk.llm import make_client
+
+            _CLIENTS[spec] = make_client(spec)
+    return _CLIENTS[spec]
+
+
+@dataclass
+class Played:
+    """What one dialogue left behind: the question results, the store, the trace."""
+
+    results: list[QuestionResult]
+    store: Any = None
+    trace_url: str | None = None
+
+
+def _log_dialogue(
+    dialogue: Dialogue,
+    cond: Condition,
+    trace_url: str | None,
+    storage_options: dict[str, Any] | None,
+) -> tuple[Any, Any, Any]:
+    """Run the memory model's LOG routine on every user turn; (store, scaffold, agent)."""
     from automem_sdk.benchmarks.players.memgpt import load_memgpt_scaffold
 
     from automem_sdk.agent import MemoryAgent
-    from automem_sdk.scaffold import load_scaffold
     from automem_sdk.store import MemoryStore
 
-    miss = _miss(condition)
-    if condition not in CONDITIONS and miss is None:
-        raise ValueError(
-            f"unknown condition {condition!r}; choose from {', '.join(CONDITIONS)} "
-            "or automem-miss<N> (its memory model misses N% of facts)"
+    from .writer import load_conversation_scaffold
+
+    store = MemoryStore(f"memory://automem-conversation-{uuid.uuid4().hex}")
+    if cond.kind == "automem":
+        scaffold = load_conversation_scaffold(cond.scaffold)
+        writer: Any = make_writer(cond.writer, dialogue)
+    else:
+        scaffold = load_memgpt_scaffold()
+        writer = MemGPTWriter()
+    agent = MemoryAgent(store, scaffold, writer, mode="observe", task_decider=writer)
+    agent.reset()
+    if trace_url is not None:
+        from automem_sdk.outcomes import record_conversation
+
+        agent.start_trace(
+            trace_url,
+            env=f"conversation/{dialogue.size}",
+            seed=dialogue.seed,
+            config={"size": dialogue.size, "benchmark": "conversation", "condition": cond.label},
+            storage_options=storage_options,
         )
+    for session, text in dialogue.turns():
+        agent.log(f"User: {text}", {"session": session})
+        if trace_url is not None:
+            record_conversation(
+                agent.recorder.writer, step=agent.step_index, conversation_id=f"s{session}"
+            )
+        agent.step_index += 1
+    return store, scaffold, agent
+
+
+def play_dialogue(
+    dialogue: Dialogue,
+    condition: str | Condition,
+    *,
+    task_model: LLMClient | None = None,
+    context_chars: int = DEFAULT_CONTEXT_CHARS,
+    trace_url: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> Played:
+    """Play one dialogue under ``condition``; log its trace with outcomes to
+    ``trace_url`` (automem kinds only) and keep the store.
+
+    Raises:
+        ValueError: an unknown condition.
+    """
+    from automem_sdk.adapters.context import memory_context
+
+    cond = parse_condition(condition)
     model = task_model or ContextAnswerer()
     turns = dialogue.turns()
-    store = None
-    agent = None
-    trace_url = None
-    automem = condition == "automem" or miss is not None
-    if automem or condition == "memgpt":
-        store = MemoryStore(f"memory://automem-conversation-{uuid.uuid4().hex}")
-        if automem:
-            scaffold = load_scaffold("generic")
-            misses = f"{dialogue.size}/{dialogue.seed}/{miss}"  # reproducible per dialogue
-            writer: Any = FactNoteWriter(miss=(miss or 0) / 100, seed=misses)
-        else:
-            scaffold = load_memgpt_scaffold()
-            writer = MemGPTWriter()
-        agent = MemoryAgent(store, scaffold, writer, mode="observe", task_decider=writer)
-        agent.reset()
-        if trace_dir is not None and automem:
-            from automem_sdk.outcomes import record_conversation
-
-            tag = "" if condition == "automem" else f"{condition}-"
-            trace_url = f"{trace_dir.rstrip('/')}/{tag}{dialogue.size}-{dialogue.seed}.jsonl"
-            agent.start_trace(
-                trace_url,
-                env="conversation",
-                seed=dialogue.seed,
-                config={"size": dialogue.size, "benchmark": "conversation"},
-                storage_options=storage_options,
-            )
-        for session, text in turns:
-            agent.log(f"User: {text}", {"session": session})
-            if trace_url is not None:
-                record_conversation(
-                    agent.recorder.writer,
-                    step=agent.step_index,
-                    conversation_id=f"s{session}",
-                )
-            agent.step_index += 1
+    url = trace_url if cond.kind == "automem" else None
+    store = scaffold = agent = None
+    if cond.kind in ("automem", "memgpt"):
+        store, scaffold, agent = _log_dialogue(dialogue, cond, url, storage_options)
     results = []
     mem_bytes = _store_bytes(store) if store is not None else 0
     history = [t for _, t in turns]
     for q in dialogue.questions:
-        if automem:
-            from automem_sdk.adapters.context import memory_context
-
+        if cond.kind == "automem":
             context = memory_context(store, scaffold, query=q.text, max_chars=context_chars)
-        elif condition == "memgpt":
+        elif cond.kind == "memgpt":
             context = _memgpt_context(store, scaffold, q.text)
         else:
             context = history_context(history, _HISTORY)
@@ -179,7 +277,7 @@ def play(
             QuestionResult(
                 seed=dialogue.seed,
                 size=dialogue.size,
-                condition=condition,
+                condition=cond.label,
                 qtype=q.qtype,
                 question=q.text,
                 expected=q.answer,
@@ -195,9 +293,39 @@ def play(
         # episodes by progression read these traces as they are
         acc = sum(r.correct for r in results) / len(results) if results else 0.0
         agent.finish(steps=len(turns), progression=acc)
-    if trace_url is not None:
-        _attach(trace_url, dialogue, results, storage_options)
-    return results
+    if url is not None:
+        _attach(url, dialogue, results, storage_options)
+    return Played(results, store, url)
+
+
+def play(
+    dialogue: Dialogue,
+    condition: str | Condition,
+    *,
+    task_model: LLMClient | None = None,
+    context_chars: int = DEFAULT_CONTEXT_CHARS,
+    trace_dir: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> list[QuestionResult]:
+    """Play one dialogue under ``condition`` and answer its questions; with
+    ``trace_dir`` an automem condition logs ``<trace_dir>/[<label>-]<size>-<seed>.jsonl``.
+
+    Raises:
+        ValueError: an unknown condition.
+    """
+    cond = parse_condition(condition)
+    url = None
+    if trace_dir is not None and cond.kind == "automem":
+        tag = "" if cond.label == "automem" else f"{cond.label}-"
+        url = f"{trace_dir.rstrip('/')}/{tag}{dialogue.size}-{dialogue.seed}.jsonl"
+    return play_dialogue(
+        dialogue,
+        cond,
+        task_model=task_model,
+        context_chars=context_chars,
+        trace_url=url,
+        storage_options=storage_options,
+    ).results
 
 
 def _miss(condition: str) -> int | None:
@@ -227,18 +355,23 @@ def _attach(
 def run_benchmark(
     seeds: Iterable[int],
     sizes: Sequence[str] = ("S", "M", "L"),
-    conditions: Sequence[str] = CONDITIONS,
+    conditions: Sequence[str | Condition] = CONDITIONS,
     *,
     task_model_factory: Callable[[], LLMClient] | None = None,
     trace_dir: str | None = None,
     on_done: Callable[[int, str], None] | None = None,
 ) -> list[QuestionResult]:
-    """Every condition on the dialogue of every (seed, size); question results."""
+    """Every condition on the dialogue of every (seed, size); question results.
+
+    Raises:
+        ValueError: an unknown condition (before anything is played).
+    """
+    conds = [parse_condition(c) for c in conditions]
     out: list[QuestionResult] = []
     for seed in seeds:
         for size in sizes:
             d = generate(seed, size)
-            for c in conditions:
+            for c in conds:
                 model = task_model_factory() if task_model_factory else None
                 out.extend(play(d, c, task_model=model, trace_dir=trace_dir))
             if on_done is not None:
@@ -248,7 +381,12 @@ def run_benchmark(
 
 @dataclass
 class Report:
-    """Accuracy tables and paired contrasts of a benchmark run."""
+    """Accuracy tables and paired contrasts of a benchmark run.
+
+    ``contrasts`` rows hold ``contrast`` (``A - B``), ``n`` (seeds), one
+    ``[estimate, low, high]`` per size and ``all``, and ``by_type`` (question type ->
+    the same triple; the paired unit is a dialogue).
+    """
 
     n_seeds: int
     sizes: list[str]
@@ -266,13 +404,74 @@ def _mean(xs: Sequence[float]) -> float:
     return math.fsum(xs) / len(xs) if xs else float("nan")
 
 
-def build_report(results: Sequence[QuestionResult], *, resamples: int = 5000) -> Report:
-    """Accuracy by condition x question type and x size, tokens per question, and the
-    paired bootstrap of automem minus each other condition (per seed and size)."""
+def _pairs(conds: list[str], reference: str | None) -> list[tuple[str, str]]:
+    """(A, B) contrasts: ``automem`` minus each other condition when it ran and no
+    ``reference`` is named, else each other condition minus the reference (the first
+    condition when none is named)."""
+    if reference is None and "automem" in conds:
+        return [("automem", c) for c in conds if c != "automem"]
+    ref = reference if reference is not None else conds[0]
+    return [(c, ref) for c in conds if c != ref]
+
+
+def _contrast(
+    results: Sequence[QuestionResult], a: str, b: str, sizes: list[str], resamples: int
+) -> dict[str, Any]:
     from automem_sdk.benchmarks.harness.stats import paired_bootstrap
 
+    cell: dict[tuple[str, int, str], list[float]] = {}
+    typed: dict[tuple[str, int, str, str], list[float]] = {}
+    for r in results:
+        cell.setdefault((r.condition, r.seed, r.size), []).append(float(r.correct))
+        typed.setdefault((r.condition, r.seed, r.size, r.qtype), []).append(float(r.correct))
+    units = sorted({(seed, s) for (c, seed, s) in cell if c == a and (b, seed, s) in cell})
+    diffs = {
+        "conversation": {
+            s: [
+                _mean(cell[(a, seed, z)]) - _mean(cell[(b, seed, z)]) for seed, z in units if z == s
+            ]
+            for s in sizes
+        }
+    }
+    boot = paired_bootstrap(diffs, resamples=resamples)
+    row: dict[str, Any] = {"contrast": f"{a} - {b}", "n": len({seed for seed, _ in units})}
+    for s in sizes:
+        iv = boot.tasks[("conversation", s)]
+        row[s] = [iv.estimate, iv.low, iv.high]
+    assert boot.overall is not None
+    row["all"] = [boot.overall.estimate, boot.overall.low, boot.overall.high]
+    by_type: dict[str, list[float]] = {}
+    for t in QUESTION_TYPES:
+        xs = [
+            _mean(typed[(a, seed, z, t)]) - _mean(typed[(b, seed, z, t)])
+            for seed, z in units
+            if (a, seed, z, t) in typed and (b, seed, z, t) in typed
+        ]
+        if xs:
+            tb = paired_bootstrap({"conversation": {t: xs}}, resamples=resamples)
+            iv = tb.tasks[("conversation", t)]
+            by_type[t] = [iv.estimate, iv.low, iv.high]
+    row["by_type"] = by_type
+    return row
+
+
+def build_report(
+    results: Sequence[QuestionResult], *, resamples: int = 5000, reference: str | None = None
+) -> Report:
+    """Accuracy by condition x question type and x size, tokens per question, and the
+    paired bootstrap of the contrasts (see :func:`_pairs`; per seed and size, and per
+    question type).
+
+    Args:
+        results: question results of one run.
+        resamples: bootstrap resamples.
+        reference: the condition the others are compared with (``None``: ``automem``
+            minus each other condition, else the first condition).
+    """
     seen = list(dict.fromkeys(r.condition for r in results))
     conds = [c for c in CONDITIONS if c in seen] + [c for c in seen if c not in CONDITIONS]
+    if reference is not None or "automem" not in seen:
+        conds = seen  # custom labels keep the order they were given in
     sizes = [s for s in SIZES if any(r.size == s for r in results)]
     seeds = sorted({r.seed for r in results})
     rep = Report(n_seeds=len(seeds), sizes=sizes, conditions=conds)
@@ -288,38 +487,45 @@ def build_report(results: Sequence[QuestionResult], *, resamples: int = 5000) ->
         rep.memory_bytes[c] = {
             s: _mean([float(r.memory_bytes) for r in rs if r.size == s]) for s in sizes
         }
-    acc: dict[tuple[str, int, str], float] = {}
-    for c in conds:
-        for seed in seeds:
-            for s in sizes:
-                rs = [r for r in results if (r.condition, r.seed, r.size) == (c, seed, s)]
-                if rs:
-                    acc[(c, seed, s)] = _mean([float(r.correct) for r in rs])
-    if "automem" in conds:
-        for other in (c for c in conds if c != "automem"):
-            diffs = {
-                "conversation": {
-                    s: [
-                        acc[("automem", seed, s)] - acc[(other, seed, s)]
-                        for seed in seeds
-                        if ("automem", seed, s) in acc and (other, seed, s) in acc
-                    ]
-                    for s in sizes
-                }
-            }
-            boot = paired_bootstrap(diffs, resamples=resamples)
-            row: dict[str, Any] = {"contrast": f"automem - {other}", "n": len(seeds)}
-            for s in sizes:
-                iv = boot.tasks[("conversation", s)]
-                row[s] = [iv.estimate, iv.low, iv.high]
-            assert boot.overall is not None
-            row["all"] = [boot.overall.estimate, boot.overall.low, boot.overall.high]
-            rep.contrasts.append(row)
+    if len(conds) > 1:
+        for a, b in _pairs(conds, reference):
+            rep.contrasts.append(_contrast(results, a, b, sizes, resamples))
     return rep
 
 
 def _pct(x: float) -> str:
     return "-" if math.isnan(x) else f"{100 * x:.1f}"
+
+
+def _ci(x: Sequence[float]) -> str:
+    return f"{100 * x[0]:+.1f} [{100 * x[1]:+.1f}, {100 * x[2]:+.1f}]"
+
+
+def _contrast_lines(rep: Report) -> list[str]:
+    lines = [
+        "",
+        "Paired difference in accuracy (points, 95% bootstrap CI over seeds)",
+        "",
+        "| contrast | n seeds | " + " | ".join(f"size {s}" for s in rep.sizes) + " | all |",
+        "|---" * (3 + len(rep.sizes)) + "|",
+    ]
+    for row in rep.contrasts:
+        cells = [_ci(row[k]) for k in [*rep.sizes, "all"]]
+        lines.append(f"| {row['contrast']} | {row['n']} | " + " | ".join(cells) + " |")
+    types = [t for t in QUESTION_TYPES if any(t in r.get("by_type", {}) for r in rep.contrasts)]
+    if types:
+        lines += [
+            "",
+            "Paired difference by question type (points, 95% bootstrap CI over dialogues)",
+            "",
+            "| contrast | " + " | ".join(types) + " |",
+            "|---" * (1 + len(types)) + "|",
+        ]
+        for row in rep.contrasts:
+            bt = row.get("by_type", {})
+            cells = [_ci(bt[t]) if t in bt else "-" for t in types]
+            lines.append(f"| {row['contrast']} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def markdown(rep: Report) -> str:
@@ -344,19 +550,7 @@ def markdown(rep: Report) -> str:
         cells.append(f"{rep.tokens[c]:.0f}")
         lines.append(f"| {c} | " + " | ".join(cells) + " |")
     if rep.contrasts:
-        lines += [
-            "",
-            "Paired difference in accuracy (points, 95% bootstrap CI over seeds)",
-            "",
-            "| contrast | n seeds | " + " | ".join(f"size {s}" for s in rep.sizes) + " | all |",
-            "|---" * (3 + len(rep.sizes)) + "|",
-        ]
-        for row in rep.contrasts:
-            cells = [
-                f"{100 * row[k][0]:+.1f} [{100 * row[k][1]:+.1f}, {100 * row[k][2]:+.1f}]"
-                for k in [*rep.sizes, "all"]
-            ]
-            lines.append(f"| {row['contrast']} | {row['n']} | " + " | ".join(cells) + " |")
+        lines += _contrast_lines(rep)
     mem = [c for c in rep.conditions if any(v for v in rep.memory_bytes[c].values())]
     if mem:
         lines += ["", "Memory size (bytes in the store after the dialogue, mean)", ""]
@@ -403,15 +597,20 @@ def _plot(rep: Report, path: Path) -> None:
 
 
 def write_report(
-    results: Sequence[QuestionResult], out: str | Path, *, plot: bool = True
+    results: Sequence[QuestionResult],
+    out: str | Path,
+    *,
+    plot: bool = True,
+    reference: str | None = None,
 ) -> Report:
-    """Write ``results.jsonl``, ``report.json``, ``report.md`` (and ``report.png``)."""
+    """Write ``results.jsonl``, ``report.json``, ``report.md`` (and ``report.png``);
+    ``reference`` as in :func:`build_report`."""
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
     with open(root / "results.jsonl", "w", encoding="utf-8") as f:
         for r in results:
             f.write(json.dumps(asdict(r)) + "\n")
-    rep = build_report(results)
+    rep = build_report(results, reference=reference)
     (root / "report.json").write_text(json.dumps(asdict(rep), indent=1), encoding="utf-8")
     (root / "report.md").write_text(markdown(rep), encoding="utf-8")
     if plot:
