@@ -1,11 +1,17 @@
-"""The SmolLM2 study's plumbing, end to end on a tiny local model, and its building blocks."""
+"""The SmolLM2 study's plumbing, end to end on a tiny local model, and its building blocks.
+
+The study is ``examples/studies/smollm2_study.py``; its players, env wrapper and scaffold
+are library modules (``benchmarks/players/map_teacher.py``, ``benchmarks/envs/compact.py``).
+"""
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import math
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -27,6 +33,26 @@ CORPUS = [
 ]
 
 
+STUDIES = Path(__file__).resolve().parents[1] / "examples" / "studies"
+STAGES = ("base", "teacher", "dataset", "train", "export", "eval", "report")
+
+
+def _load(monkeypatch: pytest.MonkeyPatch, name: str) -> ModuleType:
+    """A module of ``examples/studies`` (imported as the study script imports its siblings)."""
+    monkeypatch.syspath_prepend(str(STUDIES))
+    return importlib.import_module(name)
+
+
+@pytest.fixture
+def study(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    return _load(monkeypatch, "smollm2_study")
+
+
+@pytest.fixture
+def report_mod(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    return _load(monkeypatch, "smollm2_report")
+
+
 def _tiny_model(tmp_path: Path) -> str:
     from automem_sdk.trainers.behavioral.tiny import build_tiny_causal_lm
 
@@ -35,7 +61,7 @@ def _tiny_model(tmp_path: Path) -> str:
 
 # --------------------------------------------------------------------------- units
 def test_compact_observation_drops_status_and_inventory() -> None:
-    from automem_sdk.benchmarks.smollm2_study import CompactObservation
+    from automem_sdk.benchmarks.envs.compact import CompactObservation
 
     obs = (
         "message:\nhello\n\nlanguage observation:\nwall near north\n\n"
@@ -61,7 +87,7 @@ def _request(memory_context: str, *, around: str) -> RoutineRequest:
 
 
 def test_map_policy_plans_from_the_map_it_is_shown() -> None:
-    from automem_sdk.benchmarks.smollm2_study import MapPolicy
+    from automem_sdk.benchmarks.players.map_teacher import MapPolicy
 
     from automem_sdk.codec import parse_ops
     from automem_sdk.ops import ActionOp
@@ -83,13 +109,9 @@ def test_map_policy_plans_from_the_map_it_is_shown() -> None:
 
 @needs_games
 def test_map_teacher_writes_the_current_cell_in_one_turn(tmp_path: Path) -> None:
+    from automem_sdk.benchmarks.envs.compact import CompactObservation
+    from automem_sdk.benchmarks.players.map_teacher import MapPolicy, MapTeacher, map_scaffold
     from automem_sdk.benchmarks.registry import make_env
-    from automem_sdk.benchmarks.smollm2_study import (
-        CompactObservation,
-        MapPolicy,
-        MapTeacher,
-        study_scaffold,
-    )
 
     from automem_sdk.agent import MemoryAgent, run_episode
     from automem_sdk.diagnostics import diagnose
@@ -100,7 +122,7 @@ def test_map_teacher_writes_the_current_cell_in_one_turn(tmp_path: Path) -> None
     env = CompactObservation(make_env("minihack/MazeWalk-9x9"))
     agent = MemoryAgent(
         store,
-        study_scaffold(),
+        map_scaffold(),
         MapTeacher(store, 0),
         mode="two-model",
         task_decider=MapPolicy(0),
@@ -123,9 +145,7 @@ def test_map_teacher_writes_the_current_cell_in_one_turn(tmp_path: Path) -> None
     assert "status:" not in log_turns[0].messages[-1].content
 
 
-def _record(side: str, progression: float, valid: int, **kw: Any) -> Any:
-    from automem_sdk.benchmarks.smollm2_study import EpisodeRecord
-
+def _record(report_mod: ModuleType, side: str, progression: float, valid: int, **kw: Any) -> Any:
     base: dict[str, Any] = dict(
         side=side,
         env="minihack/MazeWalk-9x9",
@@ -148,26 +168,21 @@ def _record(side: str, progression: float, valid: int, **kw: Any) -> Any:
         wall_s=5.0,
     )
     base.update(kw)
-    return EpisodeRecord(**base)
+    return report_mod.EpisodeRecord(**base)
 
 
-def test_report_means_standard_errors_and_markdown(tmp_path: Path) -> None:
-    from automem_sdk.benchmarks.smollm2_study import (
-        StudyConfig,
-        build_report,
-        plot_report,
-        report_markdown,
-        report_table,
-    )
-
-    cfg = StudyConfig(out=str(tmp_path), tasks=["minihack/MazeWalk-9x9"], seeds=2)
+def test_report_means_standard_errors_and_markdown(
+    tmp_path: Path, study: ModuleType, report_mod: ModuleType
+) -> None:
+    r = report_mod
+    cfg = study.StudyConfig(out=str(tmp_path), tasks=["minihack/MazeWalk-9x9"], seeds=2)
     records = [
-        _record("base", 0.0, 0, seed=0),
-        _record("base", 1.0, 4, seed=1),
-        _record("lora", 1.0, 8, seed=0, mem_completion_tokens=50, mem_latency_s=1.0),
-        _record("lora", 1.0, 8, seed=1, mem_completion_tokens=50, mem_latency_s=1.0),
+        _record(r, "base", 0.0, 0, seed=0),
+        _record(r, "base", 1.0, 4, seed=1),
+        _record(r, "lora", 1.0, 8, seed=0, mem_completion_tokens=50, mem_latency_s=1.0),
+        _record(r, "lora", 1.0, 8, seed=1, mem_completion_tokens=50, mem_latency_s=1.0),
     ]
-    report = build_report(records, cfg, {"train": {"tokens_per_s": 12.5}})
+    report = r.build_report(records, cfg.model_dump(), {"train": {"tokens_per_s": 12.5}})
     rows = {(r["task"], r["side"]): r for r in report["rows"]}
     base = rows[("minihack/MazeWalk-9x9", "base")]
     assert base["n"] == 2
@@ -179,11 +194,11 @@ def test_report_means_standard_errors_and_markdown(tmp_path: Path) -> None:
     gen = report["throughput"]["generation"]
     assert math.isclose(gen["base"]["tok_s"], 200 / 8.0)
     assert report["throughput"]["training_tok_s"] == 12.5
-    md = report_markdown(report)
+    md = r.report_markdown(report)
     assert "| minihack/MazeWalk-9x9 | lora | 2 | 1.00 ± 0.00 | 1.00 ± 0.00 |" in md
-    assert report_table(report).row_count == 2
+    assert r.report_table(report).row_count == 2
     if importlib.util.find_spec("matplotlib") is not None:
-        assert plot_report(report, tmp_path / "p.png")
+        assert r.plot_report(report, tmp_path / "p.png")
         assert (tmp_path / "p.png").stat().st_size > 1000
 
 
@@ -192,7 +207,7 @@ def test_report_means_standard_errors_and_markdown(tmp_path: Path) -> None:
 def test_gguf_permute_is_undone_by_transformers() -> None:
     np = pytest.importorskip("numpy")
     utils = pytest.importorskip("transformers.modeling_gguf_pytorch_utils")
-    from automem_sdk.trainers.behavioral.smollm2_gguf import gguf_permute
+    from automem_sdk.trainers.behavioral.gguf import gguf_permute
 
     proc = utils.LlamaTensorProcessor()
     rng = np.random.default_rng(0)
@@ -226,7 +241,7 @@ def test_lora_to_gguf_writes_llama_cpp_adapter(tmp_path: Path) -> None:
     import numpy as np
     import torch
     from automem_sdk.trainers.behavioral.errors import BehavioralError
-    from automem_sdk.trainers.behavioral.smollm2_gguf import gguf_permute, lora_to_gguf
+    from automem_sdk.trainers.behavioral.gguf import gguf_permute, lora_to_gguf
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
@@ -276,36 +291,26 @@ def test_lora_to_gguf_writes_llama_cpp_adapter(tmp_path: Path) -> None:
 @needs_torch
 @pytest.mark.games
 @pytest.mark.train
-def test_study_quick_end_to_end_and_resume(tmp_path: Path) -> None:
-    from automem_sdk.benchmarks.smollm2_study import StudyConfig, main, run_study
-
+def test_study_quick_end_to_end_and_resume(tmp_path: Path, study: ModuleType) -> None:
     out = tmp_path / "study"
-    cfg = StudyConfig(
+    cfg = study.StudyConfig(
         out=str(out),
         tasks=["minihack/MazeWalk-9x9"],
         base_model=_tiny_model(tmp_path),
         backend="transformers",
         quiet=True,
     ).quick()
-    report = run_study(cfg)
-    state = json.loads((out / "state.json").read_text())
-    assert set(state["stages"]) == {
-        "base",
-        "teacher",
-        "dataset",
-        "train",
-        "export",
-        "eval",
-        "report",
-    }
-    counts = state["stages"]["dataset"]["counts"]
+    report = study.run_study(cfg)
+    state = {s: json.loads((out / s / "DONE.json").read_text()) for s in STAGES}
+    assert all(state[s]["stage"] == s and state[s]["stage_s"] >= 0 for s in STAGES)
+    counts = state["dataset"]["counts"]
     assert counts["examples"] >= cfg.min_examples and counts["log"] > 0 and counts["plan"] > 0
-    export = state["stages"]["export"]
+    export = state["export"]
     assert export["problems"] == []  # peft and vLLM can load the adapter
     assert export["peft_max_logit_diff"] < 1e-3  # PeftModel == the merged model
     assert export["gguf_adapter"] is None  # a transformers folder: no GGUF to pair with
     assert "--enable-lora" in export["vllm_serve"]
-    assert state["stages"]["train"]["steps"] == cfg.train_steps
+    assert state["train"]["steps"] == cfg.train_steps
     rows = {r["side"]: r for r in report["rows"]}
     assert set(rows) == {"no-memory", "base", "lora", "teacher"}
     assert all(r["n"] == cfg.seeds for r in rows.values())
@@ -324,7 +329,7 @@ def test_study_quick_end_to_end_and_resume(tmp_path: Path) -> None:
     stamp = (out / "eval" / "base" / "minihack-MazeWalk-9x9" / "seed0.json").stat().st_mtime_ns
     adapter = (out / "train" / "adapter" / "adapter_model.safetensors").stat().st_mtime_ns
     assert (
-        main(
+        study.main(
             [
                 "--out",
                 str(out),
@@ -346,22 +351,50 @@ def test_study_quick_end_to_end_and_resume(tmp_path: Path) -> None:
     assert (out / "train" / "adapter" / "adapter_model.safetensors").stat().st_mtime_ns == adapter
 
 
-def test_unknown_stage_is_refused(tmp_path: Path) -> None:
-    from automem_sdk.benchmarks.smollm2_study import StudyConfig, StudyError, run_study
+def test_unknown_stage_is_refused(tmp_path: Path, study: ModuleType) -> None:
+    with pytest.raises(study.StudyError, match="unknown stages"):
+        study.run_study(study.StudyConfig(out=str(tmp_path)), stages=["bogus"])
+    assert not (tmp_path / "config.json").exists()  # refused before anything is written
 
-    with pytest.raises(StudyError, match="unknown stages"):
-        run_study(StudyConfig(out=str(tmp_path)), stages=["bogus"])
 
-
-def test_base_grammar_side_restricts_the_specialist_to_its_memory_ops(tmp_path: Path) -> None:
-    from automem_sdk.benchmarks.smollm2_study import StudyConfig, _Study
-
-    cfg = StudyConfig(
+def test_base_grammar_side_restricts_the_specialist_to_its_memory_ops(
+    tmp_path: Path, study: ModuleType
+) -> None:
+    cfg = study.StudyConfig(
         out=str(tmp_path / "study"), model=_tiny_model(tmp_path), backend="transformers"
     )
-    study = _Study(cfg)
-    names = study._client("base-grammar").grammar
+    run = study._Study(cfg)
+    names = run._client("base-grammar").grammar
     assert isinstance(names, frozenset)
     assert "ACTION" not in names and {"UPSERT", "DONE"} <= names
-    assert names == frozenset(study.scaffold.op_tokens()) - {"ACTION"}
-    assert study._client("base").grammar is False
+    assert names == frozenset(run.scaffold.op_tokens()) - {"ACTION"}
+    assert run._client("base").grammar is False
+
+
+def test_stages_resume_skip_finished_and_redo_on_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stages_mod = _load(monkeypatch, "study_stages")
+    calls: list[str] = []
+
+    def make(name: str) -> Any:
+        def fn() -> dict[str, Any]:
+            calls.append(name)
+            return {"n": len(calls)}
+
+        return fn
+
+    st = stages_mod.Stages(tmp_path / "run", ("a", "b"), quiet=True)
+    assert st.done("a") is None
+    with pytest.raises(stages_mod.StudyError, match="'a' has not run"):
+        st.need("a")
+    assert st.run("a", make("a"))["n"] == 1
+    again = stages_mod.Stages(tmp_path / "run", ("a", "b"), quiet=True)  # a new process
+    assert again.run("a", make("a"))["n"] == 1 and calls == ["a"]  # skipped
+    assert again.need("a")["n"] == 1 and "finished" not in again.need("a")
+    assert again.run("a", make("a"), redo=True)["n"] == 2 and calls == ["a", "a"]
+    assert set(again.outputs()) == {"a"}
+    marker = json.loads((tmp_path / "run" / "a" / "DONE.json").read_text())
+    assert marker["stage"] == "a" and marker["n"] == 2 and marker["stage_s"] >= 0
+    with pytest.raises(stages_mod.StudyError, match="unknown stages"):
+        again.check(["a", "c"])

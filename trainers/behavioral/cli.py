@@ -293,7 +293,7 @@ def resolve_base(base: str, out: str, dataset: str) -> str:
         ]
         return str(build_tiny_causal_lm(Path(out) / "tiny-base", corpus[:2000]))
     if base == "smollm2-135m":
-        from automem_sdk.trainers.behavioral.smollm2_gguf import dequantize_gguf
+        from automem_sdk.trainers.behavioral.gguf import dequantize_gguf
 
         folder = Path(out) / "smollm2-135m-base"
         if (folder / "config.json").is_file():

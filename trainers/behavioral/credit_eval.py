@@ -153,14 +153,15 @@ def task_policy(env_name: str, seed: int) -> Any:
 
     The benchmarks registry's ``make_task_policy`` (a scripted planner that acts only on
     what the memory routine returned); where that registry does not have it, the
-    SmolLM2 study's map policy, which also plans only over the map lines memory showed.
+    map policy (:class:`~automem_sdk.benchmarks.players.map_teacher.MapPolicy`), which
+    also plans only over the map lines memory showed.
     """
     from automem_sdk.benchmarks import registry
 
     make = getattr(registry, "make_task_policy", None)
     if make is not None:
         return make(env_name, seed=seed)
-    from automem_sdk.benchmarks.smollm2_study import MapPolicy
+    from automem_sdk.benchmarks.players.map_teacher import MapPolicy
 
     return MapPolicy(seed)
 
@@ -168,16 +169,13 @@ def task_policy(env_name: str, seed: int) -> Any:
 def nle_context(task: str, *, horizon_policy: str = "teacher") -> Any:
     """A :class:`~.credit.CreditContext` for a MiniHack/NetHack task of the study setup.
 
-    The env is the study's compact observation wrapper, the task policy
+    The env is the compact observation wrapper, the task policy
     :func:`task_policy`, counterfactual branches continue with the clean map teacher,
     and the verifier is :class:`~.credit.NLEMapVerifier`.
     """
+    from automem_sdk.benchmarks.envs.compact import CompactObservation
+    from automem_sdk.benchmarks.players.map_teacher import MapTeacher, map_scaffold
     from automem_sdk.benchmarks.registry import make_env
-    from automem_sdk.benchmarks.smollm2_study import (
-        CompactObservation,
-        MapTeacher,
-        study_scaffold,
-    )
     from automem_sdk.trainers.behavioral.credit import CreditContext, NLEMapVerifier
 
     del horizon_policy
@@ -185,7 +183,7 @@ def nle_context(task: str, *, horizon_policy: str = "teacher") -> Any:
         env_factory=lambda: CompactObservation(make_env(task)),
         task_factory=lambda seed: task_policy(task, seed),
         memory_factory=lambda store, seed: MapTeacher(store, seed),
-        scaffold=study_scaffold(),
+        scaffold=map_scaffold(),
         verifier=NLEMapVerifier(),
     )
 
@@ -199,8 +197,9 @@ def run(
     member: Member,
 ) -> list[dict[str, Any]]:
     """Play the labelled population (once; reused when present) and score each selector."""
+    from automem_sdk.benchmarks.envs.compact import CompactObservation
+    from automem_sdk.benchmarks.players.map_teacher import MapTeacher, map_scaffold
     from automem_sdk.benchmarks.registry import make_env
-    from automem_sdk.benchmarks.smollm2_study import CompactObservation, MapTeacher, study_scaffold
     from automem_sdk.trainers.behavioral.selectors import parse_selector
     from automem_sdk.trainers.behavioral.traces import load_traces
 
@@ -215,7 +214,7 @@ def run(
                 [member],
                 base_factory=lambda store, seed: MapTeacher(store, seed),
                 task_factory=lambda seed, task=task: task_policy(task, seed),
-                scaffold=study_scaffold(),
+                scaffold=map_scaffold(),
                 max_steps=steps,
                 tag=task.replace("/", "-") + "-",
             )

@@ -1,7 +1,7 @@
 """The pieces a behavioral run needs for one env, by name: env, task policy, scaffold, credit.
 
 :func:`make_world` resolves ``toy/keydoor`` (no game needed) and ``minihack/<Task>``
-(the SmolLM2 study's setup: compact observations, the study scaffold, the
+(the SmolLM2 study's setup: compact observations, the compact map scaffold, the
 memory-consuming task policy of two-model evaluation, the map teacher, and the map
 verifier).
 """
@@ -72,12 +72,9 @@ def make_world(env: str, max_steps: int = 100) -> World:
             verifier=KeyDoorVerifier(),
         )
     if env.startswith("minihack/"):
+        from automem_sdk.benchmarks.envs.compact import CompactObservation
+        from automem_sdk.benchmarks.players.map_teacher import MapTeacher, map_scaffold
         from automem_sdk.benchmarks.registry import make_env
-        from automem_sdk.benchmarks.smollm2_study import (
-            CompactObservation,
-            MapTeacher,
-            study_scaffold,
-        )
         from automem_sdk.trainers.behavioral.credit import NLEMapVerifier
         from automem_sdk.trainers.behavioral.credit_eval import task_policy
 
@@ -89,7 +86,7 @@ def make_world(env: str, max_steps: int = 100) -> World:
             env_factory=env_factory,
             task_factory=lambda seed: task_policy(env, seed),
             teacher_factory=lambda store, seed: MapTeacher(store, seed),
-            scaffold=study_scaffold(),
+            scaffold=map_scaffold(),
             verifier=NLEMapVerifier(),
         )
     raise BehavioralError(f"no behavioral world for {env!r}; use toy/keydoor or minihack/<Task>")

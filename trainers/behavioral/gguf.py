@@ -139,6 +139,61 @@ def _gguf_meta(base_gguf: str | Path) -> tuple[str, int, int, int]:
     )
 
 
+def _lora_config(adir: Path) -> tuple[int, float]:
+    """Rank and llama.cpp alpha of a plain peft LoRA adapter (anything else is refused)."""
+    cfg: dict[str, Any] = json.loads((adir / "adapter_config.json").read_text(encoding="utf-8"))
+    if cfg.get("peft_type") != "LORA":
+        raise BehavioralError(f"peft_type {cfg.get('peft_type')!r} is not LORA")
+    for key, bad in (("use_dora", True), ("modules_to_save", None)):
+        if cfg.get(key) and (bad is None or cfg.get(key) is bad):
+            raise BehavioralError(f"adapter uses {key}; llama.cpp cannot load it")
+    if cfg.get("bias", "none") != "none":
+        raise BehavioralError("LoRA bias terms cannot be converted")
+    rank = int(cfg["r"])
+    alpha = float(cfg.get("lora_alpha", rank))
+    if cfg.get("use_rslora"):
+        alpha *= math.sqrt(rank)  # peft scales by alpha/sqrt(r); llama.cpp by alpha/r
+    return rank, alpha
+
+
+def _lora_pairs(weights: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``module -> {"a": lora_A, "b": lora_B}`` from the adapter's safetensors weights."""
+    pairs: dict[str, dict[str, Any]] = {}
+    for key, value in weights.items():
+        for part, tag in ((".lora_A.weight", "a"), (".lora_B.weight", "b")):
+            if key.endswith(part):
+                module = key[: -len(part)].removeprefix("base_model.model.")
+                pairs.setdefault(module, {})[tag] = value
+                break
+        else:
+            raise BehavioralError(f"unexpected adapter tensor {key!r}")
+    return pairs
+
+
+def _add_lora_tensors(
+    writer: Any, pairs: dict[str, dict[str, Any]], names: Any, n_head: int, n_head_kv: int
+) -> list[str]:
+    """Write each module's ``lora_a`` / ``lora_b`` under its GGUF name; return the names."""
+    modules: list[str] = []
+    for module in sorted(pairs):
+        ab = pairs[module]
+        if set(ab) != {"a", "b"}:
+            raise BehavioralError(f"{module} lacks its lora_A or lora_B matrix")
+        target = names.get_name(f"{module}.weight", try_suffixes=(".weight",))
+        if target is None or "token_embd" in target or target.startswith("output."):
+            raise BehavioralError(f"no GGUF tensor for adapted module {module!r}")
+        a = ab["a"].astype("float32")  # (r, in)
+        b = ab["b"].astype("float32")  # (out, r)
+        if ".attn_q." in target:
+            b = gguf_permute(b, n_head, n_head)
+        elif ".attn_k." in target:
+            b = gguf_permute(b, n_head, n_head_kv)
+        writer.add_tensor(f"{target}.lora_a", a)
+        writer.add_tensor(f"{target}.lora_b", b)
+        modules.append(target)
+    return modules
+
+
 def lora_to_gguf(
     adapter_dir: str | Path, out_file: str | Path, *, base_gguf: str | Path
 ) -> GGUFLoraInfo:
@@ -163,56 +218,20 @@ def lora_to_gguf(
     from safetensors.numpy import load_file
 
     adir = Path(adapter_dir)
-    cfg: dict[str, Any] = json.loads((adir / "adapter_config.json").read_text(encoding="utf-8"))
-    if cfg.get("peft_type") != "LORA":
-        raise BehavioralError(f"peft_type {cfg.get('peft_type')!r} is not LORA")
-    for key, bad in (("use_dora", True), ("modules_to_save", None)):
-        if cfg.get(key) and (bad is None or cfg.get(key) is bad):
-            raise BehavioralError(f"adapter uses {key}; llama.cpp cannot load it")
-    if cfg.get("bias", "none") != "none":
-        raise BehavioralError("LoRA bias terms cannot be converted")
-    rank = int(cfg["r"])
-    alpha = float(cfg.get("lora_alpha", rank))
-    if cfg.get("use_rslora"):
-        alpha *= math.sqrt(rank)  # peft scales by alpha/sqrt(r); llama.cpp by alpha/r
+    rank, alpha = _lora_config(adir)
     arch, n_blocks, n_head, n_head_kv = _gguf_meta(base_gguf)
     if arch != "llama":
         raise BehavioralError(f"only llama-architecture models are supported, got {arch!r}")
     arch_id = next(k for k, v in gguf.MODEL_ARCH_NAMES.items() if v == arch)
     names = gguf.get_tensor_name_map(arch_id, n_blocks)
-    weights = load_file(str(adir / "adapter_model.safetensors"))
-    pairs: dict[str, dict[str, Any]] = {}
-    for key, value in weights.items():
-        for part, tag in ((".lora_A.weight", "a"), (".lora_B.weight", "b")):
-            if key.endswith(part):
-                module = key[: -len(part)].removeprefix("base_model.model.")
-                pairs.setdefault(module, {})[tag] = value
-                break
-        else:
-            raise BehavioralError(f"unexpected adapter tensor {key!r}")
+    pairs = _lora_pairs(load_file(str(adir / "adapter_model.safetensors")))
     out = Path(out_file)
     out.parent.mkdir(parents=True, exist_ok=True)
     writer = gguf.GGUFWriter(str(out), arch=arch)
     writer.add_type(gguf.GGUFType.ADAPTER)
     writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
     writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, alpha)
-    modules: list[str] = []
-    for module in sorted(pairs):
-        ab = pairs[module]
-        if set(ab) != {"a", "b"}:
-            raise BehavioralError(f"{module} lacks its lora_A or lora_B matrix")
-        target = names.get_name(f"{module}.weight", try_suffixes=(".weight",))
-        if target is None or "token_embd" in target or target.startswith("output."):
-            raise BehavioralError(f"no GGUF tensor for adapted module {module!r}")
-        a = ab["a"].astype("float32")  # (r, in)
-        b = ab["b"].astype("float32")  # (out, r)
-        if ".attn_q." in target:
-            b = gguf_permute(b, n_head, n_head)
-        elif ".attn_k." in target:
-            b = gguf_permute(b, n_head, n_head_kv)
-        writer.add_tensor(f"{target}.lora_a", a)
-        writer.add_tensor(f"{target}.lora_b", b)
-        modules.append(target)
+    modules = _add_lora_tensors(writer, pairs, names, n_head, n_head_kv)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
