@@ -72,6 +72,8 @@ class FileStat(NamedTuple):
 
 @dataclass
 class Staged:
+    """One path's new content in a :class:`Txn` (``text``/``data``/``sha`` ``None``: removed)."""
+
     op: str
     text: str | None
     data: bytes | None
@@ -81,7 +83,7 @@ class Staged:
 
 @dataclass
 class Txn:
-    """Changes staged for one commit (one mutation, or a whole :meth:`MemoryStore.batch`)."""
+    """Changes staged for one commit (one mutation, or a whole ``MemoryStore.batch``)."""
 
     changes: dict[str, Staged] = field(default_factory=dict)
     undo: dict[str, tuple[str, str, int] | None] = field(default_factory=dict)
@@ -111,6 +113,7 @@ class StoreLimits(BaseModel):
 
 
 def fold(entries: list[JournalEntry], upto: int, manifests: ManifestLoader) -> Manifest:
+    """The tree after applying ``entries`` up to version ``upto``, from an empty one."""
     state: Manifest = {}
     for e in entries:
         if e.version > upto:
@@ -140,6 +143,7 @@ def same_entry(a: JournalEntry, b: JournalEntry) -> bool:
 
 
 def apply_entry(state: Manifest, e: JournalEntry, manifests: ManifestLoader) -> None:
+    """Change the tree ``state`` in place as entry ``e`` did."""
     if e.op == "restore":
         state.clear()
         if e.sha256:
@@ -172,6 +176,7 @@ class ManifestLoader:
 
 
 def manifest_bytes(manifest: Manifest) -> bytes:
+    """The stored form of a tree manifest (the object a ``restore`` entry points to)."""
     files = {p: [sha, size] for p, (sha, size) in sorted(manifest.items())}
     return json.dumps({"schema_version": 1, "files": files}, separators=(",", ":")).encode()
 
