@@ -23,10 +23,12 @@ from automem_sdk.errors import (
 )
 
 if TYPE_CHECKING:
-    from automem_sdk.agent import EpisodeResult, MemoryAgent, run_episode, wrap
+    from automem_sdk.agent import MemoryAgent, run_episode, wrap
     from automem_sdk.codec import encode_op, encode_ops, parse_ops
     from automem_sdk.diagnostics import Diagnostics, diagnose
     from automem_sdk.env import Decider, RoutineRequest, StepResult, TextEnv
+    from automem_sdk.episode_result import EpisodeResult
+    from automem_sdk.episodes import EpisodeJob, play_episode
     from automem_sdk.ops import MemoryOp, OpResult, execute_op
     from automem_sdk.scaffold import Scaffold, load_scaffold
     from automem_sdk.store import JournalEntry, MemoryStore, SearchHit, StoreLimits
@@ -36,7 +38,9 @@ if TYPE_CHECKING:
 from automem_sdk._version import __version__
 
 _LAZY: dict[str, str] = {
-    "EpisodeResult": "automem_sdk.agent",
+    "EpisodeResult": "automem_sdk.episode_result",
+    "EpisodeJob": "automem_sdk.episodes",
+    "play_episode": "automem_sdk.episodes",
     "MemoryAgent": "automem_sdk.agent",
     "run_episode": "automem_sdk.agent",
     "wrap": "automem_sdk.agent",
@@ -71,6 +75,7 @@ __all__ = [
     "AutomemError",
     "Decider",
     "Diagnostics",
+    "EpisodeJob",
     "EpisodeResult",
     "JournalEntry",
     "LLMError",
@@ -105,6 +110,7 @@ __all__ = [
     "op_from_tool_call",
     "openai_tool_schemas",
     "parse_ops",
+    "play_episode",
     "read_trace",
     "run_episode",
     "wrap",

@@ -27,8 +27,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field
-
 from automem_sdk._version import __version__
 from automem_sdk.agent_context import AgentContext, clean_text
 from automem_sdk.agent_policies import AgentMode, make_policy
@@ -37,6 +35,7 @@ from automem_sdk.agent_routine import RoutineRunner
 from automem_sdk.agent_trace import TraceRecorder
 from automem_sdk.deciders import CallablePolicy, Decider, LLMDecider, as_decider
 from automem_sdk.env import StepResult, TextEnv
+from automem_sdk.episode_result import EpisodeResult
 from automem_sdk.errors import AutomemError
 from automem_sdk.llm.base import LLMClient, Usage
 from automem_sdk.ops import OpResult
@@ -59,21 +58,6 @@ __all__ = [
 ]
 
 PolicyLike = Decider | LLMClient | Callable[[str, str], str]
-
-
-class EpisodeResult(BaseModel):
-    """Outcome of :func:`run_episode`."""
-
-    env: str
-    seed: int | None
-    progression: float
-    steps: int
-    total_reward: float
-    achievements: list[str] = Field(default_factory=list)
-    trace_url: str | None = None
-    usage: Usage = Field(default_factory=Usage)
-    n_ops: int = 0
-    wall_s: float = 0.0
 
 
 class MemoryAgent:
@@ -378,6 +362,7 @@ def run_episode(
         total_reward = 0.0
         progression = float(info.get("progression", 0.0) or 0.0)
         achievements: list[str] = list(info.get("achievements", []) or [])
+        terminated = truncated = False
         while max_steps is None or steps < max_steps:
             action = agent.step(observation, info=info)
             result = env.step(action)
@@ -392,7 +377,10 @@ def run_episode(
             if on_step is not None:
                 on_step(steps)
             if result.terminated or result.truncated:
+                terminated, truncated = result.terminated, result.truncated
                 break
+        else:
+            truncated = True  # max_steps reached
         wall = time.perf_counter() - t0
         agent.finish(
             steps=steps,
@@ -407,6 +395,8 @@ def run_episode(
             progression=progression,
             steps=steps,
             total_reward=total_reward,
+            terminated=terminated,
+            truncated=truncated,
             achievements=achievements,
             trace_url=writer.url if writer is not None else None,
             usage=agent.usage,
