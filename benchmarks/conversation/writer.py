@@ -53,7 +53,7 @@ __all__ = [
 #: The weak start scaffold of the structural loop on this benchmark.
 START_SCAFFOLD = "chat-cramped"
 
-_FILE_LINE = re.compile(r"^- (\S+): (.*?) \[([\w-]+); max (\d+) bytes\]\s*$", re.MULTILINE)
+_FILE_LINE = re.compile(r"^- (\S+): (.*) \[([^\[\]]*?); max (\d+) bytes\]\s*$", re.MULTILINE)
 _PEOPLE = re.compile(r"\b(people|persons?|contacts?|relatives?|relationships?|family)\b", re.I)
 _FACTS = re.compile(r"\bfacts?\b", re.I)
 _SELF_ONLY = re.compile(r"\babout (themselves|himself|herself|the user)\b", re.I)
