@@ -262,6 +262,121 @@ def _train(cfg: IterateConfig, examples: Sequence[SFTExample], out: Path) -> dic
     return dumped
 
 
+_TRAIN_KEYS = (
+    "steps",
+    "loss_before",
+    "loss_after",
+    "heldout_loss_before",
+    "heldout_loss_after",
+    "n_heldout",
+    "train_tokens",
+    "tokens_per_s",
+)
+
+
+def _train_summary(train: dict[str, Any]) -> dict[str, Any]:
+    """The part of a training result a round's record keeps."""
+    return {k: train.get(k) for k in _TRAIN_KEYS} | {
+        "truncated": train["encode"]["truncated"],
+        "encoded": train["encode"]["encoded"],
+    }
+
+
+def _round_data(
+    cfg: IterateConfig, world: World, r: int, prev_adapter: str | None, rdir: Path
+) -> tuple[list[str], str, float | None]:
+    """Round ``r``'s traces: the initial traces (round 0) or rollouts of the latest model.
+
+    Returns:
+        The trace URLs, a description of where they came from, and the rollouts' mean
+        progression (None for initial traces).
+    """
+    if r == 0 and cfg.initial_traces:
+        from automem_sdk.trainers.behavioral.traces import resolve_trace_urls
+
+        traces = resolve_trace_urls(cfg.initial_traces)
+        return traces, f"initial traces ({len(traces)})", None
+    seeds = [s + ROUND_SEED_STRIDE * r for s in cfg.rollout_seeds]
+    name = f"round{r - 1}" if prev_adapter else "base"
+    traces, progs = rollout(
+        world,
+        _client(cfg, prev_adapter, temperature=cfg.temperature, name=name),
+        seeds,
+        rdir / "rollouts",
+        max_steps=cfg.max_steps,
+        sample_seed=r,
+    )
+    source = f"rollouts of {name} (T={cfg.temperature}, seeds {seeds[0]}..{seeds[-1]})"
+    return traces, source, mean(progs) if progs else None
+
+
+def _run_round(
+    cfg: IterateConfig,
+    world: World,
+    root: Path,
+    r: int,
+    records: list[RoundRecord],
+    base_eval: dict[str, Any] | None,
+    examples: dict[str, SFTExample],
+) -> RoundRecord:
+    """Play one round (data, select, fine-tune, evaluate); ``examples`` gains its data."""
+    t0 = time.perf_counter()
+    cpu: dict[str, float] = {}
+    rdir = root / f"round{r}"
+    c = time.process_time()
+    prev_adapter = records[-1].adapter if records else None
+    traces, source, rollout_mean = _round_data(cfg, world, r, prev_adapter, rdir)
+    cpu["rollout"] = time.process_time() - c
+    c = time.process_time()
+    new, counts, credit_cost = select_examples(world, traces, cfg.selector)
+    cpu["select"] = time.process_time() - c
+    write_dataset(new, str(rdir / "dataset.jsonl"))
+    if not cfg.accumulate:
+        examples.clear()
+    for ex in new:
+        examples[ex.id] = ex
+    c = time.process_time()
+    g0 = time.perf_counter()
+    train = _train(cfg, list(examples.values()), rdir / "train")
+    cpu["train"] = time.process_time() - c
+    gpu = time.perf_counter() - g0 if _cuda() else 0.0
+    c = time.process_time()
+    progs = evaluate_model(
+        world,
+        _client(cfg, train["adapter_dir"], temperature=0.0, name=f"round{r}"),
+        cfg.eval_seeds,
+        rdir / "eval",
+        max_steps=cfg.max_steps,
+    )
+    cpu["eval"] = time.process_time() - c
+    before = (
+        records[-1].eval_progression
+        if records
+        else (base_eval["progression"] if base_eval else None)
+    )
+    vs = paired_bootstrap(before, progs).model_dump() if before is not None else None
+    return RoundRecord(
+        round=r,
+        data_source=source,
+        traces=len(traces),
+        selector=cfg.selector,
+        new_examples=len(new),
+        examples=len(examples),
+        counts=counts,
+        credit_cost=credit_cost,
+        adapter=train["adapter_dir"],
+        train=_train_summary(train),
+        eval_seeds=list(cfg.eval_seeds),
+        eval_progression=progs,
+        eval_mean=mean(progs) if progs else 0.0,
+        vs_previous=vs,
+        rollout_mean=rollout_mean,
+        cpu_s=cpu,
+        gpu_s=gpu,
+        wall_s=time.perf_counter() - t0,
+    )
+
+
 def run_iterations(
     cfg: IterateConfig, *, on_round: Callable[[RoundRecord], None] | None = None
 ) -> list[RoundRecord]:
@@ -304,92 +419,7 @@ def run_iterations(
         for ex in _read_round_examples(root, rec.round):
             examples[ex.id] = ex
     for r in range(len(records), cfg.rounds):
-        t0 = time.perf_counter()
-        cpu: dict[str, float] = {}
-        prev_adapter = records[-1].adapter if records else None
-        rdir = root / f"round{r}"
-        c = time.process_time()
-        rollout_mean = None
-        if r == 0 and cfg.initial_traces:
-            from automem_sdk.trainers.behavioral.traces import resolve_trace_urls
-
-            traces = resolve_trace_urls(cfg.initial_traces)
-            source = f"initial traces ({len(traces)})"
-        else:
-            seeds = [s + ROUND_SEED_STRIDE * r for s in cfg.rollout_seeds]
-            name = f"round{r - 1}" if prev_adapter else "base"
-            traces, progs = rollout(
-                world,
-                _client(cfg, prev_adapter, temperature=cfg.temperature, name=name),
-                seeds,
-                rdir / "rollouts",
-                max_steps=cfg.max_steps,
-                sample_seed=r,
-            )
-            rollout_mean = mean(progs) if progs else None
-            source = f"rollouts of {name} (T={cfg.temperature}, seeds {seeds[0]}..{seeds[-1]})"
-        cpu["rollout"] = time.process_time() - c
-        c = time.process_time()
-        new, counts, credit_cost = select_examples(world, traces, cfg.selector)
-        cpu["select"] = time.process_time() - c
-        write_dataset(new, str(rdir / "dataset.jsonl"))
-        if not cfg.accumulate:
-            examples = {}
-        for ex in new:
-            examples[ex.id] = ex
-        c = time.process_time()
-        g0 = time.perf_counter()
-        train = _train(cfg, list(examples.values()), rdir / "train")
-        cpu["train"] = time.process_time() - c
-        gpu = time.perf_counter() - g0 if _cuda() else 0.0
-        c = time.process_time()
-        progs = evaluate_model(
-            world,
-            _client(cfg, train["adapter_dir"], temperature=0.0, name=f"round{r}"),
-            cfg.eval_seeds,
-            rdir / "eval",
-            max_steps=cfg.max_steps,
-        )
-        cpu["eval"] = time.process_time() - c
-        before = (
-            records[-1].eval_progression
-            if records
-            else (state["base_eval"]["progression"] if state["base_eval"] else None)
-        )
-        vs = paired_bootstrap(before, progs).model_dump() if before is not None else None
-        rec = RoundRecord(
-            round=r,
-            data_source=source,
-            traces=len(traces),
-            selector=cfg.selector,
-            new_examples=len(new),
-            examples=len(examples),
-            counts=counts,
-            credit_cost=credit_cost,
-            adapter=train["adapter_dir"],
-            train={
-                k: train.get(k)
-                for k in (
-                    "steps",
-                    "loss_before",
-                    "loss_after",
-                    "heldout_loss_before",
-                    "heldout_loss_after",
-                    "n_heldout",
-                    "train_tokens",
-                    "tokens_per_s",
-                )
-            }
-            | {"truncated": train["encode"]["truncated"], "encoded": train["encode"]["encoded"]},
-            eval_seeds=list(cfg.eval_seeds),
-            eval_progression=progs,
-            eval_mean=mean(progs) if progs else 0.0,
-            vs_previous=vs,
-            rollout_mean=rollout_mean,
-            cpu_s=cpu,
-            gpu_s=gpu,
-            wall_s=time.perf_counter() - t0,
-        )
+        rec = _run_round(cfg, world, root, r, records, state["base_eval"], examples)
         append_ledger(str(root), {"kind": "iteration_round", **rec.model_dump()})
         records.append(rec)
         state["rounds"].append(rec.model_dump())
