@@ -121,7 +121,7 @@ class Stages:
         self.marker(stage).unlink(missing_ok=True)
         self.console.print(f"[bold]{stage}[/bold] ...")
         t0 = time.perf_counter()
-        output = fn()
+        output = dict(fn())  # a copy: ``stage_s`` is not added to the caller's dict
         output.setdefault("stage_s", time.perf_counter() - t0)
         write_json(self.marker(stage), {"stage": stage, "finished": time.time(), **output})
         return output
