@@ -302,60 +302,75 @@ def attach_outcome(
         ValueError: no score, label, rating or passed, or a non-finite number.
         FileNotFoundError: no such trace.
     """
-    from automem_sdk.trace import read_trace
-
     opts = dict(storage_options or {})
+    values: dict[str, Any] = {
+        "score": score,
+        "label": label,
+        "rating": rating,
+        "rating_scale": rating_scale,
+        "passed": passed,
+    }
     try:  # the values are checked before any trace is read
-        Outcome(score=score, label=label, rating=rating, rating_scale=rating_scale, passed=passed)
+        Outcome(**values)
     except ValidationError as exc:
         msg = str(exc.errors()[0].get("msg", exc)).removeprefix("Value error, ")
         raise ValueError(msg) from None
+    targets = _targets(url, conversation_id, opts)
+    planned = [(t, _planned(t, opts, conversation_id, step, values, source, note)) for t in targets]
+    for t, outcome in planned:
+        _write(t, outcome, opts)
+    return [o for _, o in planned]
+
+
+def _targets(url: str, conversation_id: str | None, opts: Mapping[str, Any]) -> list[str]:
+    """The traces an outcome goes to: ``url`` itself, or the traces of a folder that
+    logged ``conversation_id``."""
     fs, path = _fs(url, opts)
     if not fs.exists(path):
         raise FileNotFoundError(
             f"no trace at {url}: pass a trace file (.jsonl or .jsonl.gz) or a folder of traces"
         )
-    if _is_dir(url, opts):
-        if conversation_id is None:
-            raise OutcomeError(
-                f"{url} is a folder: pass a conversation id to find its trace, or a trace file"
-            )
-        targets = find_conversation(url, conversation_id, opts)
-        if not targets:
-            raise OutcomeError(
-                f"no trace below {url} logged conversation {conversation_id!r}; check the id "
-                "(adapters record configurable conversation_id or thread_id)"
-            )
-    else:
-        targets = [url]
-    planned: list[tuple[str, Outcome]] = []
-    for t in targets:
-        tr = read_trace(t, opts)
-        _check_target(tr, t, conversation_id, step)
-        cid = conversation_id
-        if cid is None and step is not None:  # a step's outcome is also its conversation's
-            cid = next((c for c, ss in conversations(tr).items() if step in ss), None)
-        planned.append(
-            (
-                t,
-                Outcome(
-                    trace=t,
-                    run_id=tr.header.run_id,
-                    conversation_id=cid,
-                    step=step,
-                    score=score,
-                    label=label,
-                    rating=rating,
-                    rating_scale=rating_scale,
-                    passed=passed,
-                    source=source,
-                    note=note,
-                ),
-            )
+    if not _is_dir(url, opts):
+        return [url]
+    if conversation_id is None:
+        raise OutcomeError(
+            f"{url} is a folder: pass a conversation id to find its trace, or a trace file"
         )
-    for t, outcome in planned:
-        _write(t, outcome, opts)
-    return [o for _, o in planned]
+    targets = find_conversation(url, conversation_id, opts)
+    if not targets:
+        raise OutcomeError(
+            f"no trace below {url} logged conversation {conversation_id!r}; check the id "
+            "(adapters record configurable conversation_id or thread_id)"
+        )
+    return targets
+
+
+def _planned(
+    trace_url: str,
+    opts: Mapping[str, Any],
+    conversation_id: str | None,
+    step: int | None,
+    values: Mapping[str, Any],
+    source: str,
+    note: str,
+) -> Outcome:
+    """The outcome for one trace, its target checked against the trace."""
+    from automem_sdk.trace import read_trace
+
+    tr = read_trace(trace_url, dict(opts))
+    _check_target(tr, trace_url, conversation_id, step)
+    cid = conversation_id
+    if cid is None and step is not None:  # a step's outcome is also its conversation's
+        cid = next((c for c, ss in conversations(tr).items() if step in ss), None)
+    return Outcome(
+        trace=trace_url,
+        run_id=tr.header.run_id,
+        conversation_id=cid,
+        step=step,
+        source=source,
+        note=note,
+        **values,
+    )
 
 
 def _write(trace_url: str, outcome: Outcome, opts: Mapping[str, Any]) -> None:

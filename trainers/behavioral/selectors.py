@@ -6,11 +6,18 @@ looks at what ``a`` chose, so an expensive judge runs on few turns), ``a | b`` k
 turns either chose; reasons from both sides are kept.
 
 - :class:`OutcomeSelector` — every memory turn of the best episodes (top ``k``% by
-  progression, per env), abstentions included (a turn that wrote nothing and ended).
+  progression, per env; by the outcomes attached to the trace where it has no env
+  progression), abstentions included (a turn that wrote nothing and ended).
 - :class:`HindsightSelector` — a write (write/append/create/upsert/replace/insert) to
   file ``F`` at step ``t`` is credited when a later turn reads ``F`` (read, head, tail,
   count, or a search with a hit in ``F``) before the next step with reward > 0 or a
-  progression increase; the turn holding the credited write is selected.
+  progression increase; the turn holding the credited write is selected. Where the
+  trace carries step checks (an outcome with ``passed`` on a step, as the conversational
+  benchmark attaches on the step that stated a fact), they are the credit instead: the
+  writes of a step whose check passed, and only those ops (decision-level).
+
+Outcomes are read beside each trace (:func:`trace_outcomes`); a trace without any is
+ranked and credited by its progression and rewards, as before.
 - :class:`JudgeSelector` — an LLM (any core client) scores each memory turn; turns at
   or above ``min_score`` are kept with the judge's reason.
 - :class:`AllTurnsSelector` — every memory turn, abstentions included (a baseline).
@@ -41,8 +48,9 @@ from automem_sdk.trainers.behavioral.traces import (
 from pydantic import BaseModel, Field
 
 from automem_sdk.codec import encode_ops
-from automem_sdk.errors import LLMError
+from automem_sdk.errors import AutomemError, LLMError
 from automem_sdk.llm.base import LLMClient, Message
+from automem_sdk.outcomes import TraceOutcomes, is_conversation_mark, read_outcomes
 from automem_sdk.trace import StepRecord, TurnRecord
 
 __all__ = [
@@ -54,9 +62,12 @@ __all__ = [
     "Selection",
     "Selector",
     "Union",
+    "episode_value",
     "memory_turns",
     "parse_judgement",
     "parse_selector",
+    "step_checks",
+    "trace_outcomes",
 ]
 
 _WRITES = frozenset({"write", "append", "create", "upsert", "replace", "insert"})
@@ -207,16 +218,59 @@ class AllTurnsSelector(Selector):
         return "all"
 
 
+_OUTCOMES: dict[tuple[str, str], TraceOutcomes | None] = {}
+
+
+def trace_outcomes(lt: LoadedTrace) -> TraceOutcomes | None:
+    """The outcomes attached beside ``lt`` (``None`` without any; read once per trace
+    content)."""
+    key = (lt.url, lt.sha256)
+    if key not in _OUTCOMES:
+        try:
+            found = read_outcomes(lt.url)
+        except (AutomemError, OSError, ValueError):
+            found = []
+        _OUTCOMES[key] = TraceOutcomes(lt.trace, found) if found else None
+    return _OUTCOMES[key]
+
+
+def _has_env_progression(lt: LoadedTrace) -> bool:
+    return any(s.progression is not None and not is_conversation_mark(s) for s in lt.trace.steps)
+
+
+def episode_value(lt: LoadedTrace) -> tuple[float, str]:
+    """How well the episode went and what says so: its outcomes' value where it has no
+    env progression and outcomes exist (``"outcome"``), else its progression."""
+    to = trace_outcomes(lt)
+    if to is not None and not _has_env_progression(lt):
+        value = to.episode_value()
+        if value is not None:
+            return value, "outcome"
+    return lt.trace.progression, "progression"
+
+
+def step_checks(lt: LoadedTrace) -> dict[int, list[tuple[bool, str]]]:
+    """Step -> its checks (``passed``, note): the outcomes with ``passed`` on a step."""
+    to = trace_outcomes(lt)
+    out: dict[int, list[tuple[bool, str]]] = {}
+    for o in to.outcomes if to is not None else []:
+        if o.step is not None and o.passed is not None:
+            out.setdefault(o.step, []).append((o.passed, o.note))
+    return out
+
+
 class OutcomeSelector(Selector):
     """Memory turns of the best episodes: the top ``top_frac`` of traces per env.
 
-    Episodes are ranked by progression, then total reward, then fewer steps; ties are
+    Episodes are ranked by progression (by their outcomes' value where they have no env
+    progression: :func:`episode_value`), then total reward, then fewer steps; ties are
     broken by URL so the choice is deterministic. At least one episode per env is kept.
 
     Args:
         top_frac: share of each env's episodes to keep, in (0, 1].
-        min_progression: when set, only episodes with progression strictly above it
-            qualify (so an env where every episode failed contributes nothing).
+        min_progression: when set, only episodes with progression (or outcome value)
+            strictly above it qualify (so an env where every episode failed contributes
+            nothing).
     """
 
     name = "outcome"
@@ -244,7 +298,7 @@ class OutcomeSelector(Selector):
             keep = [
                 (lt, i + 1)
                 for i, lt in enumerate(group[:n_keep])
-                if self.min_progression is None or lt.trace.progression > self.min_progression
+                if self.min_progression is None or episode_value(lt)[0] > self.min_progression
             ]
             chosen[env] = keep
         return chosen
@@ -259,8 +313,9 @@ class OutcomeSelector(Selector):
         out: list[Selection] = []
         for env, kept in self.ranked(traces).items():
             for lt, rank in kept:
+                value, what = episode_value(lt)
                 reason = (
-                    f"episode progression {lt.trace.progression:.3f} ranks {rank}/{n_by_env[env]}"
+                    f"episode {what} {value:.3f} ranks {rank}/{n_by_env[env]}"
                     f" in {env} (top {self.top_frac:.0%})"
                 )
                 for _lt, t in memory_turns([lt], candidates, abstentions=True):
@@ -272,7 +327,7 @@ def _outcome_rank(lt: LoadedTrace) -> tuple[float, float, int]:
     tr = lt.trace
     reward = tr.footer.total_reward if tr.footer is not None else sum(s.reward for s in tr.steps)
     steps = tr.footer.steps if tr.footer is not None else len(tr.steps)
-    return (-tr.progression, -reward, steps)
+    return (-episode_value(lt)[0], -reward, steps)
 
 
 @dataclass
@@ -317,6 +372,10 @@ class HindsightSelector(Selector):
     content is overwritten (``write``) or deleted before being read is not credited; a
     ``rename`` carries pending writes to the new name.
 
+    A trace with step checks (outcomes with ``passed`` on a step) is credited by them
+    instead (:meth:`checked`): a write is credited when its step's checks all passed,
+    and the selection names only the credited ops.
+
     Args:
         min_reward: a step with reward above this counts as progress.
     """
@@ -329,6 +388,32 @@ class HindsightSelector(Selector):
     def describe(self) -> str:
         """``hindsight(min_reward=R)``."""
         return f"hindsight(min_reward={self.min_reward})"
+
+    def checked(self, lt: LoadedTrace) -> dict[TurnKey, tuple[list[str], list[int]]]:
+        """For a trace with step checks: turn -> (reasons, indices of credited ops).
+
+        A successful write op in a LOG/PLAN turn at step ``t`` is credited when every
+        check on step ``t`` passed; a step with a failed check credits nothing (the
+        write there did not serve its question), a step without checks neither.
+        """
+        checks = step_checks(lt)
+        out: dict[TurnKey, tuple[list[str], list[int]]] = {}
+        for t in lt.trace.turns:
+            got = checks.get(t.step)
+            if t.routine not in MEMORY_ROUTINES or not got or not all(ok for ok, _ in got):
+                continue
+            idx = [
+                i
+                for i, (op, res) in enumerate(zip(t.ops, t.results, strict=False))
+                if str(op.get("op", "")) in _WRITES and res.get("ok")
+            ]
+            if idx:
+                notes = "; ".join(_short_note(n) for _, n in got)
+                out[turn_key(lt.url, t)] = (
+                    [f"write at step {t.step}: its check passed ({notes})"],
+                    idx,
+                )
+        return out
 
     def credited(self, lt: LoadedTrace) -> dict[TurnKey, list[str]]:
         """For one trace, the turns holding credited writes and the reasons."""
@@ -388,9 +473,18 @@ class HindsightSelector(Selector):
     def select(
         self, traces: Sequence[LoadedTrace], candidates: set[TurnKey] | None = None
     ) -> list[Selection]:
-        """Select the turns that hold credited writes."""
+        """Select the turns that hold credited writes (by step checks where present)."""
         out: list[Selection] = []
         for lt in traces:
+            if step_checks(lt):
+                checked = self.checked(lt)
+                for t in lt.trace.turns:
+                    key = turn_key(lt.url, t)
+                    found = checked.get(key)
+                    if found is not None and (candidates is None or key in candidates):
+                        sel = _selection(lt, t, self.name, found[0])
+                        out.append(sel.model_copy(update={"ops": found[1]}))
+                continue
             credited = self.credited(lt)
             if not credited:
                 continue
@@ -399,6 +493,11 @@ class HindsightSelector(Selector):
                 if key in credited and (candidates is None or key in candidates):
                     out.append(_selection(lt, t, self.name, credited[key]))
         return sorted(out, key=_sort_key)
+
+
+def _short_note(note: str, n: int = 120) -> str:
+    note = " ".join(note.split())
+    return note if len(note) <= n else note[: n - 3] + "..."
 
 
 def _load_judge_prompt() -> dict[str, str]:
