@@ -151,42 +151,14 @@ def _count_turns(url: str) -> int:
     return sum(1 for r in iter_records(url) if isinstance(r, TurnRecord))
 
 
-def data_engine_throughput(
-    work_dir: str,
-    min_turns: int = 10_000,
-    *,
-    source: str = "auto",
-    quiet: bool = False,
-) -> dict[str, Any]:
-    """Generate traces until ``min_turns`` turns exist, then time the data engine.
-
-    Args:
-        work_dir: scratch directory.
-        min_turns: turns to generate (at least).
-        source: ``runner`` (the benchmarks runner: the keyless explorer on MiniHack,
-            gzip traces), ``toy`` (the key-and-door env) or ``auto`` (runner when the
-            games extra is installed).
-        quiet: no progress bar.
-
-    Returns:
-        Counts and seconds per stage, and ``turns_per_s`` over load + select + postprocess.
-    """
-    from automem_sdk.trainers.behavioral.dataset import (
-        PostprocessConfig,
-        build_examples,
-        write_dataset,
-    )
-    from automem_sdk.trainers.behavioral.selectors import HindsightSelector, OutcomeSelector
+def _generate_traces(root: str, min_turns: int, source: str, *, quiet: bool) -> None:
+    """Play batches of 20 seeds with ``source`` until ``root/traces`` has ``min_turns`` turns."""
     from automem_sdk.trainers.behavioral.toy import make_toy_traces
-    from automem_sdk.trainers.behavioral.traces import load_traces, resolve_trace_urls
+    from automem_sdk.trainers.behavioral.traces import resolve_trace_urls
     from rich.progress import Progress
 
-    if source == "auto":
-        source = "runner" if _runner_available() else "toy"
-    root = work_dir.rstrip("/")
     turns = 0
     seed = 0
-    t0 = time.perf_counter()
     with Progress(disable=quiet) as progress:
         task = progress.add_task(f"generating {source} traces (turns)", total=min_turns)
         while turns < min_turns:
@@ -211,7 +183,17 @@ def data_engine_throughput(
                 urls = make_toy_traces(root, batch)
             turns += sum(_count_turns(u) for u in urls)
             progress.update(task, completed=min(turns, min_turns))
-    gen_s = time.perf_counter() - t0
+
+
+def _time_engine(root: str) -> dict[str, Any]:
+    """Time load, select and postprocess over the traces in ``root/traces``."""
+    from automem_sdk.trainers.behavioral.dataset import (
+        PostprocessConfig,
+        build_examples,
+        write_dataset,
+    )
+    from automem_sdk.trainers.behavioral.selectors import HindsightSelector, OutcomeSelector
+    from automem_sdk.trainers.behavioral.traces import load_traces
 
     t1 = time.perf_counter()
     traces = load_traces(f"{root}/traces")
@@ -224,17 +206,132 @@ def data_engine_throughput(
     n_turns = sum(lt.n_turns for lt in traces)
     engine_s = t4 - t1
     return {
-        "source": source,
         "episodes": len(traces),
         "turns": n_turns,
         "selected": len(selections),
         "examples": counts.examples,
-        "generate_s": gen_s,
         "load_s": t2 - t1,
         "select_s": t3 - t2,
         "postprocess_s": t4 - t3,
         "engine_s": engine_s,
         "turns_per_s": n_turns / engine_s if engine_s > 0 else 0.0,
+    }
+
+
+def data_engine_throughput(
+    work_dir: str,
+    min_turns: int = 10_000,
+    *,
+    source: str = "auto",
+    quiet: bool = False,
+) -> dict[str, Any]:
+    """Generate traces until ``min_turns`` turns exist, then time the data engine.
+
+    Args:
+        work_dir: scratch directory.
+        min_turns: turns to generate (at least).
+        source: ``runner`` (the benchmarks runner: the keyless explorer on MiniHack,
+            gzip traces), ``toy`` (the key-and-door env) or ``auto`` (runner when the
+            games extra is installed).
+        quiet: no progress bar.
+
+    Returns:
+        Counts and seconds per stage, and ``turns_per_s`` over load + select + postprocess.
+    """
+    if source == "auto":
+        source = "runner" if _runner_available() else "toy"
+    root = work_dir.rstrip("/")
+    t0 = time.perf_counter()
+    _generate_traces(root, min_turns, source, quiet=quiet)
+    gen_s = time.perf_counter() - t0
+    timed = _time_engine(root)
+    head = {k: timed.pop(k) for k in ("episodes", "turns", "selected", "examples")}
+    return {"source": source, **head, "generate_s": gen_s, **timed}
+
+
+def _sft_examples(root: Path, min_turns: int) -> list[Any]:
+    """Every turn of toy traces with about ``min_turns`` turns, as SFT examples."""
+    from automem_sdk.trainers.behavioral.dataset import PostprocessConfig, build_examples
+    from automem_sdk.trainers.behavioral.selectors import AllTurnsSelector
+    from automem_sdk.trainers.behavioral.toy import make_toy_traces
+    from automem_sdk.trainers.behavioral.traces import load_traces
+
+    make_toy_traces(str(root / "sft"), range(max(2, min_turns // 35)))
+    traces = load_traces(str(root / "sft" / "traces"))
+    examples, _ = build_examples(
+        traces, AllTurnsSelector().select(traces), PostprocessConfig(min_examples=1, balance=None)
+    )
+    return list(examples)
+
+
+def _sft_base(root: Path, size: str, examples: Sequence[Any]) -> str:
+    """A model of shape ``SFT_SIZES[size]`` with a tokenizer trained on ``examples``."""
+    from automem_sdk.trainers.behavioral.tiny import build_tiny_causal_lm
+
+    shape = SFT_SIZES[size]
+    corpus = [m["content"] for e in examples for m in e.prompt] + [e.target for e in examples]
+    base = build_tiny_causal_lm(
+        root / f"base-{size}",
+        corpus,
+        arch=shape.arch,
+        vocab_size=2000,
+        hidden_size=shape.hidden,
+        num_layers=shape.layers,
+        num_heads=shape.heads,
+        num_kv_heads=shape.kv_heads,
+        intermediate_size=shape.intermediate,
+        model_vocab_size=shape.vocab,
+        tie_word_embeddings=shape.tied,
+    )
+    return str(base)
+
+
+def _sft_figures(
+    sft: Any,
+    result: Any,
+    *,
+    run_dir: Path,
+    batch_size: int,
+    dtype: str,
+    peak: float | None,
+    target_only_logits: bool,
+) -> dict[str, Any]:
+    """Rates, FLOPs per token and MFU of a finished :class:`~.train.LoraSFT` run."""
+    import torch
+
+    seq_len = result.train_tokens / max(1, result.steps * batch_size)
+    enc = result.encode  # token counts of the examples it trained on
+    target_share = enc.target_tokens / max(1, enc.prompt_tokens + enc.target_tokens)
+    flops = lora_train_flops_per_token(
+        sft.model, seq_len, head_fraction=target_share if target_only_logits else 1.0
+    )
+    steady = steady_tokens_per_s(run_dir / "metrics.jsonl")
+    gpu = torch.cuda.get_device_name() if sft.device == "cuda" else None
+    tf32 = dtype == "fp32" and bool(torch.backends.cuda.matmul.allow_tf32)
+    if peak is None and gpu is not None:
+        peak = peak_tflops(gpu, "tf32" if tf32 else dtype)
+    rate = steady if steady is not None else result.tokens_per_s
+    achieved = flops * rate / 1e12
+    return {
+        "device": gpu or sft.device,
+        "torch_threads": torch.get_num_threads(),
+        "dtype": "fp32 (tf32 matmuls)" if tf32 else dtype,
+        "logits": "targets" if target_only_logits else "all",
+        "target_share": target_share,
+        "examples": result.encode.encoded,
+        "steps": result.steps,
+        "batch_size": batch_size,
+        "seq_len": seq_len,
+        "tokens": result.train_tokens,
+        "train_s": result.wall_s,
+        "tokens_per_s": result.tokens_per_s,
+        "steady_tokens_per_s": steady,
+        "flops_per_token": flops,
+        "tflops": achieved,
+        "peak_tflops": peak,
+        "mfu": achieved / peak if peak else None,
+        "loss_before": result.loss_before,
+        "loss_after": result.loss_after,
     }
 
 
@@ -273,47 +370,20 @@ def sft_throughput(
         ``steady_tokens_per_s``, FLOPs per token, achieved TFLOPS and ``mfu`` (``None``
         without a known peak), and the target loss before and after.
     """
-    import torch
-    from automem_sdk.trainers.behavioral.dataset import (
-        PostprocessConfig,
-        build_examples,
-    )
-    from automem_sdk.trainers.behavioral.selectors import AllTurnsSelector
-    from automem_sdk.trainers.behavioral.tiny import build_tiny_causal_lm
-    from automem_sdk.trainers.behavioral.toy import make_toy_traces
-    from automem_sdk.trainers.behavioral.traces import load_traces
+    import torch  # noqa: F401  (missing torch fails before any data is built)
     from automem_sdk.trainers.behavioral.train import LoraSFT, TrainConfig
 
-    shape = SFT_SIZES[size]
     root = Path(work_dir)
-    make_toy_traces(str(root / "sft"), range(max(2, min_turns // 35)))
-    traces = load_traces(str(root / "sft" / "traces"))
-    examples, _ = build_examples(
-        traces, AllTurnsSelector().select(traces), PostprocessConfig(min_examples=1, balance=None)
-    )
-    corpus = [m["content"] for e in examples for m in e.prompt] + [e.target for e in examples]
-    base = build_tiny_causal_lm(
-        root / f"base-{size}",
-        corpus,
-        arch=shape.arch,
-        vocab_size=2000,
-        hidden_size=shape.hidden,
-        num_layers=shape.layers,
-        num_heads=shape.heads,
-        num_kv_heads=shape.kv_heads,
-        intermediate_size=shape.intermediate,
-        model_vocab_size=shape.vocab,
-        tie_word_embeddings=shape.tied,
-    )
+    examples = _sft_examples(root, min_turns)
     cfg = TrainConfig(
-        base_model=base,
+        base_model=_sft_base(root, size, examples),
         r=8,
         lora_alpha=16,
         max_steps=steps,
         batch_size=batch_size,
         grad_accum=1,
         max_length=max_length,
-        learning_rate=1e-2 if shape.hidden < 512 else 1e-3,
+        learning_rate=1e-2 if SFT_SIZES[size].hidden < 512 else 1e-3,
         save_steps=10**9,
         eval_examples=16,
         dtype=dtype,
@@ -323,42 +393,16 @@ def sft_throughput(
     sft = LoraSFT(cfg, root / f"run-{size}", quiet=quiet)
     n_params = sum(p.numel() for p in sft.model.parameters())
     result = sft.fit(examples)
-    seq_len = result.train_tokens / max(1, result.steps * batch_size)
-    enc = result.encode  # token counts of the examples it trained on
-    target_share = enc.target_tokens / max(1, enc.prompt_tokens + enc.target_tokens)
-    flops = lora_train_flops_per_token(
-        sft.model, seq_len, head_fraction=target_share if target_only_logits else 1.0
+    figures = _sft_figures(
+        sft,
+        result,
+        run_dir=root / f"run-{size}",
+        batch_size=batch_size,
+        dtype=dtype,
+        peak=peak,
+        target_only_logits=target_only_logits,
     )
-    steady = steady_tokens_per_s(root / f"run-{size}" / "metrics.jsonl")
-    gpu = torch.cuda.get_device_name() if sft.device == "cuda" else None
-    tf32 = dtype == "fp32" and bool(torch.backends.cuda.matmul.allow_tf32)
-    if peak is None and gpu is not None:
-        peak = peak_tflops(gpu, "tf32" if tf32 else dtype)
-    rate = steady if steady is not None else result.tokens_per_s
-    achieved = flops * rate / 1e12
-    return {
-        "size": size,
-        "params": n_params,
-        "device": gpu or sft.device,
-        "torch_threads": torch.get_num_threads(),
-        "dtype": "fp32 (tf32 matmuls)" if tf32 else dtype,
-        "logits": "targets" if target_only_logits else "all",
-        "target_share": target_share,
-        "examples": result.encode.encoded,
-        "steps": result.steps,
-        "batch_size": batch_size,
-        "seq_len": seq_len,
-        "tokens": result.train_tokens,
-        "train_s": result.wall_s,
-        "tokens_per_s": result.tokens_per_s,
-        "steady_tokens_per_s": steady,
-        "flops_per_token": flops,
-        "tflops": achieved,
-        "peak_tflops": peak,
-        "mfu": achieved / peak if peak else None,
-        "loss_before": result.loss_before,
-        "loss_after": result.loss_after,
-    }
+    return {"size": size, "params": n_params, **figures}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
