@@ -13,14 +13,15 @@ from automem_sdk.benchmarks.harness.report import (
     mean_se,
     report_dir,
 )
-from automem_sdk.benchmarks.harness.runner import EpisodeSummary, episode_path
+from automem_sdk.benchmarks.harness.runner import episode_path
 from rich.console import Console
 
+from automem_sdk.episode_result import EpisodeResult
 from automem_sdk.errors import AutomemError
 
 
-def _ep(agent: str, env: str, seed: int, prog: float, **diag: float) -> EpisodeSummary:
-    return EpisodeSummary(
+def _ep(agent: str, env: str, seed: int, prog: float, **diag: float) -> EpisodeResult:
+    return EpisodeResult(
         agent=agent,
         env=env,
         task=env.partition("/")[2] or env,

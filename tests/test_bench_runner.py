@@ -219,7 +219,7 @@ def test_ray_executor_local(tmp_path: Path) -> None:
 
 
 def test_a_resumed_run_sweeps_temp_files_of_dead_writers(tmp_path: Path) -> None:
-    from automem_sdk.benchmarks.harness.runner import _sweep_stale_tmp
+    from automem_sdk.rundir import sweep_stale_tmp as _sweep_stale_tmp
 
     child = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],

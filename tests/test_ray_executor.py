@@ -23,9 +23,10 @@ ray = pytest.importorskip("ray", reason="ray is not installed (the [ray] extra)"
 
 from automem_sdk.benchmarks.harness.runner import (  # noqa: E402
     BenchConfig,
-    EpisodeSummary,
     run_benchmark,
 )
+
+from automem_sdk.episode_result import EpisodeResult  # noqa: E402
 
 ENV = "minihack/MazeWalk-9x9"
 AGENT = "explorer"
@@ -40,7 +41,7 @@ def local_ray() -> Iterator[None]:
         ray.shutdown()
 
 
-def _outcome(r: EpisodeSummary) -> tuple[Any, ...]:
+def _outcome(r: EpisodeResult) -> tuple[Any, ...]:
     """What must not depend on the executor (timing, pids and paths may)."""
     return (
         r.agent, r.env, r.seed, r.steps, r.progression, r.total_reward, r.n_ops,

@@ -12,7 +12,6 @@ from automem_sdk.trainers.structural.config import AgentConfig, Prices
 from automem_sdk.trainers.structural.envs import load_start_scaffold
 from automem_sdk.trainers.structural.evaluate import (
     EpisodeEvaluator,
-    EpisodeScore,
     EvalCache,
     EvalStats,
     cache_key,
@@ -31,6 +30,7 @@ from automem_sdk.trainers.structural.reflect import Attempt, FileStats, Reflecti
 from automem_sdk.trainers.structural.seeds import check_disjoint, format_seeds, parse_seeds
 from automem_sdk.trainers.structural.validate import validate_candidate
 
+from automem_sdk.episode_result import EpisodeResult
 from automem_sdk.scaffold import Scaffold, load_scaffold
 from automem_sdk.trace import read_trace
 
@@ -251,7 +251,7 @@ def test_heuristic_rules_act_on_evidence_in_order() -> None:
 @pytest.fixture(scope="module")
 def cramped_scores(
     tmp_path_factory: pytest.TempPathFactory,
-) -> tuple[EvalCache, list[EpisodeScore]]:
+) -> tuple[EvalCache, list[EpisodeResult]]:
     cache = EvalCache(tmp_path_factory.mktemp("cache"))
     ev = EpisodeEvaluator(AgentConfig(max_steps=40))
     scores = evaluate_many(
@@ -261,7 +261,7 @@ def cramped_scores(
 
 
 def test_reflect_finds_cap_rejections_and_excerpts(
-    cramped_scores: tuple[EvalCache, list[EpisodeScore]],
+    cramped_scores: tuple[EvalCache, list[EpisodeResult]],
 ) -> None:
     cache, scores = cramped_scores
     scaffold = load_start_scaffold("cramped-map")
@@ -279,7 +279,7 @@ def test_reflect_finds_cap_rejections_and_excerpts(
 
 
 def test_cache_hits_do_not_replay(
-    cramped_scores: tuple[EvalCache, list[EpisodeScore]],
+    cramped_scores: tuple[EvalCache, list[EpisodeResult]],
 ) -> None:
     cache, scores = cramped_scores
     stats = EvalStats()
@@ -288,7 +288,7 @@ def test_cache_hits_do_not_replay(
         def fingerprint(self) -> str:
             return AgentConfig(max_steps=40).fingerprint()
 
-        def evaluate(self, *a: object, **k: object) -> EpisodeScore:
+        def evaluate(self, *a: object, **k: object) -> EpisodeResult:
             raise AssertionError("a cached episode was played again")
 
     again = evaluate_many(

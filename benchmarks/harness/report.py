@@ -36,9 +36,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from automem_sdk.episode_result import EpisodeResult
 from automem_sdk.errors import AutomemError
 
-from .runner import EpisodeSummary, load_episodes, load_plan
+from .runner import load_episodes, load_plan
 from .stats import DEFAULT_RESAMPLES, paired_bootstrap
 
 if TYPE_CHECKING:
@@ -248,12 +249,12 @@ def env_family(env: str) -> str:
     return env.partition("/")[0]
 
 
-def _pct(rows: Iterable[EpisodeSummary]) -> list[float]:
+def _pct(rows: Iterable[EpisodeResult]) -> list[float]:
     return [100.0 * r.progression for r in rows]
 
 
 def _agent_scores(
-    agent: str, rows: list[EpisodeSummary], missing: Mapping[str, int] | None = None
+    agent: str, rows: list[EpisodeResult], missing: Mapping[str, int] | None = None
 ) -> AgentScores:
     missing = missing or {}
     tasks: list[Score] = []
@@ -294,7 +295,7 @@ def _row(name: str, pairs: list[tuple[float, float]], lo: float, hi: float) -> C
 
 
 def _compare(
-    rows: list[EpisodeSummary],
+    rows: list[EpisodeResult],
     a: str,
     b: str,
     *,
@@ -306,8 +307,8 @@ def _compare(
     pairs_by: dict[str, dict[str, list[tuple[float, float]]]] = {}
     unpaired: dict[str, int] = {}
     for env in envs:
-        sa = {r.seed for r in rows if r.agent == a and r.env == env}
-        sb = {r.seed for r in rows if r.agent == b and r.env == env}
+        sa = {r.seed or 0 for r in rows if r.agent == a and r.env == env}
+        sb = {r.seed or 0 for r in rows if r.agent == b and r.env == env}
         seeds = sorted(sa & sb)
         if seeds:
             pairs = [(index[(a, env, s)], index[(b, env, s)]) for s in seeds]
@@ -374,11 +375,11 @@ def default_contrasts(agents: Iterable[str]) -> list[tuple[str, str]]:
 
 
 def _missing(
-    rows: list[EpisodeSummary], expected: Mapping[tuple[str, str], set[int]] | None
+    rows: list[EpisodeResult], expected: Mapping[tuple[str, str], set[int]] | None
 ) -> list[MissingEpisodes]:
     played: dict[tuple[str, str], set[int]] = {}
     for r in rows:
-        played.setdefault((r.agent, r.env), set()).add(r.seed)
+        played.setdefault((r.agent, r.env), set()).add(r.seed or 0)
     if expected is None or not expected:
         # No plan: an env's expected seeds are those any agent played there.
         by_env: dict[str, set[int]] = {}
@@ -394,7 +395,7 @@ def _missing(
 
 
 def build_report(
-    rows: Sequence[EpisodeSummary],
+    rows: Sequence[EpisodeResult],
     compare: tuple[str, str] | Sequence[tuple[str, str]] | None = None,
     *,
     expected: Mapping[tuple[str, str], set[int]] | None = None,

@@ -2,15 +2,18 @@
 
 Layout of an output folder ``OUT``::
 
-    OUT/episodes/<agent>/<env>/<seed>.json     one EpisodeSummary per finished episode
+    OUT/episodes/<agent>/<env>/<seed>.json     one EpisodeResult per finished episode
     OUT/traces/<agent>/<env>/<seed>.jsonl.gz   the episode's trace (core trace format)
     OUT/memory/<agent>/<env>/<seed>/           the episode's memory store (default)
     OUT/runs/<run_id>.jsonl                    one line per episode a run started
 
-An episode JSON is written atomically (temporary file, then rename) once the episode is
-over: it is the "finished" marker. A rerun skips every episode that has one and plays
-the others from scratch (their memory folder is emptied first), so a killed run goes on
-where it stopped and no episode is counted twice.
+``OUT`` is a core run directory (:class:`automem_sdk.rundir.RunDir`) and each episode
+a core :class:`~automem_sdk.episodes.EpisodeJob` played by
+:func:`~automem_sdk.episodes.play_episode` (this module supplies the env and agent
+factories, :func:`bench_env` and :func:`bench_agent`). An episode JSON is written
+atomically once the episode is over: it is the "finished" marker. A rerun skips every
+episode that has one and plays the others from scratch (their memory folder is emptied
+first), so a killed run goes on where it stopped and no episode is counted twice.
 
 Agents (``--agent``): ``random`` (uniform over the env's actions, seeded; memory off),
 ``explorer`` (the keyless explorer of :func:`~automem_sdk.benchmarks.registry.make_explorer`,
@@ -44,19 +47,22 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from functools import lru_cache
-from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from automem_sdk.episode_result import EpisodeResult
+from automem_sdk.episodes import EpisodeJob, play_episode
 from automem_sdk.errors import AutomemError, LLMError
 from automem_sdk.llm.base import Completion
+from automem_sdk.rundir import RunDir, RunDirError, atomic_write, play_jobs
 
 if TYPE_CHECKING:
+    from automem_sdk.agent import MemoryAgent
     from automem_sdk.env import RoutineRequest, TextEnv
+    from automem_sdk.store import MemoryStore
 
 __all__ = [
     "BENCH_AGENTS",
@@ -64,12 +70,14 @@ __all__ = [
     "TRUNC_LIMITS",
     "BenchConfig",
     "BenchError",
+    "BenchOptions",
     "EpisodeJob",
-    "EpisodeSummary",
     "FailureGuard",
     "LLMFailuresError",
     "RandomDecider",
     "agent_kind",
+    "bench_agent",
+    "bench_env",
     "check_config",
     "default_scaffold",
     "episode_path",
@@ -231,18 +239,12 @@ class BenchConfig(BaseModel):
         return list(dict.fromkeys(out))
 
 
-class EpisodeJob(BaseModel):
-    """One episode to play (picklable, sent to workers)."""
+class BenchOptions(BaseModel):
+    """The bench settings of one episode (an :class:`EpisodeJob`'s ``options``): the
+    output folder and what the agent factory needs."""
 
-    agent: str
-    env: str
-    seed: int
-    out: str
-    run_id: str
+    out: str = ""
     kind: str = ""
-    max_steps: int | None = None
-    levels_dir: str | None = None
-    scaffold: str
     llm: str | None = None
     memory_llm: str | None = None
     task_llm: str = "planner"
@@ -250,34 +252,6 @@ class EpisodeJob(BaseModel):
     max_tokens: int | None = None
     history: int = 16
     max_llm_failures: int = 5
-    obs: str = "default"
-    memory_url: str
-    trace_url: str
-
-
-class EpisodeSummary(BaseModel):
-    """The record of one finished episode (``OUT/episodes/<agent>/<env>/<seed>.json``)."""
-
-    agent: str
-    env: str
-    task: str
-    seed: int
-    progression: float
-    steps: int
-    total_reward: float
-    achievements: list[str] = Field(default_factory=list)
-    n_ops: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    wall_s: float = 0.0
-    scaffold: str = ""
-    max_steps: int | None = None
-    memory_url: str = ""
-    trace: str = ""
-    run_id: str = ""
-    pid: int = 0
-    finished: float = 0.0
-    diagnostics: dict[str, float] = Field(default_factory=dict)
 
 
 def parse_seeds(spec: str | None, episodes: int | None) -> list[int]:
@@ -328,60 +302,75 @@ def _memory_url(base: str, agent: str, env: str, seed: int) -> str:
     return f"{base.rstrip('/')}/{agent}/{env}/{seed}"
 
 
-def plan_jobs(config: BenchConfig, run_id: str) -> tuple[list[EpisodeJob], list[Path]]:
+def _job(config: BenchConfig, out: Path, kind: str, env: str, seed: int, run_id: str) -> EpisodeJob:
+    agent = config.agent_label(kind)
+    mem_base = config.memory_url or (out / "memory").as_uri()
+    options = BenchOptions(
+        out=str(out),
+        kind=kind,
+        llm=config.llm,
+        memory_llm=config.memory_llm,
+        task_llm=config.task_llm,
+        temperature=config.temperature,
+        max_tokens=config.max_tokens,
+        history=config.history,
+        max_llm_failures=config.max_llm_failures,
+    )
+    return EpisodeJob(
+        env=env,
+        seed=seed,
+        agent=agent,
+        key=f"{agent}/{env}/{seed}",
+        scaffold=config.scaffold or default_scaffold(env),
+        max_steps=config.max_steps,
+        memory_url=_memory_url(mem_base, agent, env, seed),
+        store_limits=TRUNC_LIMITS if kind == "explorer-trunc" else None,
+        trace_url=str(trace_path(out, agent, env, seed)),
+        env_factory=f"{__name__}:bench_env",
+        env_options={"levels_dir": config.levels_dir, "obs": config.obs},
+        close_env=False,  # bench_env keeps one env per process
+        agent_factory=f"{__name__}:bench_agent",
+        options=options.model_dump(),
+        header_extra={
+            "agent": agent,
+            "bench_run_id": run_id,
+            "obs": config.obs,
+            "levels_dir": config.levels_dir or "(packaged Boxoban subsets)",
+            "temperature": config.temperature,
+            "max_tokens": config.max_tokens,
+        },
+        run_id=run_id,
+    )
+
+
+def _same_settings(job: EpisodeJob, prev: EpisodeResult) -> None:
+    if prev.max_steps != job.max_steps or prev.scaffold != job.scaffold:
+        raise BenchError(
+            f"episode {job.job_key} in --out was played with "
+            f"max_steps={prev.max_steps}, scaffold={prev.scaffold!r}; this run asks "
+            f"max_steps={job.max_steps}, scaffold={job.scaffold!r}: use another --out"
+        )
+
+
+def plan_jobs(config: BenchConfig, run_id: str) -> tuple[list[EpisodeJob], list[EpisodeResult]]:
     """Split the configured episodes into those to play and those already finished.
 
     Returns:
-        (jobs to run, JSON paths of finished episodes).
+        (jobs to run, results of finished episodes).
 
     Raises:
         BenchError: an existing episode was played with another step cap or scaffold
             (use a new ``out``).
     """
     out = Path(config.out).resolve()
-    mem_base = config.memory_url or (out / "memory").as_uri()
-    todo: list[EpisodeJob] = []
-    done: list[Path] = []
-    for kind in config.agents:
-        agent = config.agent_label(kind)
-        for env in config.env_list():
-            scaffold = config.scaffold or default_scaffold(env)
-            for seed in config.seeds:
-                p = episode_path(out, agent, env, seed)
-                if p.exists():
-                    prev = EpisodeSummary.model_validate_json(p.read_text(encoding="utf-8"))
-                    if prev.max_steps != config.max_steps or prev.scaffold != scaffold:
-                        raise BenchError(
-                            f"{p} was played with max_steps={prev.max_steps}, "
-                            f"scaffold={prev.scaffold!r}; this run asks max_steps="
-                            f"{config.max_steps}, scaffold={scaffold!r}: use another --out"
-                        )
-                    done.append(p)
-                    continue
-                todo.append(
-                    EpisodeJob(
-                        agent=agent,
-                        kind=kind,
-                        env=env,
-                        seed=seed,
-                        out=str(out),
-                        run_id=run_id,
-                        max_steps=config.max_steps,
-                        levels_dir=config.levels_dir,
-                        scaffold=scaffold,
-                        llm=config.llm,
-                        memory_llm=config.memory_llm,
-                        task_llm=config.task_llm,
-                        temperature=config.temperature,
-                        max_tokens=config.max_tokens,
-                        history=config.history,
-                        max_llm_failures=config.max_llm_failures,
-                        obs=config.obs,
-                        memory_url=_memory_url(mem_base, agent, env, seed),
-                        trace_url=str(trace_path(out, agent, env, seed)),
-                    )
-                )
-    return todo, done
+    jobs = [
+        _job(config, out, kind, env, seed, run_id)
+        for kind in config.agents
+        for env in config.env_list()
+        for seed in config.seeds
+    ]
+    todo, done = RunDir(out).plan(jobs, _same_settings)
+    return todo, list(done.values())
 
 
 # --------------------------------------------------------------------------- agents
@@ -416,6 +405,13 @@ def _cached_env(
 
     env: TextEnv = make_env(name, max_steps=max_steps, levels_dir=levels_dir, obs=obs)
     return env
+
+
+def bench_env(
+    name: str, *, max_steps: int | None = None, levels_dir: str | None = None, obs: str = "default"
+) -> TextEnv:
+    """The env factory of bench jobs: one env per (name, cap, levels, obs) per process."""
+    return _cached_env(name, max_steps, levels_dir, obs)
 
 
 class FailureGuard:
@@ -455,20 +451,20 @@ class FailureGuard:
         return completion
 
 
-def _llm_decider(job: EpisodeJob, spec: str, flag: str) -> Any:
+def _llm_decider(a: BenchOptions, spec: str, flag: str) -> Any:
     from automem_sdk.agent import LLMDecider
     from automem_sdk.llm import make_client
 
     opts: dict[str, Any] = {}
-    if job.temperature is not None:
-        opts["temperature"] = job.temperature
-    if job.max_tokens is not None:
-        opts["max_tokens"] = job.max_tokens
-    return FailureGuard(LLMDecider(make_client(spec), **opts), job.max_llm_failures, flag)
+    if a.temperature is not None:
+        opts["temperature"] = a.temperature
+    if a.max_tokens is not None:
+        opts["max_tokens"] = a.max_tokens
+    return FailureGuard(LLMDecider(make_client(spec), **opts), a.max_llm_failures, flag)
 
 
-def _memory_model(job: EpisodeJob) -> Any:
-    spec = job.memory_llm or ""
+def _memory_model(job: EpisodeJob, a: BenchOptions) -> Any:
+    spec = a.memory_llm or ""
     if spec == "explorer":
         from automem_sdk.benchmarks.registry import make_explorer
 
@@ -477,55 +473,58 @@ def _memory_model(job: EpisodeJob) -> Any:
         from automem_sdk.benchmarks.players.history import BlankMemoryModel
 
         return BlankMemoryModel()
-    return _llm_decider(job, spec, "--memory-llm")
+    return _llm_decider(a, spec, "--memory-llm")
 
 
-def _task_policy(job: EpisodeJob) -> Any:
+def _task_policy(job: EpisodeJob, a: BenchOptions) -> Any:
     from automem_sdk.benchmarks.registry import make_explorer, make_task_policy
 
-    if job.task_llm == "planner":
+    if a.task_llm == "planner":
         return make_task_policy(job.env, seed=job.seed)
-    if job.task_llm == "explorer":
+    if a.task_llm == "explorer":
         return make_explorer(job.env, memory=True, seed=job.seed)
-    return _llm_decider(job, job.task_llm, "--task-llm")
+    return _llm_decider(a, a.task_llm, "--task-llm")
 
 
-def _make_agent(job: EpisodeJob) -> Any:
+def bench_agent(job: EpisodeJob, store: MemoryStore) -> MemoryAgent:
+    """The agent factory of bench jobs: the agent named by ``job.options``
+    (:class:`BenchOptions`) on ``store``.
+
+    Raises:
+        BenchError: an LLM agent without a model spec.
+    """
     from automem_sdk.agent import MemoryAgent
-    from automem_sdk.store import MemoryStore, StoreLimits
 
-    kind = job.kind or agent_kind(job.agent)
+    a = BenchOptions.model_validate(job.options)
+    kind = a.kind or agent_kind(job.agent)
     if _HIST.match(kind):
         kind = "explorer-hist"
     from automem_sdk.benchmarks.players.memgpt import MemGPTExplorer, resolve_scaffold
 
-    limits = StoreLimits(**TRUNC_LIMITS) if kind == "explorer-trunc" else None
-    store = MemoryStore(job.memory_url, limits=limits)
     scaffold = resolve_scaffold(job.scaffold)
-    memgpt = job.scaffold == "memgpt"
     if kind == "random":
         return MemoryAgent(store, scaffold, RandomDecider(job.seed), memory="off")
     if kind == "llm":
-        if not job.llm:
+        if not a.llm:
             raise BenchError("agent 'llm' needs --llm SPEC (e.g. openai:gpt-4o-mini)")
-        return MemoryAgent(store, scaffold, _llm_decider(job, job.llm, "--llm"))
+        return MemoryAgent(store, scaffold, _llm_decider(a, a.llm, "--llm"))
     if kind in ("balrog", "balrog+memory"):
-        return _balrog_agent(job, store, scaffold, memory=kind == "balrog+memory")
+        return _balrog_agent(job, a, store, scaffold, memory=kind == "balrog+memory")
     if kind == "two-model":
         return MemoryAgent(
             store,
             scaffold,
-            _memory_model(job),
+            _memory_model(job, a),
             mode="two-model",
-            task_decider=_task_policy(job),
+            task_decider=_task_policy(job, a),
         )
-    if kind == "explorer" and memgpt:
+    if kind == "explorer" and job.scaffold == "memgpt":
         return MemoryAgent(store, scaffold, MemGPTExplorer(job.env, seed=job.seed))
     from automem_sdk.benchmarks.registry import make_explorer, make_history_explorer
 
     if kind == "explorer-hist":
-        m = _HIST.match(job.kind or job.agent)
-        window = int(m.group(1)) if m else job.history
+        m = _HIST.match(a.kind or job.agent)
+        window = int(m.group(1)) if m else a.history
         hist = make_history_explorer(job.env, window=window, seed=job.seed)
         return MemoryAgent(store, scaffold, hist, memory="off")
     explorer = make_explorer(job.env, memory=True, seed=job.seed)
@@ -533,7 +532,9 @@ def _make_agent(job: EpisodeJob) -> Any:
     return MemoryAgent(store, scaffold, explorer, memory=memory)
 
 
-def _balrog_agent(job: EpisodeJob, store: Any, scaffold: Any, *, memory: bool) -> Any:
+def _balrog_agent(
+    job: EpisodeJob, a: BenchOptions, store: Any, scaffold: Any, *, memory: bool
+) -> MemoryAgent:
     """``balrog`` / ``balrog+memory``: BALROG's NaiveAgent protocol on ``--llm`` (its
     temperature 1.0 unless ``--temperature``), memory off or around it."""
     from automem_sdk.benchmarks.players.balrog_agent import balrog_data, make_balrog_agent
@@ -541,27 +542,26 @@ def _balrog_agent(job: EpisodeJob, store: Any, scaffold: Any, *, memory: bool) -
     from automem_sdk.agent import LLMDecider
     from automem_sdk.llm import make_client
 
-    if not job.llm:
-        raise BenchError(
-            f"agent {job.kind!r} needs --llm SPEC (e.g. vllm:MODEL@http://host:8000/v1)"
-        )
-    client = make_client(job.llm)
-    temperature = job.temperature if job.temperature is not None else balrog_data()["temperature"]
+    if not a.llm:
+        raise BenchError(f"agent {a.kind!r} needs --llm SPEC (e.g. vllm:MODEL@http://host:8000/v1)")
+    client = make_client(a.llm)
+    temperature = a.temperature if a.temperature is not None else balrog_data()["temperature"]
     opts: dict[str, Any] = {"temperature": temperature}
-    if job.max_tokens is not None:
-        opts["max_tokens"] = job.max_tokens
-    return make_balrog_agent(
+    if a.max_tokens is not None:
+        opts["max_tokens"] = a.max_tokens
+    agent: MemoryAgent = make_balrog_agent(
         store,
         scaffold,
         client,
         job.env,
         memory=memory,
         memory_client=LLMDecider(client, **opts),
-        history=job.history,
+        history=a.history,
         temperature=temperature,
-        max_tokens=job.max_tokens,
-        wrap_decider=lambda d: FailureGuard(d, job.max_llm_failures, "--llm"),
+        max_tokens=a.max_tokens,
+        wrap_decider=lambda d: FailureGuard(d, a.max_llm_failures, "--llm"),
     )
+    return agent
 
 
 def _check_llm_spec(spec: str | None, flag: str, keyless: tuple[str, ...] = ()) -> None:
@@ -627,63 +627,14 @@ def check_config(config: BenchConfig) -> None:
         _check_llm_spec(config.task_llm, "--task-llm", KEYLESS_TASKS)
 
 
-def _clear_memory(url: str) -> None:
-    """Empty a memory folder left by a killed run (episodes start from empty memory)."""
-    import fsspec
-
-    fs, root = fsspec.core.url_to_fs(url)
-    if fs.exists(root):
-        fs.rm(root, recursive=True)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-_TMP_NAME = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{6}\.tmp$")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's live process
-    return True
-
-
 def _sweep_stale_tmp(out: Path, max_age_s: float = 600.0) -> int:
-    """Remove temp files that killed writers left behind (see :func:`_atomic_write`).
-
-    A temp file lives for one write; one whose writer (the pid in its name) is gone on
-    this host, or that is older than ``max_age_s`` (a writer on another host), is stale.
-    Returns how many were removed.
-    """
-    removed = 0
-    now = time.time()
-    for tmp in out.rglob(".*.tmp"):
-        m = _TMP_NAME.match(tmp.name)
-        if m is None:
-            continue
-        try:
-            stale = not _pid_alive(int(m.group(1))) or now - tmp.stat().st_mtime > max_age_s
-            if stale:
-                tmp.unlink()
-                removed += 1
-        except FileNotFoundError:
-            continue  # its writer just renamed it
-    return removed
+    """Remove temp files that killed writers left behind (see
+    :func:`automem_sdk.rundir.sweep_stale_tmp`); returns how many."""
+    return RunDir(out).sweep(max_age_s)
 
 
 def _log_start(job: EpisodeJob) -> None:
-    runs = Path(job.out) / "runs"
+    runs = Path(BenchOptions.model_validate(job.options).out) / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     line = json.dumps(
         {"agent": job.agent, "env": job.env, "seed": job.seed, "pid": os.getpid(), "t": time.time()}
@@ -692,110 +643,14 @@ def _log_start(job: EpisodeJob) -> None:
         f.write(line + "\n")
 
 
-def run_job(job: EpisodeJob) -> EpisodeSummary:
-    """Play one episode, write its trace and (atomically, last) its episode JSON."""
-    from automem_sdk.agent import run_episode
-    from automem_sdk.diagnostics import diagnose
-    from automem_sdk.trace import read_trace
+def run_job(job: EpisodeJob) -> EpisodeResult:
+    """Play one bench episode (logging its start in ``OUT/runs``) and return its result.
 
+    The runner stores the result (the episode JSON, atomically, last); see
+    :func:`automem_sdk.rundir.play_jobs`.
+    """
     _log_start(job)
-    _clear_memory(job.memory_url)
-    Path(job.trace_url).parent.mkdir(parents=True, exist_ok=True)
-    env = _cached_env(job.env, job.max_steps, job.levels_dir, job.obs)
-    agent = _make_agent(job)
-    res = run_episode(
-        env,
-        agent,
-        job.seed,
-        max_steps=job.max_steps,
-        trace=job.trace_url,
-        header_extra={
-            "agent": job.agent,
-            "bench_run_id": job.run_id,
-            "obs": job.obs,
-            "levels_dir": job.levels_dir or "(packaged Boxoban subsets)",
-            "temperature": job.temperature,
-            "max_tokens": job.max_tokens,
-        },
-    )
-    diag = diagnose(read_trace(job.trace_url)).summary()
-    summary = EpisodeSummary(
-        agent=job.agent,
-        env=job.env,
-        task=job.env.partition("/")[2] or job.env,
-        seed=job.seed,
-        progression=res.progression,
-        steps=res.steps,
-        total_reward=res.total_reward,
-        achievements=res.achievements,
-        n_ops=res.n_ops,
-        prompt_tokens=res.usage.prompt_tokens,
-        completion_tokens=res.usage.completion_tokens,
-        wall_s=res.wall_s,
-        scaffold=job.scaffold,
-        max_steps=job.max_steps,
-        memory_url=job.memory_url,
-        trace=job.trace_url,
-        run_id=job.run_id,
-        pid=os.getpid(),
-        finished=time.time(),
-        diagnostics=diag,
-    )
-    _atomic_write(
-        episode_path(job.out, job.agent, job.env, job.seed), summary.model_dump_json(indent=1)
-    )
-    return summary
-
-
-def _run_job_dict(job: dict[str, Any]) -> dict[str, Any]:
-    return run_job(EpisodeJob.model_validate(job)).model_dump()
-
-
-# ------------------------------------------------------------------------ executors
-def _process_map(jobs: list[EpisodeJob], workers: int) -> Iterator[EpisodeSummary]:
-    if workers <= 1:
-        for j in jobs:
-            yield run_job(j)
-        return
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        pending: set[Future[EpisodeSummary]] = {pool.submit(run_job, j) for j in jobs}
-        try:
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for f in finished:
-                    yield f.result()
-        except BaseException:
-            # One episode failed (e.g. the LLM endpoint is down): start no other one.
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-
-
-def _ray_map(jobs: list[EpisodeJob], workers: int) -> Iterator[EpisodeSummary]:
-    try:
-        import ray
-    except ImportError as exc:
-        raise BenchError(
-            "--executor ray needs Ray: pip install 'automem-sdk[ray]' (or use --executor process)"
-        ) from exc
-    if not ray.is_initialized():
-        address = os.environ.get("RAY_ADDRESS")
-        kw: dict[str, Any] = {"ignore_reinit_error": True, "log_to_driver": False}
-        if address:
-            kw["address"] = address
-        else:
-            kw.update(num_cpus=max(1, workers), include_dashboard=False)
-        ray.init(**kw)
-    remote = ray.remote(num_cpus=1)(_run_job_dict)
-    pending = [remote.remote(j.model_dump()) for j in jobs]
-    try:
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
-            for ref in ready:
-                yield EpisodeSummary.model_validate(ray.get(ref))
-    except BaseException:
-        for ref in pending:  # one episode failed: start no other one
-            ray.cancel(ref)
-        raise
+    return play_episode(job)
 
 
 def _write_plan(out: Path, run_id: str, config: BenchConfig) -> None:
@@ -807,7 +662,7 @@ def _write_plan(out: Path, run_id: str, config: BenchConfig) -> None:
         "envs": config.env_list(),
         "seeds": list(config.seeds),
     }
-    _atomic_write(runs / f"{run_id}.plan.json", json.dumps(plan))
+    atomic_write(runs / f"{run_id}.plan.json", json.dumps(plan))
 
 
 def load_plan(out: str | Path) -> dict[tuple[str, str], set[int]]:
@@ -824,20 +679,15 @@ def load_plan(out: str | Path) -> dict[tuple[str, str], set[int]]:
     return planned
 
 
-def load_episodes(out: str | Path) -> list[EpisodeSummary]:
+def load_episodes(out: str | Path) -> list[EpisodeResult]:
     """Every finished episode JSON under ``OUT/episodes``, sorted by agent, env, seed."""
-    root = Path(out) / "episodes"
-    rows = [
-        EpisodeSummary.model_validate_json(p.read_text(encoding="utf-8"))
-        for p in root.rglob("*.json")
-        if not p.name.startswith(".")
-    ]
-    return sorted(rows, key=lambda r: (r.agent, r.env, r.seed))
+    rows = RunDir(Path(out)).load_results()
+    return sorted(rows, key=lambda r: (r.agent, r.env, r.seed or 0))
 
 
 def run_benchmark(
-    config: BenchConfig, *, on_episode: Callable[[EpisodeSummary], None] | None = None
-) -> list[EpisodeSummary]:
+    config: BenchConfig, *, on_episode: Callable[[EpisodeResult], None] | None = None
+) -> list[EpisodeResult]:
     """Play every configured episode not yet finished; return all of them.
 
     Args:
@@ -867,8 +717,7 @@ def run_benchmark(
     _sweep_stale_tmp(out)
     jobs, done = plan_jobs(config, run_id)
     _write_plan(out, run_id, config)
-    results = [EpisodeSummary.model_validate_json(p.read_text(encoding="utf-8")) for p in done]
-    runner = _ray_map if config.executor == "ray" else _process_map
+    results = list(done)
     columns = (
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -886,11 +735,19 @@ def run_benchmark(
             completed=len(done),
             mean=sum(prog) / len(prog) if prog else 0.0,
         )
-        if jobs:
-            for summary in runner(jobs, config.workers):
-                results.append(summary)
-                prog.append(summary.progression)
-                bar.update(task, advance=1, mean=sum(prog) / len(prog))
-                if on_episode is not None:
-                    on_episode(summary)
-    return sorted(results, key=lambda r: (r.agent, r.env, r.seed))
+        for summary in _play(jobs, out, config):
+            results.append(summary)
+            prog.append(summary.progression)
+            bar.update(task, advance=1, mean=sum(prog) / len(prog))
+            if on_episode is not None:
+                on_episode(summary)
+    return sorted(results, key=lambda r: (r.agent, r.env, r.seed or 0))
+
+
+def _play(jobs: list[EpisodeJob], out: Path, config: BenchConfig) -> Iterator[EpisodeResult]:
+    try:
+        yield from play_jobs(
+            jobs, RunDir(out), executor=config.executor, workers=config.workers, play=run_job
+        )
+    except RunDirError as exc:  # no Ray
+        raise BenchError(f"--executor {config.executor}: {exc}") from exc

@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     )
     from automem_sdk.trainers.structural.evaluate import (
         EpisodeEvaluator,
-        EpisodeScore,
         EvalCache,
         Evaluator,
         cache_key,
@@ -96,7 +95,6 @@ _EXPORTS: dict[str, str] = {
     "PromptExplorer": "sensitive",
     "PromptPlanner": "sensitive",
     "EpisodeEvaluator": "evaluate",
-    "EpisodeScore": "evaluate",
     "EvalCache": "evaluate",
     "Evaluator": "evaluate",
     "cache_key": "evaluate",
@@ -134,7 +132,6 @@ __all__ = [
     "Budget",
     "ChainProposer",
     "EpisodeEvaluator",
-    "EpisodeScore",
     "EvalCache",
     "Evaluator",
     "Fault",

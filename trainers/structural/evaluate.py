@@ -1,17 +1,18 @@
 """Evaluate: play a scaffold on (env, seed) pairs, with a cache keyed by what decides the result.
 
-:class:`EpisodeEvaluator` runs :func:`automem_sdk.agent.run_episode` with a fresh memory
-directory per episode and logs the trace. :class:`EvalCache` stores each
-:class:`EpisodeScore` (and its trace) under a key made of the scaffold id, env, seed and
-agent settings, so a resumed run or a rerun on the same cache plays nothing twice.
-:func:`evaluate_many` fans episodes out to a process pool when asked.
+:class:`EpisodeEvaluator` plays each episode with the core runner,
+:func:`automem_sdk.episodes.play_episode` (a fresh memory directory per episode, the
+trace logged and diagnosed, the memory files at the end kept). :class:`EvalCache` stores
+each :class:`~automem_sdk.episode_result.EpisodeResult` (and its trace) under a key made
+of the scaffold id, env, seed and agent settings, so a resumed run or a rerun on the
+same cache plays nothing twice. :func:`evaluate_many` fans episodes out to a process
+pool when asked.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -19,17 +20,17 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from automem_sdk.trainers.structural._fsutil import atomic_write
 from automem_sdk.trainers.structural.config import AgentConfig
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from automem_sdk.llm.base import Usage
+from automem_sdk.episode_result import EpisodeResult
+from automem_sdk.episodes import EpisodeJob, memory_snapshot, play_episode
+from automem_sdk.rundir import atomic_write
 from automem_sdk.scaffold import Scaffold
 
 __all__ = [
     "CACHE_VERSION",
     "EpisodeEvaluator",
-    "EpisodeScore",
     "EvalCache",
     "EvalStats",
     "Evaluator",
@@ -40,31 +41,9 @@ __all__ = [
 
 CACHE_VERSION = 1
 
-
-class EpisodeScore(BaseModel):
-    """The outcome of one episode, as the gate and the budgets see it."""
-
-    env: str
-    seed: int
-    scaffold_id: str
-    progression: float
-    reward: float = 0.0
-    steps: int = 0
-    usage: Usage = Field(default_factory=Usage)
-    n_ops: int = 0
-    diagnostics: dict[str, float] = Field(default_factory=dict)
-    trace: str | None = None
-    wall_s: float = 0.0
-    memory: dict[str, str] | None = None
-
-    @property
-    def tokens(self) -> int:
-        """Prompt plus completion tokens the agent's models used."""
-        return self.usage.total_tokens
-
-    def metric(self, name: str) -> float:
-        """The gate metric called ``name`` (``progression`` or ``reward``)."""
-        return self.reward if name == "reward" else self.progression
+#: Deprecated name of :class:`~automem_sdk.episode_result.EpisodeResult`, kept only while
+#: ``benchmarks/conversation/evaluator.py`` still imports it; not exported.
+EpisodeScore = EpisodeResult
 
 
 @runtime_checkable
@@ -73,7 +52,7 @@ class Evaluator(Protocol):
 
     def evaluate(
         self, scaffold: Scaffold, env: str, seed: int, *, trace: str | None = None
-    ) -> EpisodeScore:
+    ) -> EpisodeResult:
         """Play ``env`` at ``seed`` with ``scaffold``; log the trace to ``trace`` if given."""
         ...
 
@@ -100,82 +79,34 @@ class EpisodeEvaluator:
         """The agent settings' hash."""
         return str(self.agent.fingerprint())
 
-    def evaluate(
-        self, scaffold: Scaffold, env: str, seed: int, *, trace: str | None = None
-    ) -> EpisodeScore:
-        """Play one episode in a fresh temporary memory directory."""
-        from automem_sdk.trainers.structural.envs import make_decider, make_env
-
-        from automem_sdk.agent import MemoryAgent, run_episode
-        from automem_sdk.diagnostics import diagnose
-        from automem_sdk.store import MemoryStore
-        from automem_sdk.trace import read_trace
-
+    def job(self, scaffold: Scaffold, env: str, seed: int, trace: str | None = None) -> EpisodeJob:
+        """The core job that plays ``scaffold`` on ``env`` at ``seed``."""
         cfg = self.agent
-        game = make_env(env, cfg.max_steps)
-        try:
-            with tempfile.TemporaryDirectory(prefix="automem-eval-") as tmp:
-                store = MemoryStore(Path(tmp).as_uri())
-                agent = MemoryAgent(
-                    store,
-                    scaffold,
-                    make_decider(cfg.decider, env, seed),
-                    mode=cfg.mode,
-                    task_decider=(
-                        make_decider(cfg.task_decider, env, seed) if cfg.task_decider else None
-                    ),
-                    memory=cfg.memory,
-                )
-                result = run_episode(
-                    game,
-                    agent,
-                    seed,
-                    max_steps=cfg.max_steps,
-                    trace=trace,
-                    storage_options=self.storage_options,
-                    header_extra={"trainer": "structural", "agent": cfg.model_dump(mode="json")},
-                )
-                memory = memory_snapshot(store)
-        finally:
-            game.close()
-        diagnostics: dict[str, float] = {}
-        if trace is not None:
-            diagnostics = diagnose(read_trace(trace, self.storage_options)).summary()
-        return EpisodeScore(
+        factories = "automem_sdk.trainers.structural.envs"
+        return EpisodeJob(
             env=env,
             seed=seed,
-            scaffold_id=scaffold.id,
-            progression=result.progression,
-            reward=result.total_reward,
-            steps=result.steps,
-            usage=result.usage,
-            n_ops=result.n_ops,
-            diagnostics=diagnostics,
-            wall_s=result.wall_s,
-            memory=memory,
+            agent="structural",
+            decider=cfg.decider,
+            task_decider=cfg.task_decider,
+            scaffold=scaffold.id,
+            scaffold_yaml=scaffold.to_yaml(),
+            mode=cfg.mode,
+            memory=cfg.memory,
+            max_steps=cfg.max_steps,
+            snapshot_memory=True,
+            trace_url=trace,
+            storage_options=self.storage_options or {},
+            env_factory=f"{factories}:make_env",
+            decider_factory=f"{factories}:make_decider",
+            header_extra={"trainer": "structural", "agent": cfg.model_dump(mode="json")},
         )
 
-
-def memory_snapshot(store: Any, *, max_files: int = 12, max_chars: int = 4000) -> dict[str, str]:
-    """The files of ``store`` at the end of an episode (each cut to ``max_chars``).
-
-    Silent-fault diagnostics use it (a file that stayed empty) and the LLM proposer sees
-    it (what memory held when the episode ended).
-    """
-    from automem_sdk.errors import AutomemError
-
-    out: dict[str, str] = {}
-    try:
-        names = list(store.list())
-    except AutomemError:
-        return out
-    for name in names[:max_files]:
-        try:
-            text = str(store.read(name))
-        except AutomemError:
-            continue
-        out[name] = text if len(text) <= max_chars else text[:max_chars] + "\n[...]"
-    return out
+    def evaluate(
+        self, scaffold: Scaffold, env: str, seed: int, *, trace: str | None = None
+    ) -> EpisodeResult:
+        """Play one episode in a fresh temporary memory directory."""
+        return play_episode(self.job(scaffold, env, seed, trace))
 
 
 def cache_key(scaffold_id: str, env: str, seed: int, agent_fingerprint: str) -> str:
@@ -214,24 +145,24 @@ class EvalCache:
         """Where the trace for ``key`` lives."""
         return self._dir(key) / f"{key}.trace.jsonl.gz"
 
-    def trace_of(self, score: EpisodeScore) -> Path | None:
+    def trace_of(self, score: EpisodeResult) -> Path | None:
         """The trace file of a cached score, if it has one on disk."""
-        if not score.trace:
+        if not score.trace_url:
             return None
-        path = self._dir(score.trace.split(".", 1)[0]) / score.trace
+        path = self._dir(score.trace_url.split(".", 1)[0]) / score.trace_url
         return path if path.exists() else None
 
-    def get(self, key: str) -> EpisodeScore | None:
+    def get(self, key: str) -> EpisodeResult | None:
         """The cached score, or None (also for an unreadable entry)."""
         p = self.path(key)
         if not p.exists():
             return None
         try:
-            return EpisodeScore.model_validate_json(p.read_text(encoding="utf-8"))
+            return EpisodeResult.model_validate_json(p.read_text(encoding="utf-8"))
         except ValueError:
             return None
 
-    def put(self, key: str, score: EpisodeScore) -> None:
+    def put(self, key: str, score: EpisodeResult) -> None:
         """Store ``score`` atomically."""
         atomic_write(self.path(key), score.model_dump_json(indent=1))
 
@@ -262,9 +193,9 @@ def evaluate_many(
     *,
     workers: int = 1,
     before_episode: Callable[[str], None] | None = None,
-    on_done: Callable[[str, EpisodeScore, bool], None] | None = None,
+    on_done: Callable[[str, EpisodeResult, bool], None] | None = None,
     stats: EvalStats | None = None,
-) -> list[EpisodeScore]:
+) -> list[EpisodeResult]:
     """Score ``scaffold`` on every (env, seed) in ``units``, in order, using the cache.
 
     Args:
@@ -285,7 +216,7 @@ def evaluate_many(
     stats = stats if stats is not None else EvalStats()
     fp = evaluator.fingerprint()
     keys = [cache_key(scaffold.id, env, seed, fp) for env, seed in units]
-    out: dict[str, EpisodeScore] = {}
+    out: dict[str, EpisodeResult] = {}
     missing: list[tuple[str, str, int]] = []
     for key, (env, seed) in zip(keys, units, strict=True):
         if before_episode is not None:
@@ -314,7 +245,7 @@ def evaluate_many(
                 for key, env, seed in missing
             }
             for key, _env, _seed in missing:
-                score = EpisodeScore.model_validate_json(futures[key].result())
+                score = EpisodeResult.model_validate_json(futures[key].result())
                 out[key] = _store(cache, key, score, stats, on_done)
     return [out[k] for k in keys]
 
@@ -327,8 +258,8 @@ def _play(
     env: str,
     seed: int,
     stats: EvalStats,
-    on_done: Callable[[str, EpisodeScore, bool], None] | None,
-) -> EpisodeScore:
+    on_done: Callable[[str, EpisodeResult, bool], None] | None,
+) -> EpisodeResult:
     trace = cache.trace_path(key)
     trace.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -341,13 +272,13 @@ def _play(
 def _store(
     cache: EvalCache,
     key: str,
-    score: EpisodeScore,
+    score: EpisodeResult,
     stats: EvalStats,
-    on_done: Callable[[str, EpisodeScore, bool], None] | None,
-) -> EpisodeScore:
+    on_done: Callable[[str, EpisodeResult, bool], None] | None,
+) -> EpisodeResult:
     trace = cache.trace_path(key)
     if trace.exists():
-        score = score.model_copy(update={"trace": trace.name})
+        score = score.model_copy(update={"trace_url": trace.name})
     cache.put(key, score)
     stats.fresh += 1
     if on_done is not None:

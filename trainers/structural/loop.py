@@ -24,7 +24,6 @@ from automem_sdk.trainers.structural.errors import (
 )
 from automem_sdk.trainers.structural.evaluate import (
     EpisodeEvaluator,
-    EpisodeScore,
     EvalCache,
     EvalStats,
     Evaluator,
@@ -51,6 +50,7 @@ from automem_sdk.trainers.structural.validate import validate_candidate
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from automem_sdk.episode_result import EpisodeResult
 from automem_sdk.scaffold import Scaffold
 from automem_sdk.trace import Trace, list_traces, read_trace
 
@@ -418,7 +418,7 @@ class StructuralTrainer:
         scaffold: Scaffold,
         units: Sequence[tuple[str, int]],
         label: str,
-    ) -> tuple[list[EpisodeScore], EvalStats]:
+    ) -> tuple[list[EpisodeResult], EvalStats]:
         stats = EvalStats()
         progress: AbstractContextManager[Any]
         if self.quiet or not self.console.is_terminal:
@@ -441,7 +441,7 @@ class StructuralTrainer:
                 if key not in seen:
                     self._check_budget(state.spend.plus(it_spend[0]))
 
-            def done(key: str, score: EpisodeScore, fresh: bool) -> None:
+            def done(key: str, score: EpisodeResult, fresh: bool) -> None:
                 if key not in seen:
                     seen.add(key)
                     usd = self.cfg.agent_prices.cost(score.usage)
@@ -513,7 +513,7 @@ class StructuralTrainer:
         traces = []
         memory: list[dict[str, str] | None] = []
         for score in scores:
-            if score.trace is None:
+            if score.trace_url is None:
                 continue
             path = self.cache.trace_of(score)
             if path is not None:

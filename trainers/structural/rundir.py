@@ -22,11 +22,11 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from automem_sdk.trainers.structural._fsutil import atomic_write
 from automem_sdk.trainers.structural.config import StructuralConfig
 from automem_sdk.trainers.structural.errors import RunDirError
 from pydantic import BaseModel, Field, ValidationError
 
+from automem_sdk.rundir import atomic_write
 from automem_sdk.scaffold import Scaffold
 
 __all__ = [
