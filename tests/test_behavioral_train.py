@@ -305,7 +305,7 @@ def test_two_model_eval_with_the_trained_specialist(data: dict[str, Any], traine
         for ep in side.episodes:
             assert ep.steps == 1
             assert "redundant_writes" in ep.diagnostics and "unproductive_rate" in ep.diagnostics
-            trace = read_trace(str(ep.trace))
+            trace = read_trace(str(ep.trace_url))
             assert trace.header.mode == "two-model"
             assert trace.header.models["memory"] == side.model
             assert trace.header.models["task"] == "keydoor-explorer"

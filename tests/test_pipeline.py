@@ -142,17 +142,21 @@ def test_shipped_configs_validate(name: str) -> None:
     assert cfg.envs and set(cfg.seeds.gate).isdisjoint(cfg.seeds.reflection)
 
 
-def _square(job: dict[str, Any]) -> dict[str, Any]:
-    return {"x": job["x"], "y": job["x"] ** 2, "pid": os.getpid()}
-
-
-def test_ray_executor_maps_jobs_on_a_local_cluster() -> None:
+def test_ray_executor_plays_the_pipeline_episodes(tmp_path: Path) -> None:
     ray = pytest.importorskip("ray")
-    from automem_sdk.trainers.pipeline import _ray_map
-
+    cfg = PipelineConfig(
+        out=str(tmp_path / "out"),
+        envs=["toy/maze-5"],
+        scaffold="generic",
+        max_steps=8,
+        seeds={"reflection": [0], "gate": [1], "eval": [2, 3]},
+        executor="ray",
+    )
+    pipe = Pipeline(cfg, workdir=str(tmp_path / "work"), quiet=True)
     try:
-        out = _ray_map(_square, [{"x": i} for i in range(6)])
+        rows = pipe._episodes("baseline", pipe._start_scaffold(), [2, 3])
     finally:
         ray.shutdown()
-    assert [r["y"] for r in out] == [0, 1, 4, 9, 16, 25]
-    assert all(r["pid"] != os.getpid() for r in out)  # ran in Ray workers
+    assert [r.seed for r in rows] == [2, 3] and pipe.played == 2
+    assert all(r.pid != os.getpid() for r in rows)  # ran in Ray workers
+    assert all(r.stage == "baseline" for r in rows)

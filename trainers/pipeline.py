@@ -3,7 +3,11 @@
 ``automem pipeline CONFIG.yaml`` (or :class:`Pipeline`) runs the four stages. Every
 stage writes its outputs under ``out`` (any fsspec URL: a local folder or ``s3://``)
 and reads the previous stage's outputs from there, so a stage can run on another
-machine. Each stage ends with a ``DONE.json`` marker; a rerun skips finished stages and
+machine. ``out`` is a core run directory (:class:`automem_sdk.rundir.RunDir`; every
+file written whole, atomically) and each stage's episodes are core
+:class:`~automem_sdk.episodes.EpisodeJob` s run by :func:`automem_sdk.rundir.run_jobs`
+under ``out/<stage>``, one :class:`~automem_sdk.episode_result.EpisodeResult` JSON per
+episode. Each stage ends with a ``DONE.json`` marker; a rerun skips finished stages and
 resumes the one it was in (episodes already played are not played again, the
 structural trainer resumes its run directory).
 
@@ -26,9 +30,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
+from collections.abc import Sequence
 from pathlib import Path
 from statistics import mean, stdev
 from typing import Any, Literal
@@ -37,15 +39,16 @@ import fsspec
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from automem_sdk.diagnostics import diagnose
+from automem_sdk.episode_result import EpisodeResult
+from automem_sdk.episodes import EpisodeJob
 from automem_sdk.errors import AutomemError
+from automem_sdk.rundir import RunDir, RunDirError, run_jobs
 from automem_sdk.scaffold import Scaffold
-from automem_sdk.trace import list_traces, read_trace
+from automem_sdk.trace import list_traces
 
 __all__ = [
     "STAGES",
     "BehavioralStage",
-    "EpisodeRow",
     "Pipeline",
     "PipelineConfig",
     "PipelineError",
@@ -53,7 +56,6 @@ __all__ = [
     "StructuralStage",
     "load_pipeline_config",
     "register",
-    "rollout",
 ]
 
 STAGES: tuple[str, ...] = ("baseline", "structural", "behavioral", "final")
@@ -165,67 +167,11 @@ def load_pipeline_config(
         raise PipelineError(f"invalid pipeline config {path}: {exc}") from exc
 
 
-class EpisodeRow(_Model):
-    """One evaluated episode as the pipeline records it."""
-
-    stage: str
-    env: str
-    seed: int
-    scaffold_id: str
-    progression: float
-    steps: int
-    tokens: int = 0
-    wall_s: float = 0.0
-    diagnostics: dict[str, float] = Field(default_factory=dict)
-    trace: str = ""
-
-
 def _slug(env: str) -> str:
     return env.replace("/", "__")
 
 
-def rollout(job: dict[str, Any]) -> dict[str, Any]:
-    """Play one episode (memory and trace under fsspec URLs) and return its row as a dict.
-
-    A top-level function so process pools and Ray can ship it.
-    """
-    from automem_sdk.trainers.structural.envs import make_decider, make_env
-
-    from automem_sdk.agent import MemoryAgent, run_episode
-    from automem_sdk.store import MemoryStore
-
-    opts = job["storage_options"]
-    scaffold = Scaffold.from_yaml(job["scaffold_yaml"])
-    env = make_env(job["env"], job["max_steps"])
-    try:
-        agent = MemoryAgent(
-            MemoryStore(job["memory_url"], opts), scaffold, make_decider(job["decider"], job["env"])
-        )
-        res = run_episode(
-            env,
-            agent,
-            job["seed"],
-            max_steps=job["max_steps"],
-            trace=job["trace_url"],
-            storage_options=opts,
-            header_extra={"pipeline_stage": job["stage"]},
-        )
-    finally:
-        env.close()
-    diag = diagnose(read_trace(job["trace_url"], opts)).summary()
-    row = EpisodeRow(
-        stage=job["stage"],
-        env=job["env"],
-        seed=job["seed"],
-        scaffold_id=scaffold.id,
-        progression=res.progression,
-        steps=res.steps,
-        tokens=res.usage.total_tokens,
-        wall_s=res.wall_s,
-        diagnostics=diag,
-        trace=job["trace_url"],
-    )
-    return row.model_dump(mode="json")
+_FACTORIES = "automem_sdk.trainers.structural.envs"
 
 
 def _se(xs: Sequence[float]) -> float:
@@ -249,7 +195,7 @@ class Pipeline:
         self.config = config
         self.out = config.out.rstrip("/")
         self.opts = config.storage_options
-        self.fs, self._root = fsspec.core.url_to_fs(self.out, **self.opts)
+        self.run_dir = RunDir(self.out, self.opts)
         default = Path(tempfile.gettempdir()) / f"automem-pipeline-{config.fingerprint()}"
         self.workdir = Path(workdir) if workdir else default
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -262,16 +208,20 @@ class Pipeline:
         return "/".join([self.out, *parts])
 
     def _exists(self, *parts: str) -> bool:
-        return bool(self.fs.exists(f"{self._root}/{'/'.join(parts)}"))
+        return self.run_dir.exists(*parts)
 
-    def _write_text(self, text: str, *parts: str) -> None:
-        with fsspec.open(self.url(*parts), "w", **self.opts) as f:
-            f.write(text)
+    def _write_text(self, text: str | bytes, *parts: str) -> None:
+        self.run_dir.write(text, *parts)
 
     def _read_text(self, *parts: str) -> str:
-        with fsspec.open(self.url(*parts), "r", **self.opts) as f:
-            text: str = f.read()
-        return text
+        return self.run_dir.read_text(*parts)
+
+    def _copy_in(self, local: Path, *parts: str) -> None:
+        """Copy the local file or folder ``local`` to ``parts`` under ``out``."""
+        files = [local] if local.is_file() else sorted(f for f in local.rglob("*") if f.is_file())
+        for f in files:
+            rel = () if f == local else tuple(f.relative_to(local).parts)
+            self.run_dir.write(f.read_bytes(), *parts, *rel)
 
     def done(self, stage: str) -> bool:
         """Whether ``stage`` finished (its ``DONE.json`` exists)."""
@@ -311,69 +261,51 @@ class Pipeline:
         return self.report()
 
     # ------------------------------------------------------------------ episodes
-    def _episodes(self, stage: str, scaffold: Scaffold, seeds: Sequence[int]) -> list[EpisodeRow]:
+    def _job(self, stage: str, scaffold: Scaffold, env: str, seed: int) -> EpisodeJob:
         cfg = self.config
-        jobs: list[dict[str, Any]] = []
-        rows: dict[tuple[str, int], EpisodeRow] = {}
-        for env in cfg.envs:
-            for seed in seeds:
-                parts = (stage, "episodes", _slug(env), f"{seed}.json")
-                if self._exists(*parts):
-                    row = EpisodeRow.model_validate_json(self._read_text(*parts))
-                    rows[(env, seed)] = row
-                    continue
-                jobs.append(
-                    {
-                        "stage": stage,
-                        "env": env,
-                        "seed": seed,
-                        "decider": cfg.decider,
-                        "max_steps": cfg.max_steps,
-                        "scaffold_yaml": scaffold.to_yaml(),
-                        "memory_url": self.url(stage, "memory", _slug(env), str(seed)),
-                        "trace_url": self.url(stage, "traces", _slug(env), f"{seed}.jsonl.gz"),
-                        "storage_options": self.opts,
-                    }
-                )
-        for result in self._map(rollout, jobs, label=f"{stage} episodes"):
-            row = EpisodeRow.model_validate(result)
-            # The episode JSON is the finished marker of that episode (written last).
-            self._write_text(
-                row.model_dump_json(indent=1), stage, "episodes", _slug(row.env), f"{row.seed}.json"
-            )
-            rows[(row.env, row.seed)] = row
-            self.played += 1
-        return [rows[(env, s)] for env in cfg.envs for s in seeds]
+        return EpisodeJob(
+            env=env,
+            seed=seed,
+            agent=stage,
+            key=f"{_slug(env)}/{seed}",
+            decider=cfg.decider,
+            scaffold=scaffold.id,
+            scaffold_yaml=scaffold.to_yaml(),
+            max_steps=cfg.max_steps,
+            memory_url=self.url(stage, "memory", _slug(env), str(seed)),
+            trace_url=self.url(stage, "traces", _slug(env), f"{seed}.jsonl.gz"),
+            storage_options=self.opts,
+            env_factory=f"{_FACTORIES}:make_env",
+            decider_factory=f"{_FACTORIES}:make_decider",
+            header_extra={"pipeline_stage": stage},
+            labels={"stage": stage},
+        )
 
-    def _map(
-        self,
-        fn: Callable[[dict[str, Any]], dict[str, Any]],
-        jobs: list[dict[str, Any]],
-        *,
-        label: str,
-    ) -> list[dict[str, Any]]:
+    def _episodes(
+        self, stage: str, scaffold: Scaffold, seeds: Sequence[int]
+    ) -> list[EpisodeResult]:
+        """Play the stage's episodes not finished yet (``out/<stage>/episodes/...``)."""
         from rich.progress import Progress
 
-        if not jobs:
-            return []
-        out: list[dict[str, Any]] = []
+        cfg = self.config
+        jobs = [self._job(stage, scaffold, env, seed) for env in cfg.envs for seed in seeds]
         with Progress(disable=self.quiet) as progress:
-            task = progress.add_task(label, total=len(jobs))
-            if self.config.executor == "ray":
-                for res in _ray_map(fn, jobs):
-                    out.append(res)
-                    progress.advance(task)
-            elif self.config.workers <= 1:
-                for job in jobs:
-                    out.append(fn(job))
-                    progress.advance(task)
-            else:
-                ctx = get_context("spawn")
-                with ProcessPoolExecutor(max_workers=self.config.workers, mp_context=ctx) as pool:
-                    for res in pool.map(fn, jobs):
-                        out.append(res)
-                        progress.advance(task)
-        return out
+            bar = progress.add_task(f"{stage} episodes", total=len(jobs))
+
+            def count(_res: EpisodeResult, fresh: bool) -> None:
+                self.played += int(fresh)
+                progress.advance(bar)
+
+            try:
+                return run_jobs(
+                    jobs,
+                    RunDir(self.url(stage), self.opts),
+                    executor=cfg.executor,
+                    workers=cfg.workers,
+                    on_result=count,
+                )
+            except RunDirError as exc:
+                raise PipelineError(f"{stage} episodes: {exc}") from exc
 
     def _start_scaffold(self) -> Scaffold:
         from automem_sdk.trainers.structural.envs import load_start_scaffold
@@ -421,7 +353,7 @@ class Pipeline:
         best = _accepted_head(run_dir, start)
         for name in ("ledger.jsonl", "state.json", "config.json"):
             if (run_dir / name).exists():
-                self._write_text((run_dir / name).read_text(encoding="utf-8"), "structural", name)
+                self._copy_in(run_dir / name, "structural", name)
         self._write_text(best.to_yaml(), "structural", "scaffold.yaml")
         self._mark_done(
             "structural",
@@ -438,26 +370,39 @@ class Pipeline:
         if not cfg.enabled:
             self._mark_done("behavioral", {"skipped": True})
             return
+        local_data = self._behavioral_dataset()
+        base, result = self._behavioral_train(local_data)
+        adapter = Path(result.adapter_dir)
+        self._copy_in(adapter, "behavioral", "adapter")
+        reports = self._behavioral_eval(scaffold, base, adapter)
+        train = {
+            "steps": result.steps,
+            "loss_before": result.loss_before,
+            "loss_after": result.loss_after,
+            "tokens_per_s": result.tokens_per_s,
+        }
+        self._write_text(
+            json.dumps({"train": train, "reports": reports}, indent=1), "behavioral", "eval.json"
+        )
+        self._mark_done("behavioral", {"adapter": self.url("behavioral", "adapter")})
+
+    def _behavioral_dataset(self) -> Path:
+        """Build the SFT dataset from the baseline traces (once); return a local copy."""
         from automem_sdk.trainers.behavioral import (
             PostprocessConfig,
-            TrainConfig,
             build_dataset,
-            evaluate_two_model,
             parse_selector,
-            read_dataset,
-            train_lora,
         )
-        from automem_sdk.trainers.structural.envs import make_env
 
+        cfg = self.config.behavioral
         traces = list_traces(self.url("baseline", "traces"), self.opts)
         if not traces:
             raise PipelineError("behavioral stage: the baseline stage left no traces")
-        data_url = self.url("behavioral", "dataset")
         if not self._exists("behavioral", "dataset", "dataset.jsonl"):
             build_dataset(
                 traces,
                 parse_selector(cfg.selector, None),
-                data_url,
+                self.url("behavioral", "dataset"),
                 PostprocessConfig(min_examples=cfg.min_examples),
                 storage_options=self.opts,
             )
@@ -465,6 +410,13 @@ class Pipeline:
         local_data.write_text(
             self._read_text("behavioral", "dataset", "dataset.jsonl"), encoding="utf-8"
         )
+        return local_data
+
+    def _behavioral_train(self, local_data: Path) -> tuple[str, Any]:
+        """Train the LoRA on ``local_data``; return (base model, training result)."""
+        from automem_sdk.trainers.behavioral import TrainConfig, read_dataset, train_lora
+
+        cfg = self.config.behavioral
         base = cfg.base_model
         if base == "tiny":
             from automem_sdk.trainers.behavioral import build_tiny_causal_lm
@@ -479,48 +431,31 @@ class Pipeline:
             min_examples=cfg.min_examples,
         )
         result = train_lora(str(local_data), tcfg, str(self.workdir / "lora"), quiet=self.quiet)
-        adapter = Path(result.adapter_dir)
-        for f in adapter.rglob("*"):
-            if f.is_file():
-                with fsspec.open(
-                    self.url("behavioral", "adapter", str(f.relative_to(adapter))),
-                    "wb",
-                    **self.opts,
-                ) as out:
-                    out.write(f.read_bytes())
-        seeds = cfg.eval_seeds or self.config.seeds.eval
+        return str(base), result
+
+    def _behavioral_eval(self, scaffold: Scaffold, base: str, adapter: Path) -> list[Any]:
+        """Two-model evaluation of base vs base + LoRA on every env (report dicts)."""
+        from automem_sdk.trainers.behavioral import evaluate_two_model
+        from automem_sdk.trainers.structural.envs import make_env
+
+        cfg = self.config.behavioral
+        max_steps = cfg.eval_max_steps or self.config.max_steps
         specialists = self._specialists(base, str(adapter))
         reports = []
         for env_name in self.config.envs:
             report = evaluate_two_model(
-                lambda n=env_name: make_env(n, cfg.eval_max_steps or self.config.max_steps),
-                seeds,
+                lambda n=env_name: make_env(n, max_steps),
+                cfg.eval_seeds or self.config.seeds.eval,
                 specialists,
                 lambda n=env_name: _eval_task_policy(self.config.decider, n),
                 scaffold=scaffold,
-                max_steps=cfg.eval_max_steps or self.config.max_steps,
+                max_steps=max_steps,
                 out_dir=self.url("behavioral", "eval", _slug(env_name)),
                 storage_options=self.opts,
                 quiet=self.quiet,
             )
             reports.append(report.model_dump(mode="json"))
-        self._write_text(
-            json.dumps(
-                {
-                    "train": {
-                        "steps": result.steps,
-                        "loss_before": result.loss_before,
-                        "loss_after": result.loss_after,
-                        "tokens_per_s": result.tokens_per_s,
-                    },
-                    "reports": reports,
-                },
-                indent=1,
-            ),
-            "behavioral",
-            "eval.json",
-        )
-        self._mark_done("behavioral", {"adapter": self.url("behavioral", "adapter")})
+        return reports
 
     def _specialists(self, base: str, adapter: str) -> dict[str, Any]:
         """The two memory models compared: base vs base + LoRA (in-process or served)."""
@@ -546,13 +481,13 @@ class Pipeline:
         self._mark_done("final", {"episodes": len(rows), "scaffold_id": sc.id})
 
     # ------------------------------------------------------------------ report
-    def _rows(self, stage: str) -> list[EpisodeRow]:
+    def _rows(self, stage: str) -> list[EpisodeResult]:
         rows = []
         for env in self.config.envs:
             for seed in self.config.seeds.eval:
                 parts = (stage, "episodes", _slug(env), f"{seed}.json")
                 if self._exists(*parts):
-                    rows.append(EpisodeRow.model_validate_json(self._read_text(*parts)))
+                    rows.append(EpisodeResult.model_validate_json(self._read_text(*parts)))
         return rows
 
     def report(self) -> dict[str, Any]:
@@ -656,11 +591,7 @@ class Pipeline:
             path = os.path.join(tmp, "p.png")
             fig.savefig(path, dpi=110)
             plt.close(fig)
-            with (
-                open(path, "rb") as f,
-                fsspec.open(self.url("progression.png"), "wb", **self.opts) as out,
-            ):
-                out.write(f.read())
+            self._copy_in(Path(path), "progression.png")
 
 
 def _accepted_head(run_dir: Path, start: Scaffold) -> Scaffold:
@@ -706,24 +637,6 @@ def _print_table(table: list[dict[str, Any]]) -> None:
     for r in table:
         t.add_row(*(_fmt(r.get(c)) for c in _COLUMNS))
     Console().print(t)
-
-
-def _ray_map(
-    fn: Callable[[dict[str, Any]], dict[str, Any]], jobs: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    try:
-        import ray
-    except ImportError as exc:
-        raise PipelineError(
-            "executor 'ray' needs the [ray] extra: pip install 'automem-sdk[ray]'"
-        ) from exc
-    if not ray.is_initialized():
-        ray.init(
-            address=os.environ.get("RAY_ADDRESS"), ignore_reinit_error=True, log_to_driver=False
-        )
-    remote = ray.remote(fn)
-    results: list[dict[str, Any]] = ray.get([remote.remote(job) for job in jobs])
-    return results
 
 
 # ---------------------------------------------------------------------- CLI

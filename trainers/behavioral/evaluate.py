@@ -3,8 +3,10 @@
 Each *side* (e.g. ``before`` = the base model, ``after`` = base + adapter) plays the
 same seeds in ``two-model`` mode: the specialist runs LOG and the memory part of PLAN,
 and a fresh, unchanged task decider commits every action. Traces are written and
-diagnosed (:func:`automem_sdk.diagnostics.diagnose`), so the report shows progression
-together with redundant writes, unproductive actions and op validity per side.
+diagnosed, so the report shows progression together with redundant writes,
+unproductive actions and op validity per side. Each episode is played by the core
+runner, :func:`automem_sdk.episodes.play_episode`, and recorded as its
+:class:`~automem_sdk.episode_result.EpisodeResult`.
 """
 
 from __future__ import annotations
@@ -12,20 +14,21 @@ from __future__ import annotations
 import math
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from statistics import mean, stdev
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from automem_sdk.agent import MemoryAgent, run_episode
-from automem_sdk.diagnostics import diagnose
+from automem_sdk.agent import MemoryAgent
 from automem_sdk.env import Decider, TextEnv
+from automem_sdk.episode_result import EpisodeResult
+from automem_sdk.episodes import EpisodeJob, play_episode
 from automem_sdk.llm.base import LLMClient
 from automem_sdk.scaffold import Scaffold
 from automem_sdk.store import MemoryStore
-from automem_sdk.trace import read_trace
 
-__all__ = ["EpisodeEval", "EvalReport", "SideReport", "evaluate_two_model", "report_table"]
+__all__ = ["EvalReport", "SideReport", "evaluate_two_model", "report_table"]
 
 DeciderLike = Decider | LLMClient | Callable[[str, str], str]
 
@@ -42,22 +45,12 @@ REPORT_KEYS = (
 )
 
 
-class EpisodeEval(BaseModel):
-    """One evaluated episode."""
-
-    seed: int
-    progression: float
-    steps: int
-    trace: str | None
-    diagnostics: dict[str, float]
-
-
 class SideReport(BaseModel):
     """Every episode of one side and the means."""
 
     label: str
     model: str
-    episodes: list[EpisodeEval] = Field(default_factory=list)
+    episodes: list[EpisodeResult] = Field(default_factory=list)
 
     def mean(self, key: str) -> float:
         """Mean of ``key`` (``progression`` or a diagnostics key) over episodes."""
@@ -92,6 +85,50 @@ def _name(d: DeciderLike) -> str:
     return str(getattr(d, "name", None) or getattr(d, "model", None) or type(d).__name__)
 
 
+@dataclass(frozen=True)
+class _Setup:
+    """What every episode of one evaluation shares."""
+
+    root: str
+    scaffold: Scaffold | str
+    max_steps: int | None
+    storage_options: dict[str, Any] | None
+    keep_traces: bool
+
+
+def _play_one(
+    setup: _Setup,
+    env: TextEnv,
+    label: str,
+    seed: int,
+    specialist: DeciderLike,
+    task: DeciderLike,
+) -> EpisodeResult:
+    """One two-model episode of side ``label`` (the env is closed after)."""
+    memory_url = f"{setup.root}/{label}/memory-seed{seed}"
+    store = MemoryStore(memory_url, setup.storage_options)
+    agent = MemoryAgent(store, setup.scaffold, specialist, mode="two-model", task_decider=task)
+    job = EpisodeJob(
+        env=env.name,
+        seed=seed,
+        agent=label,
+        key=f"{label}/seed{seed}",
+        mode="two-model",
+        max_steps=setup.max_steps,
+        memory_url=memory_url,
+        clear_memory=False,
+        trace_url=f"{setup.root}/{label}/seed{seed}.jsonl",
+        storage_options=setup.storage_options or {},
+        header_extra={"eval_side": label},
+        labels={"side": label},
+    )
+    try:
+        res = play_episode(job, env=env, agent=agent)
+    finally:
+        env.close()
+    return res if setup.keep_traces else res.model_copy(update={"trace_url": None})
+
+
 def evaluate_two_model(
     env_factory: Callable[[], TextEnv],
     seeds: Sequence[int],
@@ -124,53 +161,28 @@ def evaluate_two_model(
     """
     from rich.progress import Progress
 
-    tmp = None
-    if out_dir is None:
-        tmp = tempfile.TemporaryDirectory(prefix="automem-eval-")
-        out_dir = tmp.name
-    root = out_dir.rstrip("/")
+    tmp = tempfile.TemporaryDirectory(prefix="automem-eval-") if out_dir is None else None
+    root = (tmp.name if tmp is not None else str(out_dir)).rstrip("/")
+    setup = _Setup(
+        root=root,
+        scaffold=scaffold,
+        max_steps=max_steps,
+        storage_options=storage_options,
+        keep_traces=tmp is None,
+    )
     env_name = ""
     sides: list[SideReport] = []
     try:
         with Progress(disable=quiet) as progress:
-            task = progress.add_task("two-model eval", total=len(seeds) * len(specialists))
+            bar = progress.add_task("two-model eval", total=len(seeds) * len(specialists))
             for label, specialist in specialists.items():
                 side = SideReport(label=label, model=_name(specialist))
                 for seed in seeds:
                     env = env_factory()
                     env_name = env.name
-                    store = MemoryStore(f"{root}/{label}/memory-seed{seed}", storage_options)
-                    agent = MemoryAgent(
-                        store,
-                        scaffold,
-                        specialist,
-                        mode="two-model",
-                        task_decider=task_factory(),
-                    )
-                    trace_url = f"{root}/{label}/seed{seed}.jsonl"
-                    try:
-                        res = run_episode(
-                            env,
-                            agent,
-                            seed,
-                            max_steps=max_steps,
-                            trace=trace_url,
-                            storage_options=storage_options,
-                            header_extra={"eval_side": label},
-                        )
-                    finally:
-                        env.close()
-                    diag = diagnose(read_trace(trace_url, storage_options)).summary()
-                    side.episodes.append(
-                        EpisodeEval(
-                            seed=seed,
-                            progression=res.progression,
-                            steps=res.steps,
-                            trace=None if tmp is not None else trace_url,
-                            diagnostics=diag,
-                        )
-                    )
-                    progress.advance(task)
+                    res = _play_one(setup, env, label, seed, specialist, task_factory())
+                    side.episodes.append(res)
+                    progress.advance(bar)
                 sides.append(side)
     finally:
         if tmp is not None:
