@@ -28,7 +28,7 @@ stages:
 
 
 def add_parser(train_subparsers: Any) -> None:
-    """Add ``behavioral`` (with ``dataset``, ``fit``, ``eval``) under ``automem train``."""
+    """Add ``behavioral`` (``dataset``, ``fit``, ``eval``, ``iterate``) under ``automem train``."""
     p = train_subparsers.add_parser(
         "behavioral",
         help="distil good memory decisions from traces into a LoRA memory specialist",
@@ -37,6 +37,14 @@ def add_parser(train_subparsers: Any) -> None:
     )
     sub = p.add_subparsers(dest="behavioral_cmd", metavar="STAGE", required=True)
 
+    _add_dataset_parser(sub)
+    _add_fit_parser(sub)
+    _add_eval_parser(sub)
+    _add_iterate_parser(sub)
+
+
+def _add_dataset_parser(sub: Any) -> None:
+    """``dataset``: traces -> selected turns -> SFT dataset."""
     d = sub.add_parser("dataset", help="traces -> selected turns -> SFT dataset (JSONL)")
     d.add_argument("traces", nargs="+", help="trace files or directories (any fsspec URL)")
     d.add_argument("--out", required=True, help="output directory URL (dataset + ledger)")
@@ -62,6 +70,9 @@ def add_parser(train_subparsers: Any) -> None:
     d.add_argument("--name", default="dataset.jsonl")
     d.set_defaults(func=_cmd_dataset)
 
+
+def _add_fit_parser(sub: Any) -> None:
+    """``fit``: LoRA SFT of a memory specialist on a dataset."""
     f = sub.add_parser("fit", help="LoRA SFT of a memory specialist on a dataset")
     f.add_argument("--dataset", required=True, help="dataset URL from 'dataset'")
     f.add_argument(
@@ -110,6 +121,9 @@ def add_parser(train_subparsers: Any) -> None:
     f.add_argument("--quiet", action="store_true")
     f.set_defaults(func=_cmd_fit)
 
+
+def _add_eval_parser(sub: Any) -> None:
+    """``eval``: two-model evaluation, before vs after."""
     e = sub.add_parser("eval", help="two-model evaluation: before vs after")
     e.add_argument("--env", required=True, help="toy/keydoor or a benchmarks env name")
     e.add_argument("--seeds", default="0-4", help="e.g. 0-9 or 1,3,5 (default: %(default)s)")
@@ -130,10 +144,9 @@ def add_parser(train_subparsers: Any) -> None:
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=_cmd_eval)
 
-    _add_iterate_parser(sub)
-
 
 def _add_iterate_parser(sub: Any) -> None:
+    """``iterate``: roll out, select, fine-tune, evaluate; repeat."""
     it = sub.add_parser(
         "iterate",
         help="roll out, select, fine-tune, evaluate on held-out seeds; repeat",
