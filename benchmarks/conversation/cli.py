@@ -102,7 +102,10 @@ def bench_conversation(args: argparse.Namespace) -> int:
         task_model_factory=factory,
         trace_dir=getattr(args, "traces", None),
     )
-    reference = agents[0] if any("=" in a for a in agents) else None
+    from .run import parse_condition
+
+    labelled = any("=" in a for a in agents)
+    reference = parse_condition(agents[0]).label if labelled else None
     rep = write_report(
         results, args.out, plot=not getattr(args, "no_plot", False), reference=reference
     )

@@ -110,7 +110,7 @@ def read_schema(messages: Sequence[Message]) -> PromptSchema:
         SchemaFile(m.group(1), m.group(2), m.group(3), int(m.group(4)))
         for m in _FILE_LINE.finditer(system)
     ]
-    ops = {m.lower() for m in re.findall(r"<\|([A-Z_]+)\|>", system)}
+    ops = {m.lower() for m in re.findall(r"(?m)^<\|([A-Z_]+)\|>", system)}
     instruction = user.split("Observation:", 1)[0]
     return PromptSchema(files=files, ops=ops, log_prompt=instruction)
 

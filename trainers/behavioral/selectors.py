@@ -218,20 +218,14 @@ class AllTurnsSelector(Selector):
         return "all"
 
 
-_OUTCOMES: dict[tuple[str, str], TraceOutcomes | None] = {}
-
-
 def trace_outcomes(lt: LoadedTrace) -> TraceOutcomes | None:
-    """The outcomes attached beside ``lt`` (``None`` without any; read once per trace
-    content)."""
-    key = (lt.url, lt.sha256)
-    if key not in _OUTCOMES:
-        try:
-            found = read_outcomes(lt.url)
-        except (AutomemError, OSError, ValueError):
-            found = []
-        _OUTCOMES[key] = TraceOutcomes(lt.trace, found) if found else None
-    return _OUTCOMES[key]
+    """The outcomes attached beside ``lt`` (``None`` without any), read now: feedback
+    attached after the trace was loaded counts."""
+    try:
+        found = read_outcomes(lt.url)
+    except (AutomemError, OSError, ValueError):
+        found = []
+    return TraceOutcomes(lt.trace, found) if found else None
 
 
 def _has_env_progression(lt: LoadedTrace) -> bool:
