@@ -34,7 +34,8 @@ from automem_sdk.trace import read_trace
 
 
 def _cramped() -> Scaffold:
-    return load_conversation_scaffold("chat-cramped")
+    sc: Scaffold = load_conversation_scaffold("chat-cramped")
+    return sc
 
 
 def _with(sc: Scaffold, **file_changes: object) -> Scaffold:
