@@ -29,8 +29,8 @@ from .run import DEFAULT_CONTEXT_CHARS, Condition, play_dialogue
 
 if TYPE_CHECKING:
     from automem_sdk.trainers.structural.config import AgentConfig, StructuralConfig
-    from automem_sdk.trainers.structural.evaluate import EpisodeScore
 
+    from automem_sdk.episode_result import EpisodeResult
     from automem_sdk.scaffold import Scaffold
 
 __all__ = ["ConversationEvaluator", "evaluator_for", "is_conversation_env", "size_of"]
@@ -100,16 +100,16 @@ class ConversationEvaluator:
 
     def evaluate(
         self, scaffold: Scaffold, env: str, seed: int, *, trace: str | None = None
-    ) -> EpisodeScore:
+    ) -> EpisodeResult:
         """Play the dialogue of ``seed`` at ``env``'s size with ``scaffold``; log the
         trace (with its outcomes) to ``trace`` if given.
 
         Raises:
             ValueError: ``env`` is not a conversation env.
         """
-        from automem_sdk.trainers.structural.evaluate import EpisodeScore, memory_snapshot
-
         from automem_sdk.diagnostics import diagnose
+        from automem_sdk.episode_result import EpisodeResult
+        from automem_sdk.episodes import memory_snapshot
         from automem_sdk.llm.base import Usage
         from automem_sdk.trace import read_trace
 
@@ -137,12 +137,12 @@ class ConversationEvaluator:
             tr = read_trace(trace, self.storage_options)
             diagnostics = diagnose(tr).summary()
             n_ops = sum(len(t.ops) for t in tr.turns)
-        return EpisodeScore(
+        return EpisodeResult(
             env=env,
             seed=seed,
             scaffold_id=scaffold.id,
             progression=acc,
-            reward=acc,
+            total_reward=acc,
             steps=len(dialogue.turns()),
             usage=Usage(prompt_tokens=sum(r.prompt_tokens for r in results)),
             n_ops=n_ops,
