@@ -319,14 +319,26 @@ def test_study_quick_end_to_end_and_resume(tmp_path: Path, study: ModuleType) ->
     assert rows["no-memory"]["map_recall"][0] == 0.0
     assert rows["base"]["tok_s"][0] > 0 and rows["lora"]["tok_s"][0] > 0
     episode = json.loads(
-        (out / "eval" / "lora" / "minihack-MazeWalk-9x9" / "seed1.json").read_text()
+        (out / "eval" / "episodes" / "lora" / "minihack-MazeWalk-9x9" / "seed1.json").read_text()
     )
     assert episode["turns"] == 2 * episode["steps"]  # one LOG and one PLAN turn per step
-    assert (out / "eval" / "lora" / "minihack-MazeWalk-9x9" / "seed1" / "trace.jsonl").is_file()
+    assert episode["agent"] == "lora" and episode["mode"] == "two-model"
+    assert set(episode["diagnostics"]) >= {"op_validity", "unproductive_rate"}
+    # The core run directory reads the records: one per side and seed.
+    from automem_sdk.rundir import RunDir
+
+    results = RunDir(out / "eval").load_results()
+    assert len(results) == 4 * cfg.seeds
+    assert {r.agent for r in results} == {"no-memory", "base", "lora", "teacher"}
+    assert (out / "eval" / "traces" / "lora" / "minihack-MazeWalk-9x9" / "seed1.jsonl").is_file()
     md = (out / "results.md").read_text()
     assert "| minihack/MazeWalk-9x9 | lora |" in md and "LoRA training:" in md
     # Resume: nothing is replayed or retrained.
-    stamp = (out / "eval" / "base" / "minihack-MazeWalk-9x9" / "seed0.json").stat().st_mtime_ns
+    stamp = (
+        (out / "eval" / "episodes" / "base" / "minihack-MazeWalk-9x9" / "seed0.json")
+        .stat()
+        .st_mtime_ns
+    )
     adapter = (out / "train" / "adapter" / "adapter_model.safetensors").stat().st_mtime_ns
     assert (
         study.main(
@@ -346,7 +358,7 @@ def test_study_quick_end_to_end_and_resume(tmp_path: Path, study: ModuleType) ->
         == 0
     )
     assert (
-        out / "eval" / "base" / "minihack-MazeWalk-9x9" / "seed0.json"
+        out / "eval" / "episodes" / "base" / "minihack-MazeWalk-9x9" / "seed0.json"
     ).stat().st_mtime_ns == stamp
     assert (out / "train" / "adapter" / "adapter_model.safetensors").stat().st_mtime_ns == adapter
 

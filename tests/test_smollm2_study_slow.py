@@ -50,7 +50,15 @@ def test_real_smollm2_runs_two_model_memory_turns(
     assert (tmp_path / "study" / "eval" / "DONE.json").is_file()
     assert not (tmp_path / "study" / "train").exists()  # the base side needs no adapter
     ep = json.loads(
-        (tmp_path / "study" / "eval" / "base" / "minihack-MazeWalk-9x9" / "seed0.json").read_text()
+        (
+            tmp_path
+            / "study"
+            / "eval"
+            / "episodes"
+            / "base"
+            / "minihack-MazeWalk-9x9"
+            / "seed0.json"
+        ).read_text()
     )
     assert ep["steps"] == 2 and ep["turns"] == 4  # one LOG and one PLAN turn per step
     assert 0 < ep["mem_completion_tokens"] <= 4 * 24

@@ -13,8 +13,10 @@ from pathlib import Path
 from statistics import mean, stdev
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import model_validator
 from rich.table import Table
+
+from automem_sdk.episode_result import EpisodeResult
 
 __all__ = [
     "SIDE_ORDER",
@@ -30,28 +32,42 @@ __all__ = [
 SIDE_ORDER: tuple[str, ...] = ("no-memory", "base", "base-grammar", "lora", "teacher")
 
 
-class EpisodeRecord(BaseModel):
-    """One evaluated episode (``DIR/eval/SIDE/TASK/seedN.json``)."""
+class EpisodeRecord(EpisodeResult):
+    """One evaluated episode (``DIR/eval/episodes/SIDE/TASK/seedN.json``).
 
-    side: str
-    env: str
-    seed: int
-    progression: float
-    steps: int
-    cells_visited: int
-    map_lines: int
-    map_recall: float
-    map_precision: float | None
-    diagnostics: dict[str, float]
-    turns: int
-    valid_turns: int
-    n_writes: int
-    redundant_writes: int
-    unproductive_actions: int
-    mem_prompt_tokens: int
-    mem_completion_tokens: int
-    mem_latency_s: float
-    wall_s: float
+    The core :class:`~automem_sdk.episode_result.EpisodeResult` of
+    :func:`~automem_sdk.episodes.play_episode` (``agent`` is the side, ``diagnostics``
+    the trace's summary) plus the study's measures: the memory's map against the cells
+    the player stood on, turn and write counts, and the memory model's own usage (LOG
+    and PLAN turns only; the task policy is scripted). Records written before it took
+    ``EpisodeResult`` as its base (``side`` instead of ``agent``) still load.
+    """
+
+    cells_visited: int = 0
+    map_lines: int = 0
+    map_recall: float = 0.0
+    map_precision: float | None = None
+    turns: int = 0
+    valid_turns: int = 0
+    n_writes: int = 0
+    redundant_writes: int = 0
+    unproductive_actions: int = 0
+    mem_prompt_tokens: int = 0
+    mem_completion_tokens: int = 0
+    mem_latency_s: float = 0.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _side_is_agent(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "side" in data:
+            data = dict(data)
+            data.setdefault("agent", data.pop("side"))
+        return data
+
+    @property
+    def side(self) -> str:
+        """The evaluation side that played it (the result's ``agent``)."""
+        return self.agent
 
     @property
     def tokens_per_s(self) -> float:

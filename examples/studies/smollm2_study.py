@@ -30,7 +30,9 @@ skips finished stages, and the evaluation skips finished episodes; see
    (scripted), optionally ``base-grammar`` (SmolLM2 with the op grammar enforced). The
    task policy is the same fixed ``MapPolicy`` on every side: it acts on the map lines
    the memory specialist read in PLAN, so better memory is the only way a side can do
-   better. One JSON per episode under ``DIR/eval`` (``smollm2_report.EpisodeRecord``).
+   better. One JSON per episode under ``DIR/eval/episodes`` (a
+   :class:`~automem_sdk.rundir.RunDir`; ``smollm2_report.EpisodeRecord``), its trace
+   under ``DIR/eval/traces`` and its memory under ``DIR/eval/memory``.
 7. ``report``: mean ± SE per task and side (progression, op validity, redundant
    writes, unproductive actions, cells visited, map recall, tokens/s), a rich table,
    ``DIR/results.md``, ``DIR/results.png`` and ``DIR/report.json``.
@@ -70,9 +72,12 @@ from smollm2_report import (
 )
 from study_stages import Stages, StudyError, progress, read_json, write_json
 
-from automem_sdk.agent import EpisodeResult, MemoryAgent, run_episode
+from automem_sdk.agent import MemoryAgent
 from automem_sdk.diagnostics import diagnose
+from automem_sdk.episode_result import EpisodeResult
+from automem_sdk.episodes import EpisodeJob, play_episode
 from automem_sdk.errors import AutomemError
+from automem_sdk.rundir import RunDir
 from automem_sdk.store import MemoryStore
 from automem_sdk.trace import read_trace
 
@@ -193,31 +198,21 @@ def _map_cells(store: MemoryStore) -> set[tuple[int, int]]:
 
 
 def _score(
-    side: str,
-    task: str,
-    seed: int,
-    res: EpisodeResult,
-    trace: str,
-    keys: set[tuple[int, int]],
-    env: CompactObservation,
+    res: EpisodeResult, keys: set[tuple[int, int]], env: CompactObservation
 ) -> EpisodeRecord:
-    """The record of one episode: its trace's diagnostics and the map against the walk."""
-    tr = read_trace(trace)
+    """The record of one episode: its result, the trace's counts and the map vs the walk."""
+    assert res.trace_url is not None
+    tr = read_trace(res.trace_url)
     diag = diagnose(tr)
     mem_turns = [t for t in tr.turns if t.routine in ("log", "plan")]
     visited = env.visited
     hit = len(keys & visited)
     return EpisodeRecord(
-        side=side,
-        env=task,
-        seed=seed,
-        progression=res.progression,
-        steps=res.steps,
+        **res.model_dump(),
         cells_visited=len(visited),
         map_lines=len(keys),
         map_recall=hit / len(visited) if visited else 0.0,
         map_precision=hit / len(keys) if keys else None,
-        diagnostics=diag.summary(),
         turns=diag.turns,
         valid_turns=diag.valid_turns,
         n_writes=diag.n_writes,
@@ -226,7 +221,6 @@ def _score(
         mem_prompt_tokens=sum(t.usage.prompt_tokens for t in mem_turns),
         mem_completion_tokens=sum(t.usage.completion_tokens for t in mem_turns),
         mem_latency_s=sum(t.latency_s for t in mem_turns),
-        wall_s=res.wall_s,
     )
 
 
@@ -261,6 +255,7 @@ class _Study:
         self.stages = Stages(self.root, STAGES, quiet=cfg.quiet)
         self.console = self.stages.console
         self.scaffold = map_scaffold()
+        self.runs = RunDir(self.root / "eval")  # records under DIR/eval/episodes
 
     def need(self, stage: str) -> dict[str, Any]:
         """The output of an earlier stage (:class:`StudyError` when it has not run)."""
@@ -295,24 +290,32 @@ class _Study:
 
     def play(
         self,
-        task: str,
-        seed: int,
+        job: EpisodeJob,
         store: MemoryStore,
         decider: Any,
-        *,
-        steps: int,
-        trace: str,
-        header: dict[str, Any],
-        memory: bool = True,
     ) -> tuple[EpisodeResult, CompactObservation]:
-        """One two-model episode of ``task`` with ``decider`` as memory specialist."""
-        env = _make_env(task)
-        agent = self._agent(store, decider, seed, memory=memory)
+        """Play ``job`` (two-model) with ``decider`` as memory specialist on ``store``."""
+        env = _make_env(job.env)
+        agent = self._agent(store, decider, job.seed, memory=job.memory == "on")
         try:
-            res = run_episode(env, agent, seed, max_steps=steps, trace=trace, header_extra=header)
+            res = play_episode(job, env=env, agent=agent)
         finally:
             env.close()
         return res, env
+
+    def job(self, role: str, task: str, seed: int, trace: Path, **kw: Any) -> EpisodeJob:
+        """The :class:`~automem_sdk.episodes.EpisodeJob` of one episode of ``role``."""
+        return EpisodeJob(
+            env=task,
+            seed=seed,
+            agent=role,
+            scaffold=self.scaffold.name,
+            mode="two-model",
+            trace_url=str(trace),
+            header_extra={"study": "smollm2", "role": role},
+            labels={"study": "smollm2", "side": role},
+            **kw,
+        )
 
     def stage_teacher(self) -> dict[str, Any]:
         """Teacher episodes on seeds ``1000+``; their traces feed the dataset."""
@@ -322,22 +325,14 @@ class _Study:
         t0 = time.perf_counter()
         results: list[tuple[str, EpisodeResult]] = []
         seeds = [TEACHER_SEED_OFFSET + i for i in range(cfg.teacher_seeds)]
-        header = {"study": "smollm2", "role": "teacher"}
         with progress(cfg.quiet) as bars:
             bar = bars.add_task("teacher episodes", total=len(cfg.tasks) * len(seeds))
             for task in cfg.tasks:
                 for seed in seeds:
                     store = MemoryStore(str(tdir / "memory" / _slug(task) / f"seed{seed}"))
-                    trace = str(tdir / "traces" / f"{_slug(task)}-seed{seed}.jsonl")
-                    res, _env = self.play(
-                        task,
-                        seed,
-                        store,
-                        MapTeacher(store, seed),
-                        steps=cfg.teacher_steps,
-                        trace=trace,
-                        header=header,
-                    )
+                    trace = tdir / "traces" / f"{_slug(task)}-seed{seed}.jsonl"
+                    job = self.job("teacher", task, seed, trace, max_steps=cfg.teacher_steps)
+                    res, _env = self.play(job, store, MapTeacher(store, seed))
                     results.append((task, res))
                     bars.advance(bar)
         by_task = {t: mean(r.progression for e, r in results if e == t) for t in cfg.tasks}
@@ -428,8 +423,14 @@ class _Study:
         return out
 
     # -- 6 ---------------------------------------------------------------------------
+    @staticmethod
+    def episode_key(side: str, task: str, seed: int) -> str:
+        """The key of an evaluation episode in the ``eval`` run directory."""
+        return f"{side}/{_slug(task)}/seed{seed}"
+
     def episode_path(self, side: str, task: str, seed: int) -> Path:
-        return self.root / "eval" / side / _slug(task) / f"seed{seed}.json"
+        """``DIR/eval/episodes/SIDE/TASK/seedN.json``: the record (its finished marker)."""
+        return Path(self.runs.result_url(self.episode_key(side, task, seed)))
 
     @contextmanager
     def side_decider(self, side: str) -> Iterator[Callable[[MemoryStore, int], Any]]:
@@ -491,24 +492,27 @@ class _Study:
         self, side: str, task: str, seed: int, factory: Callable[[MemoryStore, int], Any]
     ) -> EpisodeRecord:
         """Play and score one evaluation episode; write its record."""
-        path = self.episode_path(side, task, seed)
-        work = path.with_suffix("")
-        shutil.rmtree(work, ignore_errors=True)
-        trace = str(work / "trace.jsonl")
-        store = MemoryStore(str(work / "memory"))
+        key = self.episode_key(side, task, seed)
+        # trace and memory beside the records, as the bench lays them out
+        eval_dir = self.root / "eval"
+        trace = eval_dir / "traces" / f"{key}.jsonl"
+        memory_dir = eval_dir / "memory" / key
+        shutil.rmtree(memory_dir, ignore_errors=True)
+        trace.unlink(missing_ok=True)
+        store = MemoryStore(str(memory_dir))
         memory = side != "no-memory"
-        res, env = self.play(
+        job = self.job(
+            side,
             task,
             seed,
-            store,
-            factory(store, seed),
-            steps=self.cfg.steps,
-            trace=trace,
-            header={"study": "smollm2", "side": side},
-            memory=memory,
+            trace,
+            key=key,
+            max_steps=self.cfg.steps,
+            memory="on" if memory else "off",
         )
-        rec = _score(side, task, seed, res, trace, _map_cells(store) if memory else set(), env)
-        write_json(path, rec.model_dump())
+        res, env = self.play(job, store, factory(store, seed))
+        rec = _score(res, _map_cells(store) if memory else set(), env)
+        self.runs.save_result(rec, key)
         return rec
 
     def stage_eval(self) -> dict[str, Any]:
@@ -538,13 +542,15 @@ class _Study:
 
     # -- 7 ---------------------------------------------------------------------------
     def load_records(self) -> list[EpisodeRecord]:
+        """The records of every finished evaluation episode of the configured sides."""
         out: list[EpisodeRecord] = []
         for side in self.cfg.sides:
             for task in self.cfg.tasks:
                 for seed in range(self.cfg.seeds):
-                    p = self.episode_path(side, task, seed)
-                    if p.is_file():
-                        out.append(EpisodeRecord.model_validate_json(p.read_text("utf-8")))
+                    parts = self.runs.result_parts(self.episode_key(side, task, seed))
+                    if self.runs.exists(*parts):
+                        text = self.runs.read_text(*parts)
+                        out.append(EpisodeRecord.model_validate_json(text))
         return out
 
     def stage_report(self) -> dict[str, Any]:

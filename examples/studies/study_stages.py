@@ -13,7 +13,6 @@ this folder on ``sys.path``).
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -23,6 +22,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from automem_sdk.errors import AutomemError
+from automem_sdk.rundir import atomic_write
 
 __all__ = ["DONE_FILE", "Stages", "StudyError", "progress", "read_json", "write_json"]
 
@@ -35,11 +35,8 @@ class StudyError(AutomemError):
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as indented JSON atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    """Write ``data`` as indented JSON, atomically (:func:`automem_sdk.rundir.atomic_write`)."""
+    atomic_write(path, json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
 def read_json(path: Path) -> Any:
