@@ -39,7 +39,8 @@ from automem_sdk.benchmarks.envs.toy import KeyDoorEnv
 from automem_sdk.benchmarks.players.toy import KeyDoorPlanner, KeyNoteWriter
 from study_stages import Stages, write_json
 
-from automem_sdk.agent import MemoryAgent, run_episode
+from automem_sdk.agent import MemoryAgent
+from automem_sdk.episodes import EpisodeJob, play_episode
 from automem_sdk.store import MemoryStore
 
 __all__ = ["EVAL_SEEDS", "MEMBERS", "STAGES", "STUDENTS", "main", "run_study"]
@@ -66,7 +67,8 @@ def _play(root: Path, misfile: int, seed: int, url: str) -> float:
     store = MemoryStore(str(mem))
     writer = KeyNoteWriter(store, misfile=misfile, noise_at=(1,))
     agent = MemoryAgent(store, "generic", writer, mode="two-model", task_decider=KeyDoorPlanner())
-    return float(run_episode(KeyDoorEnv(max_steps=STEPS), agent, seed, trace=url).progression)
+    job = EpisodeJob(env="toy/keydoor", seed=seed, agent=f"writer-misfile{misfile}", trace_url=url)
+    return play_episode(job, env=KeyDoorEnv(max_steps=STEPS), agent=agent).progression
 
 
 def _population(root: Path) -> dict[str, Any]:
