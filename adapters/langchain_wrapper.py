@@ -59,6 +59,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import get_callback_manager_for_config
 
 from automem_sdk.agent import MemoryAgent
+from automem_sdk.deciders import ExternalPolicy
 from automem_sdk.errors import AutomemError, LLMError
 from automem_sdk.llm.base import Completion, LLMClient, Message, Usage, as_messages
 from automem_sdk.ops import OpResult
@@ -494,15 +495,6 @@ class BackgroundLog:
 
 
 # --------------------------------------------------------------- scoped LOG routine
-class _NoPolicy:
-    """The task policy slot of an observe-mode agent whose actions come from elsewhere."""
-
-    name = "wrapped-runnable"
-
-    def decide(self, request: Any) -> Completion:
-        return Completion(text="", model=self.name)
-
-
 class MemoryScopes:
     """The memory behind one adapter: stores per namespace, their LOG agents, traces.
 
@@ -601,7 +593,11 @@ class MemoryScopes:
             agent = self._agents.get(ns)
             if agent is None:
                 agent = MemoryAgent(
-                    store, self.scaffold, self.llm, mode="observe", task_decider=_NoPolicy()
+                    store,
+                    self.scaffold,
+                    self.llm,
+                    mode="observe",
+                    task_decider=ExternalPolicy("wrapped-runnable"),
                 )
                 agent.reset()  # creates the scaffold's memory files that are missing
                 if self.trace is not None:
