@@ -12,109 +12,130 @@ def register(sub: Any) -> None:
     """Add the ``bench``, ``report`` and ``bench-speed`` subcommands (those not yet present)."""
     choices = getattr(sub, "choices", {}) or {}
     if "bench" not in choices:
-        p = sub.add_parser("bench", help="run a benchmark: agents x envs x seeds, resumable")
-        p.add_argument(
-            "--env",
-            action="append",
-            required=True,
-            help="crafter | minihack | nethack | all | minihack/<Task> (repeatable); "
-            "conversation[/S|M|L]: the keyless conversational memory benchmark",
-        )
-        p.add_argument(
-            "--agent",
-            action="append",
-            help="random | explorer | explorer-hist16 (explorer-hist<N>) | explorer-stateless "
-            "| explorer-trunc | llm | balrog | balrog+memory | two-model (repeatable; default "
-            "explorer, or two-model with --mode two-model)",
-        )
-        p.add_argument(
-            "--mode",
-            choices=("unified", "two-model"),
-            default="unified",
-            help="two-model: --memory-llm runs memory, --task-llm acts (adds agent two-model)",
-        )
-        p.add_argument(
-            "--memory-llm", help="two-model memory model: explorer | blank | an LLM spec"
-        )
-        p.add_argument(
-            "--task-llm",
-            default="planner",
-            help="two-model task policy: planner (default: acts on what memory returned) "
-            "| explorer | an LLM spec",
-        )
-        p.add_argument("--temperature", type=float, help="LLM sampling temperature")
-        p.add_argument("--max-tokens", type=int, help="LLM completion token cap")
-        p.add_argument(
-            "--history", type=int, default=16, help="history window of LLM agents (default 16)"
-        )
-        p.add_argument(
-            "--max-llm-failures",
-            type=int,
-            default=5,
-            help="consecutive LLM failures that stop the run (default 5)",
-        )
-        p.add_argument(
-            "--episodes",
-            type=int,
-            help="seeds 0..N-1 (default 30: headline tables need at least 30 seeds)",
-        )
-        p.add_argument("--seeds", help="seed list, e.g. 0-19 or 1,5,9")
-        p.add_argument("--workers", type=int, default=2, help="parallel episodes (default 2)")
-        p.add_argument("--out", default="automem-bench", help="output folder")
-        p.add_argument("--max-steps", type=int, help="step cap per episode (default: env's)")
-        p.add_argument(
-            "--levels-dir",
-            help="boxoban-levels folder (Boxoban tasks; default: the 300-level subsets shipped "
-            "with the package, or $AUTOMEM_BOXOBAN_LEVELS)",
-        )
-        p.add_argument(
-            "--scaffold",
-            help="scaffold name or path (default: the env family's; memgpt: the frozen "
-            "MemGPT-style baseline, rows labelled <agent>@memgpt)",
-        )
-        p.add_argument(
-            "--obs",
-            choices=("default", "balrog", "automem"),
-            default="default",
-            help="observation style: default (ours), balrog (BALROG's text: NetHack/MiniHack "
-            "full screen and cursor) or automem (MiniHack autopickup on); rows of a "
-            "non-default style are labelled <agent>@<style>-obs",
-        )
-        p.add_argument("--llm", help="model spec for --agent llm, e.g. openai:gpt-4o-mini")
-        p.add_argument("--memory-url", help="fsspec URL for memory stores (default OUT/memory)")
-        p.add_argument("--executor", choices=("process", "ray"), default="process")
-        p.add_argument("--quiet", action="store_true", help="no progress bar")
-        p.add_argument(
-            "--traces",
-            help="--env conversation: log the automem condition's traces, with outcomes, here",
-        )
-        p.set_defaults(func=_bench_checked)
+        _add_bench_parser(sub)
     if "report" not in choices:
-        p = sub.add_parser(
-            "report", help="tables and plot of a benchmark, structural or pipeline run"
-        )
-        p.add_argument("dir", help="a bench --out folder, a structural run or a pipeline out")
-        p.add_argument(
-            "--compare",
-            nargs=2,
-            action="append",
-            metavar=("A", "B"),
-            help="agents to compare, paired by seed with a 95%% bootstrap CI (repeatable; "
-            "default: each memory agent vs its baselines, e.g. explorer vs explorer-hist16 "
-            "and explorer-stateless)",
-        )
-        p.add_argument("--no-plot", action="store_true", help="do not write the PNG")
-        from automem_sdk.cli import add_format_flag
-
-        add_format_flag(p)
-        p.set_defaults(func=_report)
+        _add_report_parser(sub)
     if "bench-speed" not in choices:
-        p = sub.add_parser("bench-speed", help="raw env steps/s vs through the text wrapper")
-        p.add_argument("--game", action="append", help="minihack | nethack | crafter (repeatable)")
-        p.add_argument("--steps", type=int, default=2000, help="steps per round (default 2000)")
-        p.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
-        p.add_argument("--quick", action="store_true", help="tiny run (smoke test)")
-        p.set_defaults(func=_speed)
+        _add_speed_parser(sub)
+
+
+def _add_bench_parser(sub: Any) -> None:
+    """``automem bench``: agents x envs x seeds."""
+    p = sub.add_parser("bench", help="run a benchmark: agents x envs x seeds, resumable")
+    _add_bench_agent_options(p)
+    _add_bench_run_options(p)
+    p.set_defaults(func=_bench_checked)
+
+
+def _add_bench_agent_options(p: argparse.ArgumentParser) -> None:
+    """Envs, agents, the two-model split and the LLM knobs of ``bench``."""
+    p.add_argument(
+        "--env",
+        action="append",
+        required=True,
+        help="crafter | minihack | nethack | all | minihack/<Task> (repeatable); "
+        "conversation[/S|M|L]: the keyless conversational memory benchmark",
+    )
+    p.add_argument(
+        "--agent",
+        action="append",
+        help="random | explorer | explorer-hist16 (explorer-hist<N>) | explorer-stateless "
+        "| explorer-trunc | llm | balrog | balrog+memory | two-model (repeatable; default "
+        "explorer, or two-model with --mode two-model)",
+    )
+    p.add_argument(
+        "--mode",
+        choices=("unified", "two-model"),
+        default="unified",
+        help="two-model: --memory-llm runs memory, --task-llm acts (adds agent two-model)",
+    )
+    p.add_argument("--memory-llm", help="two-model memory model: explorer | blank | an LLM spec")
+    p.add_argument(
+        "--task-llm",
+        default="planner",
+        help="two-model task policy: planner (default: acts on what memory returned) "
+        "| explorer | an LLM spec",
+    )
+    p.add_argument("--temperature", type=float, help="LLM sampling temperature")
+    p.add_argument("--max-tokens", type=int, help="LLM completion token cap")
+    p.add_argument(
+        "--history", type=int, default=16, help="history window of LLM agents (default 16)"
+    )
+    p.add_argument(
+        "--max-llm-failures",
+        type=int,
+        default=5,
+        help="consecutive LLM failures that stop the run (default 5)",
+    )
+
+
+def _add_bench_run_options(p: argparse.ArgumentParser) -> None:
+    """Seeds, output, observation style and execution of ``bench``."""
+    p.add_argument(
+        "--episodes",
+        type=int,
+        help="seeds 0..N-1 (default 30: headline tables need at least 30 seeds)",
+    )
+    p.add_argument("--seeds", help="seed list, e.g. 0-19 or 1,5,9")
+    p.add_argument("--workers", type=int, default=2, help="parallel episodes (default 2)")
+    p.add_argument("--out", default="automem-bench", help="output folder")
+    p.add_argument("--max-steps", type=int, help="step cap per episode (default: env's)")
+    p.add_argument(
+        "--levels-dir",
+        help="boxoban-levels folder (Boxoban tasks; default: the 300-level subsets shipped "
+        "with the package, or $AUTOMEM_BOXOBAN_LEVELS)",
+    )
+    p.add_argument(
+        "--scaffold",
+        help="scaffold name or path (default: the env family's; memgpt: the frozen "
+        "MemGPT-style baseline, rows labelled <agent>@memgpt)",
+    )
+    p.add_argument(
+        "--obs",
+        choices=("default", "balrog", "automem"),
+        default="default",
+        help="observation style: default (ours), balrog (BALROG's text: NetHack/MiniHack "
+        "full screen and cursor) or automem (MiniHack autopickup on); rows of a "
+        "non-default style are labelled <agent>@<style>-obs",
+    )
+    p.add_argument("--llm", help="model spec for --agent llm, e.g. openai:gpt-4o-mini")
+    p.add_argument("--memory-url", help="fsspec URL for memory stores (default OUT/memory)")
+    p.add_argument("--executor", choices=("process", "ray"), default="process")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--traces",
+        help="--env conversation: log the automem condition's traces, with outcomes, here",
+    )
+
+
+def _add_report_parser(sub: Any) -> None:
+    """``automem report``: tables and plot of a run folder."""
+    p = sub.add_parser("report", help="tables and plot of a benchmark, structural or pipeline run")
+    p.add_argument("dir", help="a bench --out folder, a structural run or a pipeline out")
+    p.add_argument(
+        "--compare",
+        nargs=2,
+        action="append",
+        metavar=("A", "B"),
+        help="agents to compare, paired by seed with a 95%% bootstrap CI (repeatable; "
+        "default: each memory agent vs its baselines, e.g. explorer vs explorer-hist16 "
+        "and explorer-stateless)",
+    )
+    p.add_argument("--no-plot", action="store_true", help="do not write the PNG")
+    from automem_sdk.cli import add_format_flag
+
+    add_format_flag(p)
+    p.set_defaults(func=_report)
+
+
+def _add_speed_parser(sub: Any) -> None:
+    """``automem bench-speed``: raw env steps/s vs through the text wrapper."""
+    p = sub.add_parser("bench-speed", help="raw env steps/s vs through the text wrapper")
+    p.add_argument("--game", action="append", help="minihack | nethack | crafter (repeatable)")
+    p.add_argument("--steps", type=int, default=2000, help="steps per round (default 2000)")
+    p.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
+    p.add_argument("--quick", action="store_true", help="tiny run (smoke test)")
+    p.set_defaults(func=_speed)
 
 
 def _bench(args: argparse.Namespace) -> int:
