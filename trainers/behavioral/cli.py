@@ -430,12 +430,15 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         if args.after:
             specialists["after"] = make_client(args.after)
     elif args.base:
-        from automem_sdk.trainers.behavioral.hf_client import HFMemoryClient
+        from pathlib import Path
 
-        specialists["before"] = HFMemoryClient(args.base, max_new_tokens=args.max_new_tokens)
+        from automem_sdk.llm.local import LocalTransformersClient
+
+        local = {"max_new_tokens": args.max_new_tokens, "device": "auto", "dtype": "fp32"}
+        specialists["before"] = LocalTransformersClient(args.base, name=args.base, **local)
         if args.adapter:
-            specialists["after"] = HFMemoryClient(
-                args.base, args.adapter, max_new_tokens=args.max_new_tokens
+            specialists["after"] = LocalTransformersClient(
+                args.base, adapter=args.adapter, name=Path(args.adapter).name, **local
             )
     if not specialists:
         raise BehavioralError("give --base [--adapter] or --before/--after client specs")

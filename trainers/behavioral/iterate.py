@@ -223,16 +223,18 @@ def select_examples(
 
 
 def _client(cfg: IterateConfig, adapter: str | None, *, temperature: float, name: str) -> Any:
-    from automem_sdk.trainers.behavioral.hf_client import HFMemoryClient
+    """The memory model of a rollout or evaluation: the base model (+ ``adapter``)."""
+    from automem_sdk.llm.local import LocalTransformersClient
 
-    return HFMemoryClient(
+    return LocalTransformersClient(
         cfg.base_model,
-        adapter,
+        adapter=adapter,
         name=name,
         max_new_tokens=cfg.max_new_tokens,
         temperature=temperature,
         max_context=cfg.max_context,
         device=cfg.device,
+        dtype="fp32",
     )
 
 
