@@ -411,38 +411,11 @@ class LoraSFT:
             return self.model(input_ids=ids).logits.float().cpu()
 
     # ---------------------------------------------------------------- train
-    def fit(self, examples: Sequence[SFTExample]) -> TrainResult:
-        """Train the adapter (resuming from the last checkpoint when ``config.resume``).
-
-        Raises:
-            InsufficientDataError: fewer than ``config.min_examples`` examples survive
-                tokenization.
-        """
-        from transformers import Trainer, TrainingArguments, trainer_utils
-        from transformers.trainer_callback import PrinterCallback
-
-        get_last_checkpoint: Any = trainer_utils.get_last_checkpoint
+    def _training_arguments(self, ckpt_dir: Path) -> Any:
+        """The ``TrainingArguments`` of :meth:`fit` (checkpoints in ``ckpt_dir``)."""
+        from transformers import TrainingArguments
 
         cfg = self.config
-        train_examples, held_examples, held_traces = split_heldout(
-            examples, cfg.heldout_fraction, cfg.seed
-        )
-        encoded, stats = self.encode(train_examples)
-        held_encoded, _ = self.encode(held_examples) if held_examples else ([], None)
-        if len(encoded) < max(cfg.min_examples, 1):
-            raise InsufficientDataError(
-                f"only {len(encoded)} trainable examples after tokenization "
-                f"(minimum {max(cfg.min_examples, 1)}); {stats.model_dump()}"
-            )
-        (self.out_dir / "train_config.json").write_text(
-            cfg.model_dump_json(indent=2), encoding="utf-8"
-        )
-        ckpt_dir = self.out_dir / "checkpoints"
-        last = get_last_checkpoint(str(ckpt_dir)) if cfg.resume and ckpt_dir.is_dir() else None
-        loss_before = (
-            self.target_loss(encoded, cfg.eval_examples) if cfg.eval_examples > 0 else None
-        )
-        held_before = self.target_loss(held_encoded) if held_encoded else None
         extra: dict[str, Any] = _checkpointing_arg(cfg.gradient_checkpointing)
         args = TrainingArguments(
             output_dir=str(ckpt_dir),
@@ -470,6 +443,13 @@ class LoraSFT:
             include_num_input_tokens_seen="non_padding",
             **extra,
         )
+        return args
+
+    def _trainer(self, args: Any, encoded: Sequence[EncodedExample]) -> Any:
+        """The transformers ``Trainer`` of :meth:`fit` over ``encoded``."""
+        from transformers import Trainer
+
+        cfg = self.config
         trainer_cls: Any = _target_only_trainer() if cfg.target_only_logits else Trainer
         trainer = trainer_cls(
             model=self.model,
@@ -478,6 +458,41 @@ class LoraSFT:
             data_collator=CompletionCollator(int(self.tokenizer.pad_token_id)),
             callbacks=_callbacks(self.out_dir / "metrics.jsonl", self.quiet),
         )
+        return trainer
+
+    def fit(self, examples: Sequence[SFTExample]) -> TrainResult:
+        """Train the adapter (resuming from the last checkpoint when ``config.resume``).
+
+        Raises:
+            InsufficientDataError: fewer than ``config.min_examples`` examples survive
+                tokenization.
+        """
+        from transformers import trainer_utils
+        from transformers.trainer_callback import PrinterCallback
+
+        get_last_checkpoint: Any = trainer_utils.get_last_checkpoint
+
+        cfg = self.config
+        train_examples, held_examples, held_traces = split_heldout(
+            examples, cfg.heldout_fraction, cfg.seed
+        )
+        encoded, stats = self.encode(train_examples)
+        held_encoded, _ = self.encode(held_examples) if held_examples else ([], None)
+        if len(encoded) < max(cfg.min_examples, 1):
+            raise InsufficientDataError(
+                f"only {len(encoded)} trainable examples after tokenization "
+                f"(minimum {max(cfg.min_examples, 1)}); {stats.model_dump()}"
+            )
+        (self.out_dir / "train_config.json").write_text(
+            cfg.model_dump_json(indent=2), encoding="utf-8"
+        )
+        ckpt_dir = self.out_dir / "checkpoints"
+        last = get_last_checkpoint(str(ckpt_dir)) if cfg.resume and ckpt_dir.is_dir() else None
+        loss_before = (
+            self.target_loss(encoded, cfg.eval_examples) if cfg.eval_examples > 0 else None
+        )
+        held_before = self.target_loss(held_encoded) if held_encoded else None
+        trainer = self._trainer(self._training_arguments(ckpt_dir), encoded)
         trainer.remove_callback(PrinterCallback)  # logs go to metrics.jsonl and the bar
         t0 = time.perf_counter()
         output = trainer.train(resume_from_checkpoint=last)
