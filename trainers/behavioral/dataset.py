@@ -200,6 +200,64 @@ def _example_id(prompt: list[dict[str, str]], target: str) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:20]
 
 
+def _index_turns(traces: Sequence[LoadedTrace]) -> dict[TurnKey, tuple[LoadedTrace, TurnRecord]]:
+    """Every turn of ``traces`` by its key."""
+    turns: dict[TurnKey, tuple[LoadedTrace, TurnRecord]] = {}
+    for lt in traces:
+        for t in lt.trace.turns:
+            turns[turn_key(lt.url, t)] = (lt, t)
+    return turns
+
+
+def _selected_target(
+    t: TurnRecord, sel: Selection, cfg: PostprocessConfig, counts: DatasetCounts
+) -> str:
+    """The canonical target of turn ``t`` with the ops ``sel`` kept ("" if none remain)."""
+    keep = set(sel.ops) if sel.ops is not None else None
+    target, _ops, dropped = canonical_target(
+        t,
+        keep_failed_ops=cfg.keep_failed_ops,
+        terminator=cfg.terminator,
+        abstention=cfg.keep_abstentions,
+        keep=keep,
+    )
+    counts.failed_ops_dropped += dropped
+    if keep is not None:
+        counts.uncredited_ops_dropped += sum(
+            1
+            for i, raw in enumerate(t.ops[: len(t.results) or None])
+            if i not in keep and str(raw.get("op", "")) not in NON_MEMORY_OPS
+        )
+    return target
+
+
+def _sft_example(
+    ex_id: str,
+    lt: LoadedTrace,
+    t: TurnRecord,
+    sel: Selection,
+    prompt: list[dict[str, str]],
+    target: str,
+) -> SFTExample:
+    """The example of turn ``t`` of ``lt``: its prompt, the target and where it came from."""
+    return SFTExample(
+        id=ex_id,
+        routine=t.routine,
+        prompt=prompt,
+        completion=[{"role": "assistant", "content": target}],
+        source=ExampleSource(
+            trace=lt.url,
+            trace_sha256=lt.sha256,
+            env=lt.env,
+            seed=lt.trace.header.seed,
+            step=t.step,
+            turn=t.turn,
+        ),
+        selectors=list(sel.selectors),
+        reasons=list(sel.reasons),
+    )
+
+
 def build_examples(
     traces: Sequence[LoadedTrace],
     selections: Sequence[Selection],
@@ -220,10 +278,7 @@ def build_examples(
     """
     cfg = config or PostprocessConfig()
     counts = DatasetCounts(selected=len(selections))
-    turns: dict[TurnKey, tuple[LoadedTrace, TurnRecord]] = {}
-    for lt in traces:
-        for t in lt.trace.turns:
-            turns[turn_key(lt.url, t)] = (lt, t)
+    turns = _index_turns(traces)
     examples: list[SFTExample] = []
     seen: set[str] = set()
     for sel in selections:
@@ -235,21 +290,7 @@ def build_examples(
         if t.routine not in _ROUTINES:
             counts.no_memory_ops += 1
             continue
-        keep = set(sel.ops) if sel.ops is not None else None
-        target, _ops, dropped = canonical_target(
-            t,
-            keep_failed_ops=cfg.keep_failed_ops,
-            terminator=cfg.terminator,
-            abstention=cfg.keep_abstentions,
-            keep=keep,
-        )
-        counts.failed_ops_dropped += dropped
-        if keep is not None:
-            counts.uncredited_ops_dropped += sum(
-                1
-                for i, raw in enumerate(t.ops[: len(t.results) or None])
-                if i not in keep and str(raw.get("op", "")) not in NON_MEMORY_OPS
-            )
+        target = _selected_target(t, sel, cfg, counts)
         if not target:
             counts.no_memory_ops += 1
             continue
@@ -259,24 +300,7 @@ def build_examples(
             counts.duplicates += 1
             continue
         seen.add(ex_id)
-        examples.append(
-            SFTExample(
-                id=ex_id,
-                routine=t.routine,
-                prompt=prompt,
-                completion=[{"role": "assistant", "content": target}],
-                source=ExampleSource(
-                    trace=lt.url,
-                    trace_sha256=lt.sha256,
-                    env=lt.env,
-                    seed=lt.trace.header.seed,
-                    step=t.step,
-                    turn=t.turn,
-                ),
-                selectors=list(sel.selectors),
-                reasons=list(sel.reasons),
-            )
-        )
+        examples.append(_sft_example(ex_id, lt, t, sel, prompt, target))
     examples = _balance(examples, cfg.balance, counts)
     counts.abstentions = sum(1 for e in examples if cfg.terminator and e.target == cfg.terminator)
     counts.log = sum(1 for e in examples if e.routine == "log")
