@@ -431,6 +431,18 @@ class MemoryMCPServer:
                 when a tool call adds, removes or renames a memory file (and advertise
                 ``resources.listChanged``).
         """
+        return (_NotifyingServer if notify else Server)(
+            self.name,
+            version=self.version,
+            instructions="File-based memory that persists across sessions. Memory files:\n"
+            + self.scaffold.describe_files(),
+            **self._tool_handlers(notify),
+            **self._resource_handlers(),
+            **self._prompt_handlers(),
+        )
+
+    def _tool_handlers(self, notify: bool) -> dict[str, Any]:
+        """``tools/list`` and ``tools/call`` (``notify``: announce file list changes)."""
         srv = self
 
         async def on_list_tools(
@@ -448,6 +460,12 @@ class MemoryMCPServer:
                 with contextlib.suppress(Exception):  # a lost notification must not fail the call
                     await ctx.session.send_resource_list_changed()
             return result
+
+        return {"on_list_tools": on_list_tools, "on_call_tool": on_call_tool}
+
+    def _resource_handlers(self) -> dict[str, Any]:
+        """``resources/list``, ``resources/templates/list`` and ``resources/read``."""
+        srv = self
 
         async def on_list_resources(
             ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
@@ -483,6 +501,16 @@ class MemoryMCPServer:
                 ]
             )
 
+        return {
+            "on_list_resources": on_list_resources,
+            "on_list_resource_templates": on_list_templates,
+            "on_read_resource": on_read_resource,
+        }
+
+    def _prompt_handlers(self) -> dict[str, Any]:
+        """``prompts/list`` and ``prompts/get``: the scaffold's routines as prompts."""
+        srv = self
+
         async def on_list_prompts(
             ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
         ) -> types.ListPromptsResult:
@@ -501,19 +529,7 @@ class MemoryMCPServer:
                 ],
             )
 
-        return (_NotifyingServer if notify else Server)(
-            self.name,
-            version=self.version,
-            instructions="File-based memory that persists across sessions. Memory files:\n"
-            + self.scaffold.describe_files(),
-            on_list_tools=on_list_tools,
-            on_call_tool=on_call_tool,
-            on_list_resources=on_list_resources,
-            on_list_resource_templates=on_list_templates,
-            on_read_resource=on_read_resource,
-            on_list_prompts=on_list_prompts,
-            on_get_prompt=on_get_prompt,
-        )
+        return {"on_list_prompts": on_list_prompts, "on_get_prompt": on_get_prompt}
 
 
 def _as_mapping(meta: Any) -> dict[str, Any]:
