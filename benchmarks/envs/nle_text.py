@@ -244,12 +244,8 @@ def _object_name(nh: Any, obj_id: int) -> str:
     return ""
 
 
-@lru_cache(maxsize=1)
-def glyph_table() -> GlyphTable:
-    """Build (once per process) the glyph naming and lookup tables from NLE."""
-    from nle import nethack as nh
-
-    data = nle_text_data()
+def _glyph_names(nh: Any, data: dict[str, Any]) -> tuple[list[str], Any, Any, Any]:
+    """Every glyph's name and its screen, ray and blocking flags (before ray masking)."""
     cm = data["cmap"]
     gd = data["glyphs"]
     n = int(nh.MAX_GLYPH)
@@ -302,13 +298,11 @@ def glyph_table() -> GlyphTable:
             names[g], screen[g] = "tame " + mname(g), True
         else:
             names[g], screen[g] = mname(g), True
-    ray &= ~screen
-    kinds = _glyph_kinds(nh, n, cm["kinds"], names)
-    uniq: dict[str, int] = {}
-    ids = [uniq.setdefault(nm, len(uniq)) for nm in names]
-    unique = tuple(uniq)
-    if len(unique) >= 4096:  # describe_glyphs packs name ids in 12 bits
-        raise RuntimeError(f"{len(unique)} glyph names do not fit in 12 bits")
+    return names, screen, ray, blocking
+
+
+def _offset_words() -> list[int]:
+    """Distance and direction word ids of every map offset, packed for describe_glyphs."""
     dist_pos = {d: i for i, d in enumerate(DISTANCES)}
     offset_words = [0] * ((2 * _MAP_H + 1) * _OFF_W)
     for sy in range(-_MAP_H, _MAP_H + 1):
@@ -319,6 +313,24 @@ def glyph_table() -> GlyphTable:
             offset_words[(sy + _MAP_H) * _OFF_W + sx + _MAP_W] = (
                 dist_pos[dist] * 16 + _DIR_INDEX[direction]
             )
+    return offset_words
+
+
+@lru_cache(maxsize=1)
+def glyph_table() -> GlyphTable:
+    """Build (once per process) the glyph naming and lookup tables from NLE."""
+    from nle import nethack as nh
+
+    data = nle_text_data()
+    names, screen, ray, blocking = _glyph_names(nh, data)
+    n = len(names)
+    ray &= ~screen
+    kinds = _glyph_kinds(nh, n, data["cmap"]["kinds"], names)
+    uniq: dict[str, int] = {}
+    ids = [uniq.setdefault(nm, len(uniq)) for nm in names]
+    unique = tuple(uniq)
+    if len(unique) >= 4096:  # describe_glyphs packs name ids in 12 bits
+        raise RuntimeError(f"{len(unique)} glyph names do not fit in 12 bits")
     return GlyphTable(
         names=tuple(names),
         name_ids=ids,
@@ -327,7 +339,7 @@ def glyph_table() -> GlyphTable:
         screen=screen,
         ray=ray.tolist(),
         blocking=(blocking & ray).tolist(),
-        offset_words=offset_words,
+        offset_words=_offset_words(),
         kinds=kinds,
     )
 
