@@ -131,6 +131,52 @@ class CrafterSetupError(AutomemError):
     """Crafter is missing or misused (step before reset, step after the end)."""
 
 
+def _update_near(player: Any, objs: list[Any], limit: int) -> None:
+    """Update the player, then each other object nearer than ``limit`` (crafter's order)."""
+    if objs and objs[0] is player:
+        # Only the player moves during its own update; the other objects'
+        # positions are their positions when their turn comes.
+        player.update()
+        rest = objs[1:]
+        if rest:
+            pos = np.array([o.pos for o in rest])
+            near = (np.abs(pos - player.pos).sum(1) < limit).tolist()
+            for obj, close in zip(rest, near, strict=True):
+                if close:
+                    obj.update()
+    else:  # pragma: no cover - crafter always adds the player first
+        for obj in objs:
+            if player.distance(obj) < limit:
+                obj.update()
+
+
+def _step_result(env: Any, player: Any) -> tuple[Any, float, bool, dict[str, Any]]:
+    """Reward (health change, +1 per new achievement), done and ``info`` of a step."""
+    last_health = float(env.__dict__["_last_health"])
+    reward = (player.health - last_health) / 10
+    env._last_health = player.health
+    unlocked = {
+        name
+        for name, count in player.achievements.items()
+        if count > 0 and name not in env._unlocked
+    }
+    if unlocked:
+        env._unlocked |= unlocked
+        reward += 1.0
+    dead = player.health <= 0
+    over = env._length and env._step >= env._length
+    info = {
+        "inventory": player.inventory.copy(),
+        "achievements": player.achievements.copy(),
+        "discount": 1 - float(dead),
+        "player_pos": player.pos,
+        "reward": reward,
+    }
+    if not env._reward:
+        reward = 0.0
+    return None, reward, bool(dead or over), info
+
+
 @lru_cache(maxsize=1)
 def fast_crafter_class() -> type:
     """:class:`crafter.Env` without rendering (imports crafter on first use)."""
@@ -175,49 +221,11 @@ def fast_crafter_class() -> type:
             self._update_time()
             player = self._player
             player.action = constants.actions[action]
-            objs = self._world.objects
-            limit = 2 * max(self._view)
-            if objs and objs[0] is player:
-                # Only the player moves during its own update; the other objects'
-                # positions are their positions when their turn comes.
-                player.update()
-                rest = objs[1:]
-                if rest:
-                    pos = np.array([o.pos for o in rest])
-                    near = (np.abs(pos - player.pos).sum(1) < limit).tolist()
-                    for obj, close in zip(rest, near, strict=True):
-                        if close:
-                            obj.update()
-            else:  # pragma: no cover - crafter always adds the player first
-                for obj in objs:
-                    if player.distance(obj) < limit:
-                        obj.update()
+            _update_near(player, self._world.objects, 2 * max(self._view))
             if self._step % 10 == 0:
                 self._balance_all()
             self._obs()
-            last_health = float(self.__dict__["_last_health"])
-            reward = (player.health - last_health) / 10
-            self._last_health = player.health
-            unlocked = {
-                name
-                for name, count in player.achievements.items()
-                if count > 0 and name not in self._unlocked
-            }
-            if unlocked:
-                self._unlocked |= unlocked
-                reward += 1.0
-            dead = player.health <= 0
-            over = self._length and self._step >= self._length
-            info = {
-                "inventory": player.inventory.copy(),
-                "achievements": player.achievements.copy(),
-                "discount": 1 - float(dead),
-                "player_pos": player.pos,
-                "reward": reward,
-            }
-            if not self._reward:
-                reward = 0.0
-            return None, reward, bool(dead or over), info
+            return _step_result(self, player)
 
     return _FastCrafterEnv
 
@@ -446,14 +454,11 @@ class CrafterTextEnv:
                     sub[i, j] = self._kind_of_object(obj)
         return kinds
 
-    def _describe(
-        self, *, action: str | None, invalid: bool, note: str
-    ) -> tuple[str, dict[str, Any]]:
-        env = self._env
-        player = env._player
-        px, py = int(player.pos[0]), int(player.pos[1])
-        fx, fy = int(player.facing[0]), int(player.facing[1])
-        kinds = self._local_kinds(px, py)
+    def _in_view(
+        self, kinds: Any, px: int, py: int
+    ) -> tuple[list[str], dict[str, tuple[int, int]]]:
+        """One line per kind in view (nearest first) and where the nearest of each is."""
+        player = self._env._player
         order, odx, ody, descs = _view_geometry()
         flat = kinds.ravel()[order]
         uniq, first = np.unique(flat, return_index=True)
@@ -470,26 +475,19 @@ class CrafterTextEnv:
             kname = self._kind_names[kid]
             nearest[kname] = (px + int(odx[rank]), py + int(ody[rank]))
             lines.append(f"- {kname} {descs[rank]}")
-        w, h = _VIEW
-        cx, cy = w // 2, h // 2
-        facing_kind = self._kind_names.get(int(kinds[cx + fx, cy + fy]), "nothing")
-        around = {
-            move: self._kind_names.get(int(kinds[cx + mx, cy + my]), "nothing")
-            for move, (mx, my) in _MOVES.items()
-        }
-        inv = player.inventory
-        status = {k: int(inv[k]) for k in _STATUS}
-        items = {k: int(v) for k, v in inv.items() if k not in _STATUS and v > 0}
-        unlocked = [a for a in CRAFTER_ACHIEVEMENTS if player.achievements.get(a, 0) > 0]
-        progression = len(unlocked) / len(CRAFTER_ACHIEVEMENTS)
-        view = "You see:\n" + "\n".join(lines) if lines else "You see nothing away from you."
-        face = f"You face {facing_kind} at your front."
-        vitals = "Your status:\n" + "\n".join(f"- {k}: {v}/9" for k, v in status.items())
-        held = (
-            "Your inventory:\n" + "\n".join(f"- {k}: {v}" for k, v in items.items())
-            if items
-            else "You have nothing in your inventory."
-        )
+        return lines, nearest
+
+    def _text_parts(
+        self,
+        player: Any,
+        note: str,
+        view: str,
+        face: str,
+        vitals: str,
+        held: str,
+        unlocked: list[str],
+    ) -> tuple[list[str], str]:
+        """The observation's paragraphs and, for ``obs="balrog"``, its short-term context."""
         parts = [note] if note else []
         short_term = ""
         if self.obs == "balrog":
@@ -512,6 +510,38 @@ class CrafterTextEnv:
                 f"Achievements unlocked ({len(unlocked)}/{len(CRAFTER_ACHIEVEMENTS)}): "
                 + (", ".join(unlocked) if unlocked else "none")
             )
+        return parts, short_term
+
+    def _describe(
+        self, *, action: str | None, invalid: bool, note: str
+    ) -> tuple[str, dict[str, Any]]:
+        env = self._env
+        player = env._player
+        px, py = int(player.pos[0]), int(player.pos[1])
+        fx, fy = int(player.facing[0]), int(player.facing[1])
+        kinds = self._local_kinds(px, py)
+        lines, nearest = self._in_view(kinds, px, py)
+        w, h = _VIEW
+        cx, cy = w // 2, h // 2
+        facing_kind = self._kind_names.get(int(kinds[cx + fx, cy + fy]), "nothing")
+        around = {
+            move: self._kind_names.get(int(kinds[cx + mx, cy + my]), "nothing")
+            for move, (mx, my) in _MOVES.items()
+        }
+        inv = player.inventory
+        status = {k: int(inv[k]) for k in _STATUS}
+        items = {k: int(v) for k, v in inv.items() if k not in _STATUS and v > 0}
+        unlocked = [a for a in CRAFTER_ACHIEVEMENTS if player.achievements.get(a, 0) > 0]
+        progression = len(unlocked) / len(CRAFTER_ACHIEVEMENTS)
+        view = "You see:\n" + "\n".join(lines) if lines else "You see nothing away from you."
+        face = f"You face {facing_kind} at your front."
+        vitals = "Your status:\n" + "\n".join(f"- {k}: {v}/9" for k, v in status.items())
+        held = (
+            "Your inventory:\n" + "\n".join(f"- {k}: {v}" for k, v in items.items())
+            if items
+            else "You have nothing in your inventory."
+        )
+        parts, short_term = self._text_parts(player, note, view, face, vitals, held, unlocked)
         key = np.array([px, py, fx, fy, *inv.values()], np.int64).tobytes() + kinds.tobytes()
         changed = key != self._prev_key
         self._prev_key = key
