@@ -75,7 +75,8 @@ def bench_conversation(args: argparse.Namespace) -> int:
     from automem_sdk.cli import UsageError
 
     from .dialogue import SIZES
-    from .run import markdown, run_benchmark, write_report
+    from .report import markdown, write_report
+    from .run import run_benchmark
 
     sizes: list[str] = []
     for env in args.env:
