@@ -323,6 +323,17 @@ class MemoryAgent:
         )
 
 
+def _progress(
+    info: dict[str, Any], progression: float, achievements: list[str]
+) -> tuple[float, list[str]]:
+    """The best progression so far and the latest achievements, after one step."""
+    if "progression" in info:
+        progression = max(progression, float(info["progression"]))
+    if info.get("achievements"):
+        achievements = list(info["achievements"])
+    return progression, achievements
+
+
 def run_episode(
     env: TextEnv,
     agent: MemoryAgent,
@@ -370,10 +381,7 @@ def run_episode(
             steps += 1
             total_reward += result.reward
             observation, info = result.observation, result.info
-            if "progression" in info:
-                progression = max(progression, float(info["progression"]))
-            if info.get("achievements"):
-                achievements = list(info["achievements"])
+            progression, achievements = _progress(info, progression, achievements)
             if on_step is not None:
                 on_step(steps)
             if result.terminated or result.truncated:

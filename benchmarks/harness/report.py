@@ -590,21 +590,28 @@ def print_report(
     for comp in report.comparisons if compare else []:
         _print_comparison(console, comp, report.n_games)
     if diagnostics:
-        legend = ", ".join(f"{v} = {k}" for k, v in _SHORT.items())
-        console.print(f"[bold]Trace diagnostics (mean per episode)[/] ({legend})")
-        d = Table()
-        d.add_column("agent", overflow="fold")
-        d.add_column("env", overflow="fold")
-        drows = [
-            (a.agent, env, [_num(vals.get(k, 0.0)) for k in _DIAG_KEYS])
-            for a in report.agents
-            for env, vals in a.diagnostics.items()
-        ]
-        for j, k in enumerate(_DIAG_KEYS):
-            _numeric(d, _SHORT.get(k, k), [r[2][j] for r in drows])
-        for agent, env, vals in drows:
-            d.add_row(agent, env, *vals)
-        _fit(console, d)
+        _print_diagnostics(console, report)
+
+
+def _print_diagnostics(console: Console, report: BenchReport) -> None:
+    """The trace diagnostics table: mean per episode, one row per agent and env."""
+    from rich.table import Table
+
+    legend = ", ".join(f"{v} = {k}" for k, v in _SHORT.items())
+    console.print(f"[bold]Trace diagnostics (mean per episode)[/] ({legend})")
+    d = Table()
+    d.add_column("agent", overflow="fold")
+    d.add_column("env", overflow="fold")
+    drows = [
+        (a.agent, env, [_num(vals.get(k, 0.0)) for k in _DIAG_KEYS])
+        for a in report.agents
+        for env, vals in a.diagnostics.items()
+    ]
+    for j, k in enumerate(_DIAG_KEYS):
+        _numeric(d, _SHORT.get(k, k), [r[2][j] for r in drows])
+    for agent, env, vals in drows:
+        d.add_row(agent, env, *vals)
+    _fit(console, d)
 
 
 def _markdown(report: BenchReport) -> str:
