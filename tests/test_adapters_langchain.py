@@ -13,12 +13,7 @@ from automem_sdk.llm import ScriptedClient
 
 pytest.importorskip("langchain_core", reason="the langchain extra is not installed")
 
-from automem_sdk.adapters import (
-    FakeToolChatModel,
-    LangChainLLM,
-    memory_tools,
-    with_memory,
-)
+from automem_sdk.adapters import LangChainLLM, memory_tools, with_memory
 from automem_sdk.adapters.langchain_tools import op_args_model, run_memory_tool
 from automem_sdk.adapters.langchain_wrapper import inject_context, response_text
 from langchain_core.messages import (
@@ -31,6 +26,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableLambda
 
 from automem_sdk.ops import MEMORY_OP_NAMES, ReadOp, UpsertOp
+from automem_sdk.testing import FakeToolChatModel
 from automem_sdk.tools import MAX_TOOL_ARGUMENT_BYTES
 
 
