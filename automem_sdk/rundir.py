@@ -20,9 +20,6 @@ new, never a part: locally a temporary file in the same folder, fsync, then
 from __future__ import annotations
 
 import os
-import re
-import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from multiprocessing import get_context
@@ -31,6 +28,7 @@ from typing import Any, Literal
 
 import fsspec
 
+from automem_sdk.atomic import atomic_write, is_local, sweep_stale_tmp
 from automem_sdk.episode_result import EpisodeResult
 from automem_sdk.episodes import EpisodeJob, play_episode
 from automem_sdk.errors import AutomemError
@@ -48,88 +46,11 @@ __all__ = [
 
 Executor = Literal["process", "ray"]
 PlayFn = Callable[[EpisodeJob], EpisodeResult]
-_TMP_NAME = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{6}\.tmp$")
 
 
 class RunDirError(AutomemError):
     """A run directory cannot be used as asked (a stored result for other settings, a
     missing executor)."""
-
-
-def is_local(fs: Any) -> bool:
-    """Whether an fsspec filesystem is the local disk."""
-    protocols = (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
-    return "file" in protocols or "local" in protocols
-
-
-def atomic_write(
-    url: str | os.PathLike[str],
-    data: str | bytes,
-    storage_options: dict[str, Any] | None = None,
-) -> None:
-    """Write ``data`` to ``url`` so that readers see the old file or the new one.
-
-    Local files: a temporary ``.<name>.<pid>.<hex>.tmp`` beside the target (parents
-    created), flushed and fsynced, then ``os.replace``; a killed writer leaves at most
-    that temporary file (:func:`sweep_stale_tmp` removes it). Object stores: one PUT.
-
-    Args:
-        url: a local path or fsspec URL.
-        data: text (written as UTF-8) or bytes.
-        storage_options: fsspec options for ``url``.
-    """
-    blob = data.encode("utf-8") if isinstance(data, str) else data
-    fs, path = fsspec.core.url_to_fs(str(url), **(storage_options or {}))
-    if not is_local(fs):
-        fs.pipe_file(path, blob)
-        return
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's live process
-    return True
-
-
-def sweep_stale_tmp(root: str | Path, max_age_s: float = 600.0) -> int:
-    """Remove the temporary files killed :func:`atomic_write` calls left under ``root``.
-
-    A temporary file lives for one write; one whose writer (the pid in its name) is gone
-    on this host, or that is older than ``max_age_s`` (a writer on another host), is
-    stale. Other dot-files are left alone.
-
-    Returns:
-        How many were removed.
-    """
-    removed = 0
-    now = time.time()
-    for tmp in Path(root).rglob(".*.tmp"):
-        m = _TMP_NAME.match(tmp.name)
-        if m is None:
-            continue
-        try:
-            if not _pid_alive(int(m.group(1))) or now - tmp.stat().st_mtime > max_age_s:
-                tmp.unlink()
-                removed += 1
-        except FileNotFoundError:
-            continue  # its writer just renamed it
-    return removed
 
 
 class RunDir:

@@ -6,13 +6,13 @@ import hashlib
 import json
 import threading
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import fsspec
 from pydantic import ValidationError
 
+from automem_sdk.atomic import atomic_write_fs
 from automem_sdk.llm.base import Completion, LLMClient, Message, as_messages
 from automem_sdk.llm.options import declared_options
 
@@ -109,17 +109,7 @@ class CachedClient:
     def _store(self, path: str, key: str, completion: Completion) -> None:
         record = {"key": key, "model": self.model, "completion": completion.model_dump()}
         data = json.dumps(record, ensure_ascii=False).encode("utf-8")
-        parent = path.rsplit("/", 1)[0]
-        self._fs.makedirs(parent, exist_ok=True)
-        protocols = self._fs.protocol
-        if isinstance(protocols, str):
-            protocols = (protocols,)
-        if "file" in protocols or "local" in protocols:  # atomic: temp file + rename
-            tmp = f"{path}.{uuid.uuid4().hex}.tmp"
-            self._fs.pipe_file(tmp, data)
-            self._fs.mv(tmp, path)
-        else:
-            self._fs.pipe_file(path, data)
+        atomic_write_fs(self._fs, path, data)
 
     def chat(self, messages: Sequence[Message | dict[str, Any]], **opts: Any) -> Completion:
         """Return a cached completion or ask ``inner`` and store its reply."""
