@@ -18,6 +18,8 @@ pytest.importorskip("transformers")
 pytest.importorskip("peft")
 
 import torch
+from automem_sdk.benchmarks.envs.toy import KeyDoorEnv
+from automem_sdk.benchmarks.players.toy import KeyDoorExplorer
 from automem_sdk.trainers.behavioral.dataset import (
     PostprocessConfig,
     SFTExample,
@@ -27,15 +29,15 @@ from automem_sdk.trainers.behavioral.dataset import (
 from automem_sdk.trainers.behavioral.errors import InsufficientDataError
 from automem_sdk.trainers.behavioral.evaluate import evaluate_two_model, report_table
 from automem_sdk.trainers.behavioral.export import check_adapter, vllm_serve_command
-from automem_sdk.trainers.behavioral.hf_client import HFMemoryClient
 from automem_sdk.trainers.behavioral.ledger import read_ledger
 from automem_sdk.trainers.behavioral.selectors import HindsightSelector, OutcomeSelector
 from automem_sdk.trainers.behavioral.tiny import build_tiny_causal_lm
-from automem_sdk.trainers.behavioral.toy import KeyDoorEnv, KeyDoorExplorer, make_toy_traces
+from automem_sdk.trainers.behavioral.toy import make_toy_traces
 from automem_sdk.trainers.behavioral.train import LoraSFT, TrainConfig, train_lora
 from peft import PeftModel
 from transformers import AutoModelForCausalLM
 
+from automem_sdk.llm.local import LocalTransformersClient
 from automem_sdk.trace import read_trace
 
 pytestmark = pytest.mark.train
@@ -286,8 +288,14 @@ def test_refuses_to_train_below_minimum(data: dict[str, Any], tmp_path: Path) ->
 
 def test_two_model_eval_with_the_trained_specialist(data: dict[str, Any], trained: Any) -> None:
     sft = trained["sft"]
-    before = HFMemoryClient(data["base"], max_new_tokens=12, name="base")
-    after = HFMemoryClient(data["base"], trained["adapter"], max_new_tokens=12, name="memory-lora")
+    before = LocalTransformersClient(data["base"], max_new_tokens=12, name="base", dtype="fp32")
+    after = LocalTransformersClient(
+        data["base"],
+        adapter=trained["adapter"],
+        max_new_tokens=12,
+        name="memory-lora",
+        dtype="fp32",
+    )
     out = data["root"] / "eval"
     report = evaluate_two_model(
         lambda: KeyDoorEnv(),
@@ -325,5 +333,7 @@ def test_two_model_eval_with_the_trained_specialist(data: dict[str, Any], traine
     msgs = [{"role": "user", "content": "Step 0. LOG routine"}]
     reply = after.chat(msgs)
     assert reply.model == "memory-lora" and reply.usage.completion_tokens > 0
-    in_memory = HFMemoryClient.from_loaded(sft.model, sft.tokenizer, "trained", max_new_tokens=12)
+    in_memory = LocalTransformersClient.from_loaded(
+        sft.model, sft.tokenizer, "trained", max_new_tokens=12
+    )
     assert in_memory.chat(msgs).text == reply.text

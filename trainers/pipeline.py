@@ -459,7 +459,9 @@ class Pipeline:
 
     def _specialists(self, base: str, adapter: str) -> dict[str, Any]:
         """The two memory models compared: base vs base + LoRA (in-process or served)."""
-        from automem_sdk.trainers.behavioral import HFMemoryClient, vllm_serve_command
+        from automem_sdk.trainers.behavioral import vllm_serve_command
+
+        from automem_sdk.llm.local import LocalTransformersClient
 
         cfg = self.config.behavioral
         if cfg.base_endpoint or cfg.lora_endpoint:
@@ -470,9 +472,12 @@ class Pipeline:
                 "base": make_client(cfg.base_endpoint or cfg.lora_endpoint or ""),
                 "lora": make_client(cfg.lora_endpoint or cfg.base_endpoint or ""),
             }
+        opts: dict[str, Any] = {"max_new_tokens": cfg.max_new_tokens, "dtype": "fp32"}
         return {
-            "base": HFMemoryClient(base, max_new_tokens=cfg.max_new_tokens, device="cpu"),
-            "lora": HFMemoryClient(base, adapter, max_new_tokens=cfg.max_new_tokens, device="cpu"),
+            "base": LocalTransformersClient(base, name=base, **opts),
+            "lora": LocalTransformersClient(
+                base, adapter=adapter, name=Path(adapter).name or "memory-lora", **opts
+            ),
         }
 
     def _stage_final(self) -> None:
