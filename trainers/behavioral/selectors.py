@@ -222,7 +222,7 @@ def trace_outcomes(lt: LoadedTrace) -> TraceOutcomes | None:
     """The outcomes attached beside ``lt`` (``None`` without any), read now: feedback
     attached after the trace was loaded counts."""
     try:
-        found = read_outcomes(lt.url)
+        found = read_outcomes(lt.url, lt.storage_options)
     except (AutomemError, OSError, ValueError):
         found = []
     return TraceOutcomes(lt.trace, found) if found else None

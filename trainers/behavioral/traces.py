@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import fsspec
@@ -52,11 +52,14 @@ class LoadedTrace:
         url: where it was read from.
         sha256: hex digest of the stored bytes (compressed bytes for ``.gz``).
         trace: the parsed records.
+        storage_options: the fsspec options it was read with (outcomes beside it are
+            read with the same ones).
     """
 
     url: str
     sha256: str
     trace: Trace
+    storage_options: dict[str, Any] | None = field(default=None, compare=False)
 
     @property
     def env(self) -> str:
@@ -133,7 +136,14 @@ def load_traces(
         trace = read_trace(url, storage_options)
         if complete_only and not trace.complete:
             continue
-        out.append(LoadedTrace(url=url, sha256=sha256_url(url, storage_options), trace=trace))
+        out.append(
+            LoadedTrace(
+                url=url,
+                sha256=sha256_url(url, storage_options),
+                trace=trace,
+                storage_options=dict(storage_options) if storage_options else None,
+            )
+        )
     return out
 
 
