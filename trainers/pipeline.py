@@ -579,17 +579,25 @@ class Pipeline:
         fig, ax = plt.subplots(figsize=(max(5, 1.8 * len(envs) * len(stages) / 2), 3.5))
         width = 0.8 / max(1, len(stages))
         for i, stage in enumerate(stages):
-            xs, ys, es = [], [], []
+            xs, ys, es, ns = [], [], [], []
             for j, env in enumerate(envs):
                 row = next((r for r in table if r["env"] == env and r["stage"] == stage), None)
                 if row is not None:
                     xs.append(j + i * width)
                     ys.append(row["progression"])
                     es.append(row["se"])
-            ax.bar(xs, ys, width, yerr=es, label=stage, capsize=3)
+                    ns.append(row["n"])
+            bars = ax.bar(xs, ys, width, yerr=es, label=stage, capsize=3, edgecolor="black")
+            # n on every bar (a zero bar still shows its outline and label)
+            ax.bar_label(bars, labels=[f"n={n}" for n in ns], fontsize=6, padding=2)
         ax.set_xticks([j + width * (len(stages) - 1) / 2 for j in range(len(envs))])
         ax.set_xticklabels([e.split("/")[-1] for e in envs])
         ax.set_ylabel("progression (mean ± SE)")
+        ax.set_title(
+            "Pipeline: progression per stage and env (n = episodes per bar; "
+            "bars of different n are not paired)",
+            fontsize=9,
+        )
         ax.legend(fontsize=7)
         fig.tight_layout()
         with tempfile.TemporaryDirectory() as tmp:

@@ -325,7 +325,12 @@ def render_structural_report(
     _print_final(console, final, config)
     png: Path | None = None
     if plot:
-        png = plot_gate_scores(entries, rd.root / "report" / "gate_scores.png", str(rd.root.name))
+        n = max((len(e.scores) for e in entries), default=0)
+        title = (
+            f"Structural loop: parent vs candidate gate mean per iteration "
+            f"(n={n} gate seeds per point, gate rule {config.rule})"
+        )
+        png = plot_gate_scores(entries, rd.root / "report" / "gate_scores.png", title)
         if png is not None:
             console.print(f"plot: {png}")
     return StructuralReport(
