@@ -16,7 +16,6 @@ MODULES = (
     "evaluate",
     "export",
     "gguf",
-    "hf_client",
     "iterate",
     "ledger",
     "perf",

@@ -169,10 +169,18 @@ def make_writer(spec: str, dialogue: Dialogue) -> Any:
         return ScaffoldFactWriter(miss=miss / 100, seed=seed)
     if spec not in _CLIENTS:
         if spec.startswith("hf:"):
-            from automem_sdk.trainers.behavioral.hf_client import HFMemoryClient
+            from pathlib import Path
+
+            from automem_sdk.llm.local import LocalTransformersClient
 
             base, _, adapter = spec[3:].partition(",")
-            _CLIENTS[spec] = HFMemoryClient(base, adapter or None, max_new_tokens=64, device="cpu")
+            _CLIENTS[spec] = LocalTransformersClient(
+                base,
+                adapter=adapter or None,
+                name=Path(adapter).name if adapter else base,
+                max_new_tokens=64,
+                dtype="fp32",
+            )
         else:
             from automem_sdk.llm import make_client
 

@@ -43,7 +43,6 @@ if TYPE_CHECKING:
         report_table,
     )
     from automem_sdk.trainers.behavioral.export import check_adapter, vllm_serve_command
-    from automem_sdk.trainers.behavioral.hf_client import HFMemoryClient
     from automem_sdk.trainers.behavioral.iterate import IterateConfig, run_iterations
     from automem_sdk.trainers.behavioral.ledger import append_ledger, read_ledger
     from automem_sdk.trainers.behavioral.population import Member, NoisyMemoryPolicy
@@ -96,7 +95,6 @@ _LAZY: dict[str, str] = {
     "report_table": "evaluate",
     "check_adapter": "export",
     "vllm_serve_command": "export",
-    "HFMemoryClient": "hf_client",
     "append_ledger": "ledger",
     "read_ledger": "ledger",
     "AllTurnsSelector": "selectors",
@@ -128,7 +126,6 @@ __all__ = [
     "DatasetResult",
     "EncodedExample",
     "EvalReport",
-    "HFMemoryClient",
     "HindsightSelector",
     "InsufficientDataError",
     "IterateConfig",

@@ -147,7 +147,7 @@ def evaluate_two_model(
         env_factory: a fresh env per episode.
         seeds: the episode seeds (the same for every side).
         specialists: label -> memory model (an LLM client such as
-            ``OpenAICompatClient(url, model=ADAPTER_NAME)`` or :class:`HFMemoryClient`).
+            ``OpenAICompatClient(url, model=ADAPTER_NAME)`` or :class:`~automem_sdk.llm.local.LocalTransformersClient`).
         task_factory: a fresh, unchanged task decider per episode.
         scaffold: the memory scaffold.
         max_steps: step cap per episode.
