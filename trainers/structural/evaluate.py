@@ -41,10 +41,6 @@ __all__ = [
 
 CACHE_VERSION = 1
 
-#: Deprecated name of :class:`~automem_sdk.episode_result.EpisodeResult`, kept only while
-#: ``benchmarks/conversation/evaluator.py`` still imports it; not exported.
-EpisodeScore = EpisodeResult
-
 
 @runtime_checkable
 class Evaluator(Protocol):
