@@ -29,7 +29,7 @@ from automem_sdk.trainers.structural.evaluate import (
     Evaluator,
     evaluate_many,
 )
-from automem_sdk.trainers.structural.gate import GateRule, make_rule
+from automem_sdk.trainers.structural.gate import GateDecision, GateRule, make_rule
 from automem_sdk.trainers.structural.proposal import (
     InvalidProposal,
     NoProposal,
@@ -611,7 +611,6 @@ class StructuralTrainer:
     def _iteration(self, state: RunState) -> RunState:
         it = state.iteration
         t0 = time.perf_counter()
-        cfg = self.cfg
         self._check_stop(f"before iteration {it}")
         self._check_budget(state.spend)
         parent = self.dir.load_scaffold(state.best_id)
@@ -656,6 +655,44 @@ class StructuralTrainer:
         self._check_stop(f"after proposing in iteration {it}")
         cand = proposal.scaffold
         self._emit("gate", iteration=it, candidate=cand.id)
+        rule, decision, units, pv, cv = self._gate(state, it, it_spend, seen, stats, parent, cand)
+        entry = LedgerEntry(
+            iteration=it,
+            parent=parent.id,
+            candidate=cand.id,
+            decision="accept" if decision.accept else "reject",
+            reason=decision.reason,
+            rule=rule.name,
+            parent_mean=decision.parent_mean,
+            candidate_mean=decision.candidate_mean,
+            stats=decision.stats,
+            scores=[
+                PairedScore(env=env, seed=seed, parent=a, candidate=b)
+                for (env, seed), a, b in zip(units, pv, cv, strict=True)
+            ],
+            changelog=proposal.changelog,
+            proposer=pname,
+            attempts=attempts,
+            proposal_errors=errors,
+            reflection=summary,
+            cost=it_spend[0],
+        )
+        return self._finish(state, entry, seen, it_spend[0], stats, t0, cand)
+
+    def _gate(
+        self,
+        state: RunState,
+        it: int,
+        it_spend: list[Spend],
+        seen: set[str],
+        stats: EvalStats,
+        parent: Scaffold,
+        cand: Scaffold,
+    ) -> tuple[GateRule, GateDecision, list[tuple[str, int]], list[float], list[float]]:
+        """Score parent and candidate on the gate seeds (adding seeds while a sequential
+        gate is undecided): the rule, its decision, the units and both score lists."""
+        cfg = self.cfg
+        rule = self.rule()
         looks = cfg.looks()
         if looks > 1:
             rule = self.rule(looks)
@@ -679,28 +716,7 @@ class StructuralTrainer:
                     decision.reason += f"; sequential look {look}/{looks}, {len(units)} seeds"
                     decision.stats["looks"] = float(look)
                 break
-        entry = LedgerEntry(
-            iteration=it,
-            parent=parent.id,
-            candidate=cand.id,
-            decision="accept" if decision.accept else "reject",
-            reason=decision.reason,
-            rule=rule.name,
-            parent_mean=decision.parent_mean,
-            candidate_mean=decision.candidate_mean,
-            stats=decision.stats,
-            scores=[
-                PairedScore(env=env, seed=seed, parent=a, candidate=b)
-                for (env, seed), a, b in zip(units, pv, cv, strict=True)
-            ],
-            changelog=proposal.changelog,
-            proposer=pname,
-            attempts=attempts,
-            proposal_errors=errors,
-            reflection=summary,
-            cost=it_spend[0],
-        )
-        return self._finish(state, entry, seen, it_spend[0], stats, t0, cand)
+        return rule, decision, units, pv, cv
 
     def _finish(
         self,
