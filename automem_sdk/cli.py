@@ -35,6 +35,8 @@ __all__ = [
     "emit_table",
     "main",
     "missing_extra",
+    "numeric_column",
+    "print_whole",
     "s3_preflight",
 ]
 
@@ -263,11 +265,13 @@ def emit_table(
     floats: dict[str, str] | None = None,
     note: str = "",
     console: Any = None,
+    keys: int = 1,
 ) -> None:
     """Print one table as a rich table, Markdown, CSV or JSON.
 
     In a terminal the table fits its width: text columns wrap (folding long names),
-    numeric columns never wrap and are never cut. Piped (not a terminal), the table is
+    numeric columns never wrap and are never cut; a table too wide even so is printed in
+    column blocks, each repeating the ``keys`` columns. Piped (not a terminal), the table is
     as wide as it needs to be, so nothing is cut either. ``md``/``csv``/``json`` print
     plain data to stdout (JSON: a list of objects with the raw values).
 
@@ -280,6 +284,8 @@ def emit_table(
         floats: format spec per column for float values (e.g. ``{"mean": ".3f"}``).
         note: a line printed under the table (``table`` and ``md`` only).
         console: a ``rich.console.Console`` to print to (``table`` only).
+        keys: leading columns that label a row; a table too wide for the terminal is
+            printed in column blocks that each repeat them (``table`` only).
     """
     floats = floats or {}
     if fmt == "json":
@@ -313,16 +319,37 @@ def emit_table(
     table = Table()
     for i, c in enumerate(columns):
         if c in numeric:
-            width = max([len(c), *(len(r[i]) for r in cells)])
-            table.add_column(c, justify="right", no_wrap=True, min_width=width)
+            numeric_column(table, c, [r[i] for r in cells])
         else:
             table.add_column(c, overflow="fold")
     for r in cells:
         table.add_row(*(Text(x) for x in r))
     console.print(Text(title, style="bold"))  # above the table: never squeezed to its width
-    if console.is_terminal:
-        console.print(table)
-    else:  # piped: as wide as the table needs, so that nothing is folded or cut
+    print_whole(console, table, keys=keys)
+    if note:
+        console.print(note, highlight=False)
+
+
+def numeric_column(table: Any, name: str, cells: Sequence[str]) -> None:
+    """Add a right-aligned column to a ``rich`` table that never wraps and is as wide as
+    its longest cell (so a number is never folded or cut with an ellipsis)."""
+    width = max([len(name), *(len(c) for c in cells)])
+    table.add_column(name, justify="right", no_wrap=True, min_width=width)
+
+
+#: Narrowest a text column is squeezed to before a table is split into column blocks.
+_READABLE = 16
+
+
+def print_whole(console: Any, table: Any, *, keys: int = 1) -> None:
+    """Print a ``rich`` table whole, never cutting a number.
+
+    In a terminal a table that fits is printed as it is (text columns fold). One that
+    would not fit with its text columns at a readable width is printed as several
+    tables, each with the first ``keys`` columns (the row labels) and as many other
+    columns as fit. Piped, the table is as wide as it needs to be, so nothing is cut.
+    """
+    if not console.is_terminal:
         width = console.width
         need = console.measure(table, options=console.options.update(width=10_000)).maximum
         console.width = max(width, need)
@@ -330,8 +357,54 @@ def emit_table(
             console.print(table)
         finally:
             console.width = width
-    if note:
-        console.print(note, highlight=False)
+        return
+    widths = [_column_width(console, c) for c in table.columns]
+    if sum(w + 3 for w in widths) + 1 <= console.width or len(table.columns) <= keys + 1:
+        console.print(table)
+        return
+    fixed = sum(widths[i] + 3 for i in range(keys)) + 1
+    blocks: list[list[int]] = [[]]
+    used = fixed
+    for i in range(keys, len(table.columns)):
+        if blocks[-1] and used + widths[i] + 3 > console.width:
+            blocks.append([])
+            used = fixed
+        blocks[-1].append(i)
+        used += widths[i] + 3
+    for k, block in enumerate(blocks, 1):
+        part = _sub_table(table, [*range(keys), *block])
+        part.caption = f"columns {k}/{len(blocks)}"
+        console.print(part)
+
+
+def _column_width(console: Any, column: Any) -> int:
+    """A column's width: its longest cell or header; text columns at most :data:`_READABLE`."""
+    from rich.measure import Measurement
+
+    opts = console.options.update(width=10_000)
+    longest = max(
+        [Measurement.get(console, opts, x).maximum for x in [column.header, *column.cells]]
+    )
+    return longest if column.no_wrap else min(longest, max(_READABLE, column.min_width or 0))
+
+
+def _sub_table(table: Any, indices: Sequence[int]) -> Any:
+    from rich.table import Table
+
+    cols = [table.columns[i] for i in indices]
+    part = Table(title=table.title, show_lines=table.show_lines)
+    for c in cols:
+        part.add_column(
+            c.header,
+            justify=c.justify,
+            no_wrap=c.no_wrap,
+            min_width=c.min_width,
+            overflow=c.overflow,
+        )
+    cells = [list(c.cells) for c in cols]
+    for row in zip(*cells, strict=True):
+        part.add_row(*row)
+    return part
 
 
 def _stub(sub: Any, name: str, help_text: str) -> None:

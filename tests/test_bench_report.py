@@ -325,3 +325,80 @@ def test_default_contrasts_match_run_suffixes() -> None:
     ]
     pairs = default_contrasts(["explorer", "explorer@memgpt", "explorer-hist8"])
     assert pairs == [("explorer", "explorer@memgpt"), ("explorer", "explorer-hist8")]
+
+
+def _summary_rows() -> list[dict[str, object]]:
+    stages = ["baseline", "structural", *(f"behavioral:specialist-{k}" for k in "abcd"), "final"]
+    return [
+        {
+            "stage": s,
+            "env": "minihack/CorridorBattle-Dark",
+            "n": 20 + i,
+            "progression": 0.312345,
+            "se": 0.0456,
+            "op_validity": 0.987,
+            "redundant_writes": 12.5,
+            "unproductive_rate": 0.123,
+            "tokens/step": 2633.3,
+            "usd": 0.0,
+            "scaffold": "cramped-minihack-3",
+        }
+        for i, s in enumerate(stages)
+    ]
+
+
+def _first_column(text: str) -> list[str]:
+    """The first column's cells of the first rich table in ``text``, fold lines joined (a
+    row starts where the third column, ``n``, has a value)."""
+    names: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("└"):
+            break
+        if not line.startswith("│"):
+            continue
+        cells = [c.strip() for c in line.strip("│").split("│")]
+        if cells[2]:
+            names.append(cells[0])
+        elif names:
+            names[-1] += cells[0]
+    return names
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_pipeline_summary_fits_a_terminal(width: int) -> None:
+    from automem_sdk.trainers.pipeline import print_summary
+
+    rows = _summary_rows()
+    console = Console(record=True, width=width, force_terminal=True)
+    print_summary(rows, console=console)
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= width
+    assert "…" not in text
+    assert _first_column(text) == [r["stage"] for r in rows]  # the behavioral rows differ
+    for col in ("unproductive_rate", "tokens/step", "scaffold"):
+        assert col in text  # every column is somewhere, in a block of its own if need be
+    assert text.count("2633.300") == len(rows) and text.count("0.312") == len(rows)
+
+
+def test_pipeline_summary_formats(capsys: pytest.CaptureFixture[str]) -> None:
+    import csv
+    import io
+
+    from automem_sdk.trainers.pipeline import print_summary
+
+    rows = _summary_rows()
+    print_summary(rows, fmt="csv")
+    got = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [g["stage"] for g in got] == [r["stage"] for r in rows]
+    assert got[0]["progression"] == "0.312"
+    print_summary(rows, fmt="json")
+    assert json.loads(capsys.readouterr().out)[2]["n"] == 22
+    print_summary(rows, fmt="md")
+    assert "| behavioral:specialist-d | minihack/CorridorBattle-Dark | 25 |" in capsys.readouterr().out
+
+
+def test_pipeline_cli_takes_format() -> None:
+    from automem_sdk.cli import build_parser
+
+    args = build_parser().parse_args(["pipeline", "p.yaml", "--report", "--format", "md"])
+    assert args.format == "md"

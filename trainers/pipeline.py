@@ -55,6 +55,7 @@ __all__ = [
     "SeedSets",
     "StructuralStage",
     "load_pipeline_config",
+    "print_summary",
     "register",
 ]
 
@@ -187,10 +188,16 @@ class Pipeline:
             under the system temp dir named after the config's fingerprint, so a rerun
             finds it again.
         quiet: no progress output.
+        fmt: how the summary is printed (``table``, ``md``, ``csv`` or ``json``).
     """
 
     def __init__(
-        self, config: PipelineConfig, *, workdir: str | None = None, quiet: bool = False
+        self,
+        config: PipelineConfig,
+        *,
+        workdir: str | None = None,
+        quiet: bool = False,
+        fmt: str = "table",
     ) -> None:
         self.config = config
         self.out = config.out.rstrip("/")
@@ -200,6 +207,7 @@ class Pipeline:
         self.workdir = Path(workdir) if workdir else default
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.quiet = quiet
+        self.fmt = fmt
         self.played = 0  # episodes actually played by this process (resume tests count it)
 
     # ------------------------------------------------------------------ files
@@ -565,7 +573,7 @@ class Pipeline:
             self._write_text(_markdown(table), "report.md")
             self._plot(table)
         if not self.quiet and table:
-            _print_table(table)
+            print_summary(table, fmt=self.fmt)
         return summary
 
     def _plot(self, table: list[dict[str, Any]]) -> None:
@@ -640,16 +648,28 @@ def _markdown(table: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _print_table(table: list[dict[str, Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+def print_summary(table: list[dict[str, Any]], *, fmt: str = "table", console: Any = None) -> None:
+    """Print the pipeline's summary rows (``report.json``'s ``rows``) as a table that
+    fits (names fold, numbers are never cut), or as ``md``/``csv``/``json`` for piping."""
+    from automem_sdk.cli import emit_table
 
-    t = Table(title="pipeline summary (progression mean ± SE per env and stage)")
-    for c in _COLUMNS:
-        t.add_column(c, justify="left" if c in ("stage", "env") else "right")
-    for r in table:
-        t.add_row(*(_fmt(r.get(c)) for c in _COLUMNS))
-    Console().print(t)
+    keys = list(dict.fromkeys(k for r in table for k in r))
+    cols = [c for c in _COLUMNS if c in keys] + [k for k in keys if k not in _COLUMNS]
+    numbers = [
+        c
+        for c in cols
+        if any(isinstance(r.get(c), int | float) and not isinstance(r.get(c), bool) for r in table)
+    ]
+    emit_table(
+        "pipeline summary (progression mean ± SE per env and stage)",
+        cols,
+        [[r.get(c) for c in cols] for r in table],
+        fmt=fmt,
+        numeric=numbers,
+        floats={c: ".3f" for c in cols},
+        console=console,
+        keys=2,
+    )
 
 
 # ---------------------------------------------------------------------- CLI
@@ -663,6 +683,9 @@ def register(sub: Any) -> None:
     p.add_argument("--executor", choices=("process", "ray"), help="override the executor")
     p.add_argument("--report", action="store_true", help="only print the report")
     p.add_argument("--quiet", action="store_true")
+    from automem_sdk.cli import add_format_flag
+
+    add_format_flag(p)
     p.set_defaults(func=_main)
 
 
@@ -675,7 +698,7 @@ def _main(args: argparse.Namespace) -> int:
         updates["executor"] = args.executor
     if updates:
         cfg = cfg.model_copy(update=updates)
-    pipe = Pipeline(cfg, workdir=args.workdir, quiet=args.quiet)
+    pipe = Pipeline(cfg, workdir=args.workdir, quiet=args.quiet, fmt=args.format)
     if args.report:
         pipe.report()
         return 0

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from automem_sdk.cli import numeric_column, print_whole
 from automem_sdk.episode_result import EpisodeResult
 from automem_sdk.errors import AutomemError
 
@@ -447,27 +448,6 @@ def _ms(s: Score) -> str:
     return f"{s.mean:.1f} ± {s.se:.1f}"
 
 
-def _fit(console: Console, table: Any) -> None:
-    """Print ``table`` whole: in a terminal it fits the width (labels fold, numbers never
-    wrap); piped, the table is as wide as it needs to be, so nothing is cut."""
-    if console.is_terminal:
-        console.print(table)
-        return
-    width = console.width
-    need = console.measure(table, options=console.options.update(width=10_000)).maximum
-    console.width = max(width, need)
-    try:
-        console.print(table)
-    finally:
-        console.width = width
-
-
-def _numeric(table: Any, name: str, cells: Sequence[str]) -> None:
-    """A right-aligned column that never wraps and is as wide as its longest cell."""
-    width = max([len(name), *(len(c) for c in cells)])
-    table.add_column(name, justify="right", no_wrap=True, min_width=width)
-
-
 def _ci(r: ComparisonRow) -> str:
     return f"[{r.ci_low:+.1f}, {r.ci_high:+.1f}]"
 
@@ -509,10 +489,10 @@ def _print_comparison(console: Console, comp: Comparison, n_games: int) -> None:
         for _, r in rows
     ]
     for j, col in enumerate(("n", "unpaired", comp.a, comp.b, "A - B", f"{pct} CI")):
-        _numeric(c, col, [row[j] for row in cells])
+        numeric_column(c, col, [row[j] for row in cells])
     for (level, r), row in zip(rows, cells, strict=True):
         c.add_row(_label(level, r.name, n_games), *row)
-    _fit(console, c)
+    print_whole(console, c)
     few = [r.name for r in comp.tasks if r.n < HEADLINE_MIN_SEEDS]
     if few:
         console.print(
@@ -571,12 +551,12 @@ def print_report(
                 last_of_level,
             )
         )
-    _numeric(t, "n", [b[1] for b in body])
+    numeric_column(t, "n", [b[1] for b in body])
     for j, a in enumerate(report.agents):
-        _numeric(t, a.agent, [b[2][j] for b in body])
+        numeric_column(t, a.agent, [b[2][j] for b in body])
     for label, n, cells, last in body:
         t.add_row(label, n, *cells, end_section=last)
-    _fit(console, t)
+    print_whole(console, t)
     absent = [
         f"{a.agent} has no {name}"
         for level, name in names
@@ -608,10 +588,10 @@ def _print_diagnostics(console: Console, report: BenchReport) -> None:
         for env, vals in a.diagnostics.items()
     ]
     for j, k in enumerate(_DIAG_KEYS):
-        _numeric(d, _SHORT.get(k, k), [r[2][j] for r in drows])
+        numeric_column(d, _SHORT.get(k, k), [r[2][j] for r in drows])
     for agent, env, vals in drows:
         d.add_row(agent, env, *vals)
-    _fit(console, d)
+    print_whole(console, d)
 
 
 def _markdown(report: BenchReport) -> str:
@@ -829,37 +809,13 @@ def write_report(report: BenchReport, out: str | Path, *, plot: bool = True) -> 
 
 
 def _print_pipeline(root: Path, console: Console, fmt: str = "table") -> None:
-    from rich.table import Table
+    from automem_sdk.trainers.pipeline import print_summary
 
     data = json.loads((root / "report.json").read_text(encoding="utf-8"))
-    rows = data.get("rows", [])
-    cols = list(dict.fromkeys(k for r in rows for k in r))
-    if fmt != "table":
-        from automem_sdk.cli import emit_table
-
-        emit_table(
-            f"pipeline {data.get('name', '')}",
-            cols,
-            [[r.get(c) for c in cols] for r in rows],
-            fmt=fmt,
-        )
-        return
-    console.print(f"[bold]pipeline {data.get('name', '')}[/]: stages {data.get('stages', {})}")
-    t = Table()
-    text_cols = [c for c in cols if not any(isinstance(r.get(c), int | float) for r in rows)]
-    cells = [
-        [f"{r[c]:.3f}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in cols]
-        for r in rows
-    ]
-    for j, c in enumerate(cols):
-        if c in text_cols:
-            t.add_column(c, overflow="fold")
-        else:
-            _numeric(t, c, [row[j] for row in cells])
-    for row in cells:
-        t.add_row(*row)
-    _fit(console, t)
-    if (root / "progression.png").exists():
+    if fmt == "table":
+        console.print(f"[bold]pipeline {data.get('name', '')}[/]: stages {data.get('stages', {})}")
+    print_summary(data.get("rows", []), fmt=fmt, console=console)
+    if fmt == "table" and (root / "progression.png").exists():
         console.print(f"plot: {root / 'progression.png'}")
 
 
