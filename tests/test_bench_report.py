@@ -394,7 +394,9 @@ def test_pipeline_summary_formats(capsys: pytest.CaptureFixture[str]) -> None:
     print_summary(rows, fmt="json")
     assert json.loads(capsys.readouterr().out)[2]["n"] == 22
     print_summary(rows, fmt="md")
-    assert "| behavioral:specialist-d | minihack/CorridorBattle-Dark | 25 |" in capsys.readouterr().out
+    assert (
+        "| behavioral:specialist-d | minihack/CorridorBattle-Dark | 25 |" in capsys.readouterr().out
+    )
 
 
 def test_pipeline_cli_takes_format() -> None:
