@@ -200,6 +200,14 @@ def test_report_means_standard_errors_and_markdown(
     if importlib.util.find_spec("matplotlib") is not None:
         assert r.plot_report(report, tmp_path / "p.png")
         assert (tmp_path / "p.png").stat().st_size > 1000
+        fig = r.report_figure(report)
+        fig.canvas.draw()
+        (legend,) = fig.legends
+        box = legend.get_window_extent()
+        for ax in fig.axes:  # the legend covers no bar
+            for bar in ax.patches:
+                assert not box.overlaps(bar.get_window_extent())
+        assert "2 seeds" in fig._suptitle.get_text()
 
 
 # --------------------------------------------------------------------------- GGUF

@@ -23,6 +23,7 @@ __all__ = [
     "EpisodeRecord",
     "build_report",
     "plot_report",
+    "report_figure",
     "report_markdown",
     "report_table",
     "side_rank",
@@ -271,6 +272,17 @@ def plot_report(report: dict[str, Any], path: Path) -> bool:
         import matplotlib.pyplot as plt
     except ImportError:
         return False
+    fig = report_figure(report)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def report_figure(report: dict[str, Any]) -> Any:
+    """The report's figure (a matplotlib ``Figure``; needs matplotlib)."""
+    import matplotlib.pyplot as plt
+
     rows = [r for r in report["rows"] if r["task"] != "all"]
     tasks = list(dict.fromkeys(r["task"] for r in rows))
     sides = sorted({r["side"] for r in rows}, key=side_rank)
@@ -283,25 +295,29 @@ def plot_report(report: dict[str, Any], path: Path) -> bool:
     width = 0.8 / max(len(sides), 1)
     for ax, (key, label) in zip(axes, panels, strict=True):
         for i, side in enumerate(sides):
-            means, errs = [], []
+            means, errs, gone = [], [], []
             for task in tasks:
                 cell = next((r[key] for r in rows if r["task"] == task and r["side"] == side), None)
                 means.append(cell[0] if cell else 0.0)
                 errs.append(cell[1] if cell else 0.0)
+                gone.append(cell is None)
             xs = [t + (i - (len(sides) - 1) / 2) * width for t in range(len(tasks))]
-            ax.bar(xs, means, width, yerr=errs, capsize=3, label=side)
+            # outlined, so that a zero bar shows; a missing cell is labelled, not drawn as 0
+            ax.bar(xs, means, width, yerr=errs, capsize=3, label=side, edgecolor="black")
+            for x, missing in zip(xs, gone, strict=True):
+                if missing:
+                    ax.text(x, 0, "n/a", ha="center", va="bottom", fontsize=6, rotation=90)
         ax.set_xticks(range(len(tasks)))
         ax.set_xticklabels([t.split("/")[-1] for t in tasks])
         ax.set_title(label)
-    axes[0].legend(fontsize=8)
+    # one legend under the panels, where it covers no bar
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=max(len(sides), 1), fontsize=8)
     cfg = report["config"]
     fig.suptitle(
         f"SmolLM2-135M memory specialist: base vs LoRA ({cfg['seeds']} seeds, "
         f"{cfg['steps']} steps, mean ± SE)",
         fontsize=10,
     )
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return True
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig
