@@ -34,7 +34,15 @@ from automem_sdk.env import RoutineRequest
 from automem_sdk.llm.base import Completion
 from automem_sdk.ops import ActionOp, DoneOp, ReadOp, UpsertOp, WriteOp
 
-__all__ = ["DIRECTIONS", "MapKnowledge", "NLEExplorer", "parse_map", "stairs_in_view"]
+__all__ = [
+    "DIRECTIONS",
+    "MapKnowledge",
+    "NLEExplorer",
+    "direction_name",
+    "open_directions",
+    "parse_map",
+    "stairs_in_view",
+]
 
 #: Compass moves: name -> (dx, dy) with y growing south.
 DIRECTIONS: dict[str, tuple[int, int]] = {
@@ -71,6 +79,31 @@ _AROUND = {
 }
 _PASSABLE = set("fdD><mob")
 _DOORS = set("dD")
+
+
+def open_directions(kinds: str, moves: list[str] | None = None) -> list[str]:
+    """The directions (of ``moves``, default all eight) that look passable in a 3x3
+    ``around_kinds`` string (row by row, player at index 4); no diagonal moves into or
+    out of a doorway. A string that is not 9 characters long gives ``moves`` unchanged."""
+    moves = list(DIRECTIONS) if moves is None else moves
+    if len(kinds) != 9:
+        return moves
+    out = []
+    for d in moves:
+        k = kinds[_AROUND[d]]
+        if k not in _PASSABLE:
+            continue
+        if d not in ("north", "east", "south", "west") and k in _DOORS:
+            continue  # no diagonal moves into doorways
+        out.append(d)
+    return out
+
+
+def direction_name(abbr: str) -> str:
+    """``n`` -> ``north`` ... ``nw`` -> ``northwest``; anything else unchanged."""
+    return _FROM_ABBR.get(abbr, abbr)
+
+
 _PROMPT = re.compile(r"\[[yn][a-z]*\]|\? \[|In what direction\?|What do you want to")
 _EAT_PROMPT = re.compile(r"What do you want to eat\? \[([A-Za-z])")
 _HUNGRY = re.compile(r"^Dlvl:.* (Hungry|Weak|Fainting|Fainted)\b", re.MULTILINE)
@@ -275,18 +308,7 @@ class NLEExplorer:
 
     def _open_dirs(self, request: RoutineRequest) -> list[str]:
         """Directions that look passable from here (local perception only)."""
-        kinds = str(request.info.get("around_kinds") or "")
-        if len(kinds) != 9:
-            return self._moves(request)
-        out = []
-        for d in self._moves(request):
-            k = kinds[_AROUND[d]]
-            if k not in _PASSABLE:
-                continue
-            if d not in ("north", "east", "south", "west") and k in _DOORS:
-                continue  # no diagonal moves into doorways
-            out.append(d)
-        return out
+        return open_directions(str(request.info.get("around_kinds") or ""), self._moves(request))
 
     def choose(self, request: RoutineRequest, know: MapKnowledge | None) -> str:
         """The next action, from the observation and (if any) the remembered map."""

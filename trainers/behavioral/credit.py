@@ -539,38 +539,6 @@ _CELL_KEY = re.compile(r"^(?:(\d+):)?(\d+),(\d+)$")
 _STAIRS_KEY = re.compile(r"^(?:(\d+):)?stairs$")
 _XY = re.compile(r"^\s*(\d+),(\d+)\s*$")
 _MAP_LINE = re.compile(r"^((?:\d+:)?(?:\d+,\d+|stairs))\s*:\s*(.*)$")
-_ABBR = {
-    "n": "north",
-    "e": "east",
-    "s": "south",
-    "w": "west",
-    "ne": "northeast",
-    "se": "southeast",
-    "sw": "southwest",
-    "nw": "northwest",
-}
-_AROUND = {
-    "northwest": 0,
-    "north": 1,
-    "northeast": 2,
-    "west": 3,
-    "east": 5,
-    "southwest": 6,
-    "south": 7,
-    "southeast": 8,
-}
-_PASSABLE = set("fdD><mob")
-_DOORS = set("dD")
-
-
-def _open_dirs(kinds: str) -> set[str]:
-    """Directions that looked passable from a cell (its 3x3 ``around_kinds``)."""
-    out = set()
-    for d, i in _AROUND.items():
-        k = kinds[i]
-        if k in _PASSABLE and not (d not in ("north", "east", "south", "west") and k in _DOORS):
-            out.add(d)
-    return out
 
 
 class NLEMapVerifier:
@@ -615,8 +583,13 @@ class NLEMapVerifier:
             blocked = next((w[8:] for w in words if w.startswith("blocked=")), "")
             kinds = str(visits[-1].info.get("around_kinds") or "")
             if exits is not None and len(kinds) == 9:
-                named = {_ABBR.get(a, a) for a in (exits + "," + blocked).split(",") if a}
-                seen_open = _open_dirs(kinds)
+                from automem_sdk.benchmarks.players.nle_explorer import (
+                    direction_name,
+                    open_directions,
+                )
+
+                named = {direction_name(a) for a in (exits + "," + blocked).split(",") if a}
+                seen_open = set(open_directions(kinds))
                 if named != seen_open:
                     return False, (
                         f"exits of {cell[0]},{cell[1]} were "
