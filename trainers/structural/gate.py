@@ -69,8 +69,12 @@ def _check(parent: Sequence[float], candidate: Sequence[float]) -> None:
         )
 
 
-def _fmt(x: float) -> str:
-    return f"{x:.3f}"
+def _fmt(x: float, sign: str = "") -> str:
+    """Three decimals, or three significant digits for a small non-zero value (NetHack's
+    progression moves in steps of ~0.015, so ``+0.000`` would hide a real difference)."""
+    if x != 0 and abs(x) < 0.01:
+        return f"{x:{sign}.3g}"
+    return f"{x:{sign}.3f}"
 
 
 class StrictMean:
@@ -166,14 +170,14 @@ class PairedBootstrap:
         level = f"{self.confidence:.0%}"
         if lower > self.min_delta:
             reason = (
-                f"bootstrap {level} lower bound of mean diff {lower:+.3f} > {_fmt(self.min_delta)}"
+                f"bootstrap {level} lower bound of mean diff {_fmt(lower, '+')} > {_fmt(self.min_delta)}"
                 f" (mean {_fmt(c)} vs parent {_fmt(p)})"
             )
             return GateDecision(
                 accept=True, reason=reason, parent_mean=p, candidate_mean=c, stats=stats
             )
         reason = (
-            f"bootstrap {level} lower bound of mean diff {lower:+.3f} <= {_fmt(self.min_delta)}"
+            f"bootstrap {level} lower bound of mean diff {_fmt(lower, '+')} <= {_fmt(self.min_delta)}"
             f" (mean {_fmt(c)} vs parent {_fmt(p)})"
         )
         return GateDecision(
