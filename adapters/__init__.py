@@ -23,10 +23,10 @@ neither LangChain nor Anthropic.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from automem_sdk.errors import MissingExtraError
+from automem_sdk.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .anthropic_memory import (
@@ -95,23 +95,9 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        missing = (exc.name or "?").split(".")[0]
-        if missing == "langchain":
-            hint = "pip install 'langchain>=1.0' (create_agent middleware)"
-        else:
-            hint = f"pip install 'automem-sdk[{EXTRAS.get(module, '')}]'"
-        raise MissingExtraError(f"{name} needs {missing!r}: {hint}") from exc
-    value = getattr(mod, name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    _LAZY,
+    extras=EXTRAS,
+    hints={"langchain": "pip install 'langchain>=1.0' (create_agent middleware)"},
+)

@@ -6,8 +6,7 @@ heavy dependency (torch, transformers, games, langchain, anthropic) is imported.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from automem_sdk.errors import (
     AutomemError,
@@ -21,6 +20,7 @@ from automem_sdk.errors import (
     ScaffoldError,
     TraceError,
 )
+from automem_sdk.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from automem_sdk.agent import MemoryAgent, run_episode, wrap
@@ -117,14 +117,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'automem_sdk' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from automem_sdk.lazy import lazy_exports
 from automem_sdk.llm.anthropic_client import AnthropicClient
 from automem_sdk.llm.base import Completion, LLMClient, Message, Usage, as_messages
 from automem_sdk.llm.batching import MicroBatchClient
@@ -64,12 +65,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 def make_client(

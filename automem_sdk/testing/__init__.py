@@ -15,10 +15,9 @@ Each name is imported on first use, so importing this module needs no extra.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from automem_sdk.errors import MissingExtraError
+from automem_sdk.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from automem_sdk.llm.scripted import ScriptedClient
@@ -49,23 +48,4 @@ _LAZY: dict[str, str] = {
 _EXTRAS: dict[str, str] = {"automem_sdk.testing.langchain": "langchain"}
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        extra = _EXTRAS.get(module)
-        if extra is None:
-            raise
-        raise MissingExtraError(
-            f"{name} needs {exc.name!r}: pip install 'automem-sdk[{extra}]'"
-        ) from exc
-    value = getattr(mod, name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, extras=_EXTRAS)
