@@ -56,12 +56,32 @@ def _doc(obj: object) -> str:
 _ADDRESS = re.compile(r" at 0x[0-9a-f]+>")
 
 
+class _Annotation:
+    """A string annotation shown as written (``str``, not ``'str'``)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _shown(annotation: Any) -> Any:
+    return _Annotation(annotation) if isinstance(annotation, str) else annotation
+
+
 def _signature(obj: object) -> str:
+    """``obj``'s signature: annotations as written, defaults as their repr (a string
+    default keeps its quotes, so ``fmt: str = 'table'`` reads as Python)."""
     try:
-        text = str(inspect.signature(obj)).replace("'", "")  # type: ignore[arg-type]
+        sig = inspect.signature(obj)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return ""
-    return _ADDRESS.sub(">", text)  # a default's repr: the same on every run
+    sig = sig.replace(
+        parameters=[p.replace(annotation=_shown(p.annotation)) for p in sig.parameters.values()],
+        return_annotation=_shown(sig.return_annotation),
+    )
+    return _ADDRESS.sub(">", str(sig))  # a default's repr: the same on every run
 
 
 def _type_name(tp: object) -> str:
@@ -106,13 +126,24 @@ def _attributes(cls: type) -> list[str]:
     return out
 
 
+def _members(cls: type) -> dict[str, Any]:
+    """What ``cls`` defines and inherits from our own bases (mixins included), as
+    attribute lookup resolves it; members of third-party bases (pydantic, typing) are
+    theirs to document."""
+    out: dict[str, Any] = {}
+    for base in reversed(cls.__mro__):
+        if base is cls or base.__module__.startswith("automem_sdk"):
+            out.update(vars(base))
+    return out
+
+
 def _render_class(name: str, cls: type) -> list[str]:
     out = [f"### class `{name}{_signature(cls)}`", "", _doc(cls) or "*(no docstring)*", ""]
     attrs = _attributes(cls)
     if attrs:
         out += ["Attributes / fields:", "", *attrs, ""]
         out += ["Methods:", ""]
-    for attr, member in sorted(vars(cls).items()):
+    for attr, member in sorted(_members(cls).items()):
         if attr.startswith("_") or not (inspect.isfunction(member) or isinstance(member, property)):
             continue
         if isinstance(member, property):

@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import logging
 import random
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from automem_sdk.errors import (
     AutomemError,
@@ -163,33 +163,6 @@ def _ensure_root(
         raise MemoryNotFoundError(f"no memory store at {url} (nothing was created)")
 
 
-_C = TypeVar("_C", bound=type)
-
-
-def _own_public_api(cls: _C) -> _C:
-    """Put the public methods ``cls`` inherits from its mixins in its own namespace.
-
-    The same objects, found first anyway: lookup is unchanged. The API reference
-    documents the members a class defines itself (``vars(cls)``), so this keeps the
-    whole public API of :class:`MemoryStore` in its entry.
-    """
-    import inspect
-
-    inherited = {
-        name
-        for base in cls.__mro__[1:]
-        if base.__module__.startswith("automem_sdk.")
-        for name in vars(base)
-        if not name.startswith("_") and name not in vars(cls)
-    }
-    for name in sorted(inherited):
-        member = inspect.getattr_static(cls, name)
-        if inspect.isfunction(member) or isinstance(member, property):
-            setattr(cls, name, member)
-    return cls
-
-
-@_own_public_api
 class MemoryStore(VersionsMixin, WriteMixin, ReadMixin, CommitMixin, ReplayMixin):
     """A directory tree of UTF-8 text files behind an fsspec URL, sandboxed and journaled.
 

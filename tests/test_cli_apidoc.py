@@ -37,3 +37,16 @@ def test_prompts_of_each_routine_are_documented() -> None:
         assert getattr(sc.prompts, routine).rstrip() in text
         for var in allowed:
             assert f"`{{{var}}}`" in text
+
+
+def test_signatures_read_as_python_and_mixins_are_documented() -> None:
+    store = "\n".join(render_module("automem_sdk.store"))
+    entry = store[store.index("### class `MemoryStore") :].split("\n### ", 1)[0]
+    assert "create_bucket: bool = False" in entry
+    # string defaults keep their quotes (an empty default was shown as nothing)
+    assert "**`create(self, path: str, text: str = '') -> int`**" in entry
+    # methods the store takes from its mixins are in its own entry
+    from automem_sdk.store_read import ReadMixin
+
+    inherited = [n for n in vars(ReadMixin) if not n.startswith("_")]
+    assert inherited and all(f"**`{n}(" in entry or f"**`{n}`**" in entry for n in inherited)
