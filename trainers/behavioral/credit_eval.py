@@ -149,21 +149,12 @@ def _kept(sel: dict[str, int], tot: dict[str, int]) -> float:
 
 
 def task_policy(env_name: str, seed: int) -> Any:
-    """The memory-consuming task policy of two-model evaluation for ``env_name``.
+    """The memory-consuming task policy of two-model evaluation for ``env_name``: the
+    benchmarks registry's ``make_task_policy`` (a scripted planner that acts only on
+    what the memory routine returned)."""
+    from automem_sdk.benchmarks.registry import make_task_policy
 
-    The benchmarks registry's ``make_task_policy`` (a scripted planner that acts only on
-    what the memory routine returned); where that registry does not have it, the
-    map policy (:class:`~automem_sdk.benchmarks.players.map_teacher.MapPolicy`), which
-    also plans only over the map lines memory showed.
-    """
-    from automem_sdk.benchmarks import registry
-
-    make = getattr(registry, "make_task_policy", None)
-    if make is not None:
-        return make(env_name, seed=seed)
-    from automem_sdk.benchmarks.players.map_teacher import MapPolicy
-
-    return MapPolicy(seed)
+    return make_task_policy(env_name, seed=seed)
 
 
 def nle_context(task: str, *, horizon_policy: str = "teacher") -> Any:
