@@ -1,7 +1,8 @@
 """The sabotage suite: does the structural loop repair a broken scaffold?
 
-Each sabotage breaks the stock MiniHack scaffold in one way, silently (nothing in any
-error message says so) or loudly (op errors, refused writes, fallback actions). For each
+Each sabotage breaks a task's stock scaffold in one way (``minihack`` for MiniHack and
+the toy maze, ``nethack`` for NetHack), silently (nothing in any error message says so)
+or loudly (op errors, refused writes, fallback actions). For each
 (task, sabotage) the loop runs keyless with a fixed budget from the sabotaged scaffold;
 then the accepted scaffold, the sabotaged start and the stock scaffold are played on
 fresh seeds nobody used, and the paired 95% bootstrap interval of (accepted - stock)
@@ -35,7 +36,34 @@ from automem_sdk.trainers.structural.seeds import parse_seeds
 
 from automem_sdk.scaffold import Scaffold, load_scaffold
 
-__all__ = ["SABOTAGES", "Sabotage", "SuiteRow", "main", "run_suite", "sabotaged"]
+__all__ = [
+    "SABOTAGES",
+    "TASK_STEPS",
+    "Sabotage",
+    "SuiteRow",
+    "figure",
+    "main",
+    "plot",
+    "run_suite",
+    "sabotaged",
+    "stock_scaffold",
+    "task_steps",
+]
+
+#: Episode length per game: a MiniHack maze is walked in 100 steps; on NetHack the
+#: explorer needs up to ~850 steps to find and take the first downstairs.
+TASK_STEPS: dict[str, int] = {"nethack": 1000}
+DEFAULT_STEPS = 100
+
+
+def stock_scaffold(task: str) -> Scaffold:
+    """The stock scaffold a task is played with: ``nethack`` for NetHack, else ``minihack``."""
+    return load_scaffold("nethack" if task.split("/")[0] == "nethack" else "minihack")
+
+
+def task_steps(task: str) -> int:
+    """Steps per episode for ``task`` in the suite (:data:`TASK_STEPS`, else 100)."""
+    return TASK_STEPS.get(task.split("/")[0], DEFAULT_STEPS)
 
 
 @dataclass(frozen=True)
@@ -103,8 +131,9 @@ SABOTAGES: dict[str, Sabotage] = {
 
 def sabotaged(name: str, base: Scaffold | None = None) -> Scaffold:
     """The stock MiniHack scaffold (or ``base``) broken by sabotage ``name``."""
-    s = SABOTAGES[name].apply(base or load_scaffold("minihack"))
-    return s.model_copy(update={"name": f"{name}-minihack", "parent": None, "changelog": []})
+    base = base or load_scaffold("minihack")
+    s = SABOTAGES[name].apply(base)
+    return s.model_copy(update={"name": f"{name}-{base.name}", "parent": None, "changelog": []})
 
 
 @dataclass
@@ -157,11 +186,12 @@ def run_one(
     t0 = time.perf_counter()
     name = sabotage or f"beyond-{decider}"
     run_dir = out / task.replace("/", "_") / name
-    start = sabotaged(sabotage) if sabotage else load_scaffold("minihack")
+    stock = stock_scaffold(task)
+    start = sabotaged(sabotage, stock) if sabotage else stock
     start_path = out / "scaffolds" / f"{name}.yaml"
     start_path.parent.mkdir(parents=True, exist_ok=True)
     start_path.write_text(start.to_yaml(), encoding="utf-8")
-    agent = AgentConfig(decider=decider, max_steps=100)
+    agent = AgentConfig(decider=decider, max_steps=task_steps(task))
     cfg = StructuralConfig(
         envs=[task],
         scaffold=str(start_path),
@@ -181,7 +211,6 @@ def run_one(
     state = trainer.run(resume=True) if RunDir(run_dir).exists() else trainer.run()
     rd = RunDir(run_dir)
     final = rd.read_json(rd.root / "final.json") or trainer.final_evaluation(state)
-    stock = load_scaffold("minihack")
     units = [(task, s) for s in final_seeds]
     ev = EpisodeEvaluator(agent)
     sv = [x.progression for x in evaluate_many(ev, EvalCache(cache), stock, units)]
@@ -217,7 +246,7 @@ def run_one(
 
 
 def table(rows: list[SuiteRow]) -> str:
-    """The suite's results as a Markdown table."""
+    """The suite's results as a Markdown table (progression in %, as BALROG reports it)."""
     head = (
         "| task | sabotage | kind | n | stock | sabotaged | after loop | after - stock "
         "[95% CI] | verdict | accepted changes |\n|---|---|---|---|---|---|---|---|---|---|\n"
@@ -227,15 +256,20 @@ def table(rows: list[SuiteRow]) -> str:
         lo, hi = r.ci_vs_stock
         ch = "; ".join(c.split(" (")[0] for c in r.changes) or "-"
         lines.append(
-            f"| {r.task.split('/')[-1]} | {r.sabotage} | {r.kind} | {r.n} | {r.stock:.2f} | "
-            f"{r.start:.2f} | {r.accepted:.2f} | {r.diff_vs_stock:+.2f} [{lo:+.2f}, {hi:+.2f}] "
-            f"| {r.verdict} | {ch} |"
+            f"| {r.task.split('/')[-1]} | {r.sabotage} | {r.kind} | {r.n} | {_pct(r.stock)} | "
+            f"{_pct(r.start)} | {_pct(r.accepted)} | {_pct(r.diff_vs_stock, True)} "
+            f"[{_pct(lo, True)}, {_pct(hi, True)}] | {r.verdict} | {ch} |"
         )
     return head + "\n".join(lines) + "\n"
 
 
+def _pct(x: float, signed: bool = False) -> str:
+    return f"{100 * x:+.1f}" if signed else f"{100 * x:.1f}"
+
+
 def plot(rows: list[SuiteRow], path: Path) -> Path | None:
-    """Bars of stock / sabotaged / after-loop per row, titled, with n."""
+    """Bars of stock / sabotaged / after-loop per row, one panel (own scale) per task,
+    titled, with n."""
     try:
         import matplotlib
 
@@ -243,33 +277,52 @@ def plot(rows: list[SuiteRow], path: Path) -> Path | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    fig, ax = plt.subplots(figsize=(max(7, len(rows) * 0.75), 5))
-    xs = list(range(len(rows)))
-    w = 0.27
-    series: list[tuple[str, list[float], str]] = [
-        ("stock", [r.stock for r in rows], "0.6"),
-        ("sabotaged start", [r.start for r in rows], "tab:red"),
-        ("after the loop", [r.accepted for r in rows], "tab:green"),
-    ]
-    for k, (label, ys, colour) in enumerate(series):
-        ax.bar([x + (k - 1) * w for x in xs], ys, w, label=label, color=colour)
-    ax.set_xticks(xs)
-    ax.set_xticklabels(
-        [f"{r.task.split('-')[-1]} {r.sabotage} ({r.kind})" for r in rows],
-        fontsize=7,
-        rotation=35,
-        ha="right",
-    )
-    ax.set_ylabel("progression on fresh seeds (mean)")
-    n = rows[0].n if rows else 0
-    ax.set_title(f"Sabotage suite: keyless structural loop, n={n} fresh seeds per bar")
-    ax.set_ylim(0, 1.1)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.tight_layout()
+    if not rows:
+        return None
+    fig = figure(rows)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def figure(rows: list[SuiteRow]) -> Any:
+    """The suite's figure (a matplotlib ``Figure``): one panel per task, on its own scale."""
+    import matplotlib.pyplot as plt
+
+    tasks = list(dict.fromkeys(r.task for r in rows))
+    widest = max(sum(1 for r in rows if r.task == t) for t in tasks)
+    fig, axes = plt.subplots(
+        1, len(tasks), figsize=(max(7.0, 0.7 * widest * len(tasks) + 2), 5), squeeze=False
+    )
+    w = 0.27
+    for ax, task in zip(axes[0], tasks, strict=True):
+        mine = [r for r in rows if r.task == task]
+        xs = list(range(len(mine)))
+        series: list[tuple[str, list[float], str]] = [
+            ("stock", [100 * r.stock for r in mine], "0.6"),
+            ("sabotaged start", [100 * r.start for r in mine], "tab:red"),
+            ("after the loop", [100 * r.accepted for r in mine], "tab:green"),
+        ]
+        top = max([1e-9, *(y for _, ys, _ in series for y in ys)])
+        for k, (label, ys, colour) in enumerate(series):
+            bars = ax.bar([x + (k - 1) * w for x in xs], ys, w, label=label, color=colour)
+            for b, y in zip(bars, ys, strict=True):
+                if y == 0:  # a zero bar stays visible as an outlined sliver
+                    b.set_height(top * 0.01)
+                    b.set_edgecolor("black")
+                    b.set_linewidth(0.6)
+        ax.set_xticks(xs)
+        ax.set_xticklabels(
+            [f"{r.sabotage} ({r.kind})" for r in mine], fontsize=7, rotation=35, ha="right"
+        )
+        ax.set_ylim(0, top * 1.15)
+        ax.set_title(f"{task} (n={mine[0].n} fresh seeds per bar)", fontsize=9)
+        ax.set_ylabel("progression on fresh seeds (%)")
+    axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.suptitle("Sabotage suite: keyless structural loop, stock vs sabotaged vs after the loop")
+    fig.tight_layout()
+    return fig
 
 
 def run_suite(
@@ -350,7 +403,7 @@ def confirm(out: str | Path, seeds: list[int]) -> str:
         units = [(task, s) for s in seeds]
         ev = EpisodeEvaluator(cfg.agent)
         cache = EvalCache(root / "cache")
-        stock = load_scaffold("minihack")
+        stock = stock_scaffold(task)
         best = rd.load_scaffold(state.best_id)
         sv = [x.progression for x in evaluate_many(ev, cache, stock, units)]
         bv = [x.progression for x in evaluate_many(ev, cache, best, units)]
@@ -374,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         "--task",
         action="append",
         dest="tasks",
-        help="MiniHack env (repeatable; default MazeWalk-15x15 and MazeWalk-9x9)",
+        help="env (repeatable; default minihack/MazeWalk-15x15, minihack/MazeWalk-9x9, nethack)",
     )
     p.add_argument(
         "--sabotage",
@@ -412,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     beyond = [b for b in (args.beyond or ["prompt-explorer"]) if b != "none"]
     rows = run_suite(
         out,
-        tasks=args.tasks or ["minihack/MazeWalk-15x15", "minihack/MazeWalk-9x9"],
+        tasks=args.tasks or ["minihack/MazeWalk-15x15", "minihack/MazeWalk-9x9", "nethack"],
         sabotages=args.sabotages or list(SABOTAGES),
         beyond=beyond,
         iterations=args.iterations,
