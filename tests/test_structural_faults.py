@@ -207,3 +207,41 @@ def test_heuristic_restores_a_prompt_that_lost_its_observation() -> None:
     r = reflect(_starved_log(2), broken)
     props = HeuristicProposer(rules=["restore_prompt"]).candidates(broken, r)
     assert props and props[0].scaffold.prompts.log == s.prompts.log
+
+
+def _refused(step: int, key: str, would: int, cap: int = 64) -> TurnRecord:
+    err = (
+        f"map.md would grow to {would} bytes, over its cap of {cap}; "
+        "summarise or replace old lines instead"
+    )
+    return _turn(
+        step,
+        "log",
+        0,
+        [{"op": "upsert", "path": "map.md", "key": key, "value": "visited"}],
+        [_res("upsert", False, err, "map.md", error=err)],
+    )
+
+
+def test_cap_raise_is_sized_by_what_the_refused_writes_needed() -> None:
+    from automem_sdk.scaffold import FileSpec
+
+    files = [
+        f.model_copy(update={"max_bytes": 64}) if f.name == "map.md" else f
+        for f in load_scaffold("minihack").files
+    ]
+    parent = load_scaffold("minihack").child("cap 64", files=files)
+    # 400 distinct cells refused at 30 bytes over the cap each, every one retried once:
+    # 12,000 bytes more in the worst episode (the retry is not counted twice).
+    big = [_refused(s, f"{s},1", 94) for s in range(400)]
+    big += [_refused(400 + s, f"{s},1", 94) for s in range(400)]
+    small = [_refused(s, f"{s},1", 94) for s in range(10)]
+    r = reflect([_trace(big, 800, 0), _trace(small, 10, 1)], parent)
+    st = r.files["map.md"]
+    assert st.cap_rejections == 810 and st.overflow_bytes == 12_000
+    assert "up to 12000 bytes per episode" in r.to_prompt()
+    got = HeuristicProposer().propose(parent, r)
+    cap = got.scaffold.file("map.md")
+    assert isinstance(cap, FileSpec)
+    assert cap.max_bytes == 32_768  # 2 x (64 + 12,000) rounded up to a power of two
+    assert got.changelog[0].startswith("raise_caps: map.md 64->32768 (810 writes refused")

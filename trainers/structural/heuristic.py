@@ -5,9 +5,10 @@ Each rule looks for one kind of evidence and proposes one targeted change:
 ==================  ==================================================  =====================
 rule                evidence                                            change
 ==================  ==================================================  =====================
-raise_caps          writes refused over a file's ``max_bytes``          cap x4 (x16, x64 once
-                                                                        the smaller raise was
-                                                                        tried)
+raise_caps          writes refused over a file's ``max_bytes``          cap sized to what the
+                                                                        refused writes needed
+                                                                        (x2 headroom, at least
+                                                                        x4; then x4, x16 of it)
 enable_ops          ops refused because the scaffold disables them      enable them
 upsert_keyed        appends that repeat a ``key:`` line                 enable UPSERT, keyed
 result_chars        op results truncated before the model saw them      ``result_chars`` x2
@@ -54,8 +55,16 @@ def _files(parent: Scaffold, updates: dict[str, dict[str, object]]) -> list[File
     return [f.model_copy(update=updates[f.name]) if f.name in updates else f for f in parent.files]
 
 
+def _sized_cap(f: FileSpec, overflow: int, limit: int) -> int:
+    """A cap for ``f`` that would have held what one episode's refused writes added, with
+    x2 headroom, rounded up to a power of two; at least x4 the old cap, at most ``limit``."""
+    need = 2 * (f.max_bytes + overflow)
+    return min(limit, max(f.max_bytes * 4, 1 << max(0, need - 1).bit_length()))
+
+
 def raise_caps(parent: Scaffold, r: Reflection) -> list[Change] | None:
-    """Raise the cap of files whose writes were refused for size: x4, else x16, else x64."""
+    """Raise the cap of files whose writes were refused for size: first to what the
+    refused writes needed (:func:`_sized_cap`), then x4 and x16 of that."""
     limit = StoreLimits().max_file_bytes
     hit = [
         (f, st)
@@ -66,14 +75,17 @@ def raise_caps(parent: Scaffold, r: Reflection) -> list[Change] | None:
         return None
     out: list[Change] = []
     seen: set[tuple[int, ...]] = set()
-    for factor in (4, 16, 64):
-        new = {f.name: min(limit, f.max_bytes * factor) for f, _ in hit}
+    for factor in (1, 4, 16):
+        new = {
+            f.name: min(limit, _sized_cap(f, st.overflow_bytes, limit) * factor) for f, st in hit
+        }
         key = tuple(new.values())
         if key in seen:
             continue
         seen.add(key)
         notes = [
-            f"{f.name} {f.max_bytes}->{new[f.name]} ({st.cap_rejections} writes refused over cap)"
+            f"{f.name} {f.max_bytes}->{new[f.name]} ({st.cap_rejections} writes refused over "
+            f"cap, up to {st.overflow_bytes} bytes more per episode)"
             for f, st in hit
         ]
         updates: dict[str, dict[str, object]] = {n: {"max_bytes": b} for n, b in new.items()}

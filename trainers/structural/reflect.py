@@ -17,6 +17,7 @@ write refused over a cap, had it fail, or wrote nothing (:class:`CheckGroup`).
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -49,6 +50,7 @@ _WRITES = frozenset({"write", "append", "create", "upsert", "replace", "insert"}
 _READS = frozenset({"read", "head", "tail", "search", "count"})
 _DISABLED = re.compile(r"op '([a-z]+)' is not enabled in this scaffold")
 _CAP = "over its cap of"
+_OVER_CAP = re.compile(r"would grow to (\d+) bytes, over its cap of (\d+)")
 _EXHAUSTED = "no memory ops left"
 _NUMBER = re.compile(r"\d+")
 
@@ -62,6 +64,9 @@ class FileStats(BaseModel):
     reads: int = 0
     failed_writes: int = 0
     cap_rejections: int = 0
+    #: The most bytes one episode's refused writes would have added beyond the cap
+    #: (distinct writes only; a lower bound of what the file needed).
+    overflow_bytes: int = 0
     writes_never_read: int = 0
     repeated_append_keys: int = 0
     declared: bool = False
@@ -202,7 +207,9 @@ class Reflection(BaseModel):
             lines.append(
                 f"- {name}{tag}: writes={st.writes} (append={st.appends}, upsert={st.upserts}), "
                 f"reads={st.reads}, failed_writes={st.failed_writes}, "
-                f"rejected_over_cap={st.cap_rejections}, writes_never_read={st.writes_never_read}, "
+                f"rejected_over_cap={st.cap_rejections}"
+                + (f" (up to {st.overflow_bytes} bytes per episode)" if st.overflow_bytes else "")
+                + f", writes_never_read={st.writes_never_read}, "
                 f"appends_repeating_a_key={st.repeated_append_keys}"
             )
         if self.disabled_ops:
@@ -419,6 +426,8 @@ class _Scan:
         self.examples: dict[tuple[str, str], str] = {}
         self.disabled: Counter[str] = Counter()
         self.prompt_tokens: list[int] = []
+        self._overflow: Counter[str] = Counter()  # this episode's refused bytes per file
+        self._refused: set[tuple[str, str]] = set()  # (path, write) refused this episode
 
     def stats(self, path: str) -> FileStats:
         return self.files.setdefault(path, FileStats(declared=self.scaffold.file(path) is not None))
@@ -428,6 +437,8 @@ class _Scan:
         pending: Counter[str] = Counter()
         keys: dict[str, set[str]] = {}
         log_ops: Counter[int] = Counter()
+        self._overflow.clear()
+        self._refused.clear()
         for t in trace.turns:
             self.prompt_tokens.append(sum(estimate_tokens(m.content) for m in t.messages))
             if any("\n[...]\n" in m.content for m in t.messages):
@@ -438,6 +449,9 @@ class _Scan:
                 self.op(t, name, path, op, res, pending, keys, log_ops)
         for path, n in pending.items():
             self.stats(path).writes_never_read += n
+        for path, n in self._overflow.items():
+            st = self.stats(path)
+            st.overflow_bytes = max(st.overflow_bytes, n)
         if log_ops:
             self.r.max_log_ops_used = max(self.r.max_log_ops_used, max(log_ops.values()))
 
@@ -502,6 +516,7 @@ class _Scan:
             st.failed_writes += 1
             if _CAP in err:
                 st.cap_rejections += 1
+                self._overflowed(path, op, err)
             return
         st.writes += 1
         pending[path] += 1
@@ -515,6 +530,15 @@ class _Scan:
                 seen.add(key)
         elif name == "upsert":
             st.upserts += 1
+
+    def _overflowed(self, path: str, op: dict[str, Any], err: str) -> None:
+        """Add what a refused write would have added (once per distinct write)."""
+        m = _OVER_CAP.search(err)
+        what = (path, json.dumps(op, sort_keys=True, default=str))
+        if m is None or what in self._refused:
+            return
+        self._refused.add(what)
+        self._overflow[path] += max(0, int(m.group(1)) - int(m.group(2)))
 
     def finish(self) -> None:
         """Move the sums into the reflection."""
