@@ -33,31 +33,49 @@ def test_sabotages_are_valid_and_cover_silent_and_loud() -> None:
 
 @pytest.mark.games
 @pytest.mark.slow
-def test_suite_repairs_a_silent_sabotage(tmp_path: Path) -> None:
-    pytest.importorskip("minihack")
+@pytest.mark.parametrize(
+    ("task", "sabotage", "change", "iterations", "verdicts"),
+    [
+        # on 9x9, 12 seeds are too few to show the sabotage's harm (76.7 vs 100 on 30)
+        (
+            "minihack/MazeWalk-9x9",
+            "log_turns_1",
+            "log_budget: max_log_turns 1->2",
+            2,
+            ("repaired", "no measurable harm"),
+        ),
+        ("nethack", "log_off", "log_budget: max_log_ops 0->2", 1, ("repaired",)),
+    ],
+)
+def test_suite_repairs_a_silent_sabotage(
+    tmp_path: Path,
+    task: str,
+    sabotage: str,
+    change: str,
+    iterations: int,
+    verdicts: tuple[str, ...],
+) -> None:
+    pytest.importorskip("minihack" if task.startswith("minihack") else "nle")
+    seeds = list(range(5000, 5012))
     rows = run_suite(
         tmp_path / "suite",
-        tasks=["minihack/MazeWalk-9x9"],
-        sabotages=["log_turns_1"],
+        tasks=[task],
+        sabotages=[sabotage],
         beyond=[],
-        iterations=2,
-        final_seeds=list(range(5000, 5012)),
+        iterations=iterations,
+        final_seeds=seeds,
         budget_episodes=200,
     )
     (row,) = rows
     assert row.kind == "silent" and row.n == 12
-    assert row.changes and row.changes[0].startswith("log_budget: max_log_turns 1->2")
-    assert row.accepted >= row.start
-    assert row.verdict in ("repaired", "no measurable harm")
-    assert "log_turns_1" in table(rows)
+    assert row.changes and row.changes[0].startswith(change)
+    assert row.accepted > row.start  # the sabotage hurt and the loop undid it
+    assert row.verdict in verdicts
+    assert sabotage in table(rows)
     assert (tmp_path / "suite" / "suite.md").is_file()
     # Resumable: a second call reuses the finished row.
     again = run_suite(
-        tmp_path / "suite",
-        tasks=["minihack/MazeWalk-9x9"],
-        sabotages=["log_turns_1"],
-        beyond=[],
-        final_seeds=list(range(5000, 5012)),
+        tmp_path / "suite", tasks=[task], sabotages=[sabotage], beyond=[], final_seeds=seeds
     )
     assert again[0].accepted == row.accepted and again[0].wall_s == row.wall_s
 
