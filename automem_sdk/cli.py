@@ -37,6 +37,7 @@ __all__ = [
     "missing_extra",
     "numeric_column",
     "print_whole",
+    "quiet_third_party",
     "s3_preflight",
 ]
 
@@ -463,7 +464,10 @@ def _command_of(argv: Sequence[str]) -> str | None:
     return None
 
 
-def _quiet_third_party() -> None:
+def quiet_third_party() -> None:
+    """Keep third-party progress bars, info logs and warnings out of our output (for a
+    process that is ours alone: the ``automem`` script and ``python -m`` entry points;
+    settings already in the environment win)."""
     for key, value in _QUIET_ENV.items():
         os.environ.setdefault(key, value)
     import warnings
@@ -487,7 +491,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in args_in or os.environ.get("AUTOMEM_DEBUG", "") not in ("", "0")
     args_in = [a for a in args_in if a != "--debug"]
     if not debug and argv is None:  # the console script: this process is ours alone
-        _quiet_third_party()
+        quiet_third_party()
     command = _command_of(args_in)
     try:
         parser = build_parser(only=[command] if command in COMMANDS else [])

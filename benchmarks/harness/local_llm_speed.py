@@ -288,4 +288,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from automem_sdk.cli import quiet_third_party
+
+    quiet_third_party()
     sys.exit(main())

@@ -228,4 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from automem_sdk.cli import quiet_third_party
+
+    quiet_third_party()
     raise SystemExit(main())

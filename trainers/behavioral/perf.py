@@ -536,4 +536,7 @@ def _sft_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> Any:
 
 
 if __name__ == "__main__":  # pragma: no cover
+    from automem_sdk.cli import quiet_third_party
+
+    quiet_third_party()
     sys.exit(main())
