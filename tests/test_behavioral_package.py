@@ -71,3 +71,14 @@ def test_errors_derive_from_automem_error() -> None:
 
     assert issubclass(BehavioralError, AutomemError)
     assert issubclass(InsufficientDataError, BehavioralError)
+
+
+def test_fixed_steps_train_config_shape() -> None:
+    from automem_sdk.trainers.behavioral.train import TrainConfig
+
+    c = TrainConfig.fixed_steps("base", 90, checkpoints=3, r=8, learning_rate=1e-3)
+    assert (c.max_steps, c.save_steps, c.grad_accum, c.warmup) == (90, 30, 1, 0.1)
+    assert c.r == 8 and c.learning_rate == 1e-3 and c.base_model == "base"
+    assert TrainConfig.fixed_steps("base", 12).save_steps == 10  # at least 10
+    # a caller may still override the shape
+    assert TrainConfig.fixed_steps("base", 12, grad_accum=4).grad_accum == 4

@@ -370,17 +370,15 @@ class _Study:
         from automem_sdk.trainers.behavioral.train import TrainConfig, train_lora
 
         cfg = self.cfg
-        config = TrainConfig(
-            base_model=self.need("base")["base_model"],
+        config = TrainConfig.fixed_steps(
+            self.need("base")["base_model"],
+            cfg.train_steps,
+            checkpoints=3,
             r=cfg.lora_r,
             lora_alpha=cfg.lora_alpha,
             learning_rate=cfg.learning_rate,
-            max_steps=cfg.train_steps,
             batch_size=cfg.batch_size,
-            grad_accum=1,
             max_length=cfg.max_length,
-            warmup=0.1,
-            save_steps=max(10, cfg.train_steps // 3),
             min_examples=cfg.min_examples,
             eval_examples=cfg.eval_examples,
             adapter_name="smollm2-memory-lora",

@@ -241,18 +241,15 @@ def _client(cfg: IterateConfig, adapter: str | None, *, temperature: float, name
 def _train(cfg: IterateConfig, examples: Sequence[SFTExample], out: Path) -> dict[str, Any]:
     from automem_sdk.trainers.behavioral.train import TrainConfig, train_lora
 
-    tc = TrainConfig(
-        base_model=cfg.base_model,
+    tc = TrainConfig.fixed_steps(
+        cfg.base_model,
+        cfg.train_steps,
         r=cfg.lora_r,
         lora_alpha=cfg.lora_alpha,
         target_modules=list(cfg.target_modules),
         learning_rate=cfg.learning_rate,
-        max_steps=cfg.train_steps,
         batch_size=cfg.batch_size,
-        grad_accum=1,
         max_length=cfg.max_length,
-        warmup=0.1,
-        save_steps=max(10, cfg.train_steps // 2),
         min_examples=cfg.min_examples,
         eval_examples=16,
         heldout_fraction=cfg.heldout_fraction,

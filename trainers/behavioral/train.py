@@ -122,6 +122,20 @@ class TrainConfig(BaseModel):
     merge: bool = False
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
+    @classmethod
+    def fixed_steps(
+        cls, base_model: str, steps: int, *, checkpoints: int = 2, **fields: Any
+    ) -> TrainConfig:
+        """A run of exactly ``steps`` optimizer steps, the shape of the loops' short runs:
+        one micro-batch per step, 10% warmup, a checkpoint every ``steps // checkpoints``
+        steps (at least 10); ``fields`` set the rest (rank, learning rate, ...)."""
+        shape: dict[str, Any] = {
+            "grad_accum": 1,
+            "warmup": 0.1,
+            "save_steps": max(10, steps // max(1, checkpoints)),
+        }
+        return cls(base_model=base_model, max_steps=steps, **{**shape, **fields})
+
 
 class TrainResult(BaseModel):
     """What a run produced and measured."""
