@@ -404,3 +404,16 @@ def test_pipeline_cli_takes_format() -> None:
 
     args = build_parser().parse_args(["pipeline", "p.yaml", "--report", "--format", "md"])
     assert args.format == "md"
+
+
+def test_tables_in_an_80_column_terminal_cut_no_number(tmp_path: Path) -> None:
+    envs = {"minihack/MazeWalk-15x15": [0.3, 1.0, 0.0], "minihack/CorridorBattle-Dark": [0.0]}
+    names = ("explorer", "explorer-stateless", "explorer-hist16", "explorer-trunc", "two-model")
+    console = Console(record=True, width=80, force_terminal=True)
+    report_dir(_folder(tmp_path, dict.fromkeys(names, envs)), console=console, plot=False)
+    text = console.export_text()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
+    assert text.count("43.3 ± 24.2") == len(names)  # too wide: split into column blocks
+    assert "columns 2/2" in text
+    for name in names:
+        assert name in text
