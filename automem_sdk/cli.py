@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -340,6 +341,10 @@ def numeric_column(table: Any, name: str, cells: Sequence[str]) -> None:
 
 #: Narrowest a text column is squeezed to before a table is split into column blocks.
 _READABLE = 16
+#: A cell made only of numbers and the signs around them (``0.912 ± 0.031``, ``+6.7
+#: [-0.1, +16.8]``, ``39 / 88``, ``97%``): such a column is never wrapped.
+_NUM_CHARS = r"[\s\d.,:+\-\u2212\u00b1%/\[\]()x\u00d7eE]"
+_NUMERIC_CELL = re.compile(f"^{_NUM_CHARS}*\\d{_NUM_CHARS}*$")
 
 
 def print_whole(console: Any, table: Any, *, keys: int = 1) -> None:
@@ -350,6 +355,7 @@ def print_whole(console: Any, table: Any, *, keys: int = 1) -> None:
     tables, each with the first ``keys`` columns (the row labels) and as many other
     columns as fit. Piped, the table is as wide as it needs to be, so nothing is cut.
     """
+    _protect_numbers(table)
     if not console.is_terminal:
         width = console.width
         need = console.measure(table, options=console.options.update(width=10_000)).maximum
@@ -376,6 +382,24 @@ def print_whole(console: Any, table: Any, *, keys: int = 1) -> None:
         part = _sub_table(table, [*range(keys), *block])
         part.caption = f"columns {k}/{len(blocks)}"
         console.print(part)
+
+
+def _protect_numbers(table: Any) -> None:
+    """Make every column whose cells are all numbers (see :data:`_NUMERIC_CELL`) one that
+    never wraps and is as wide as its widest cell or header; text columns fold a long
+    word instead of cutting it with an ellipsis."""
+    for column in table.columns:
+        texts = [str(getattr(c, "plain", c)).strip() for c in column.cells]
+        filled = [t for t in texts if t]
+        if column.no_wrap:
+            continue
+        if not filled or not all(_NUMERIC_CELL.match(t) for t in filled):
+            if column.overflow == "ellipsis":
+                column.overflow = "fold"
+            continue
+        column.no_wrap = True
+        header = str(getattr(column.header, "plain", column.header))
+        column.min_width = max([column.min_width or 0, len(header), *(len(t) for t in texts)])
 
 
 def _column_width(console: Any, column: Any) -> int:

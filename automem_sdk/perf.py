@@ -34,6 +34,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from automem_sdk.cli import print_whole
 from automem_sdk.perf_shared import concurrency_bench, s3_request_bench
 from automem_sdk.store import MemoryStore, StoreLimits
 
@@ -281,7 +282,7 @@ def _print(console: Console, results: dict[str, Any], ops: int, s3_ops: int) -> 
         else:
             n = s3_ops if name == "s3" else ops
             table.add_row(name, *(f"{row[op]:.1f}" for op in row), str(n))
-    console.print(table)
+    print_whole(console, table)
 
     table = Table(title="search: index vs naive full scan (median microseconds per query)")
     for col in ("backend", "notes", "queries", "indexed", "naive scan", "ratio", "reopen ms"):
@@ -296,7 +297,7 @@ def _print(console: Console, results: dict[str, Any], ops: int, s3_ops: int) -> 
             f"{row['ratio']:.0f}x",
             f"{row['reopen_ms']:.0f}",
         )
-    console.print(table)
+    print_whole(console, table)
 
     table = Table(title="concurrency: 4 threads upserting distinct keys into one file")
     for col in ("backend", "store objects", "keys kept", "seconds", "commits/s", "retries"):
@@ -310,7 +311,7 @@ def _print(console: Console, results: dict[str, Any], ops: int, s3_ops: int) -> 
             f"{row['commits_per_s']:.0f}",
             str(row["retries"]),
         )
-    console.print(table)
+    print_whole(console, table)
 
     if results.get("s3_requests"):
         table = Table(title="s3 (moto on 127.0.0.1): requests and time per op vs a raw s3fs PUT")
@@ -324,14 +325,14 @@ def _print(console: Console, results: dict[str, Any], ops: int, s3_ops: int) -> 
                 f"{row['raw_put_ms']:.2f}",
                 f"{row['ratio']:.2f}x",
             )
-        console.print(table)
+        print_whole(console, table)
 
     table = Table(title="import time")
     table.add_column("what")
     table.add_column("median ms", justify="right")
     table.add_row("import automem_sdk", f"{results['import_ms']:.1f}")
     table.add_row("import automem_sdk.store", f"{results['import_store_ms']:.1f}")
-    console.print(table)
+    print_whole(console, table)
 
 
 def _run_scale(sizes: list[int], json_path: str | None) -> int:
@@ -362,7 +363,7 @@ def _run_scale(sizes: list[int], json_path: str | None) -> int:
             )
         reopen = f"{r['reopen_ms']:.1f}" if "reopen_ms" in r else ""
         table.add_row(r["kind"], f"{r['n']:,}", reopen, disk, after, search, first)
-    console.print(table)
+    print_whole(console, table)
     if json_path:
         with open(json_path, "w", encoding="utf-8") as fh:
             json.dump(rows, fh, indent=2)

@@ -15,9 +15,8 @@ from automem_sdk import MemoryStore, read_trace
 pytestmark = pytest.mark.games
 
 
-def test_demo_quick(tmp_path: Path) -> None:
-    out = tmp_path / "demo"
-    proc = subprocess.run(
+def _demo(out: Path, columns: int = 200) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -32,8 +31,13 @@ def test_demo_quick(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=600,
-        env={**os.environ, "COLUMNS": "200"},
+        env={**os.environ, "COLUMNS": str(columns)},
     )
+
+
+def test_demo_quick(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    proc = _demo(out)
     assert proc.returncode == 0, proc.stderr
     assert "memory on" in proc.stdout and "MazeWalk-9x9" in proc.stdout
     summary = json.loads((out / "demo.json").read_text())
@@ -46,3 +50,10 @@ def test_demo_quick(tmp_path: Path) -> None:
     assert not list((out / "memory" / "off").rglob("map.md"))
     tr = read_trace(str(out / "traces" / "on" / "minihack__MazeWalk-9x9" / "0.jsonl.gz"))
     assert tr.complete and any(op["op"] == "upsert" for t in tr.turns for op in t.ops)
+    # a rerun in the same folder starts from fresh stores: the same numbers, and piped
+    # at 80 columns the table keeps every number whole
+    again = _demo(out, columns=80)
+    assert again.returncode == 0, again.stderr
+    assert json.loads((out / "demo.json").read_text())["envs"] == summary["envs"]
+    on = f"{row['on']['mean']:.3f} ± {row['on']['se']:.3f}"
+    assert on in again.stdout and "…" not in again.stdout

@@ -19,6 +19,8 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from automem_sdk.cli import print_whole
+
 __all__ = ["DEMO_ENVS", "play", "register", "run_demo"]
 
 #: (env name, step cap) played by default.
@@ -29,7 +31,11 @@ DEMO_ENVS: tuple[tuple[str, int], ...] = (
 
 
 def play(job: dict[str, Any]) -> dict[str, Any]:
-    """Play one (env, seed, memory on/off) episode; return its numbers."""
+    """Play one (env, seed, memory on/off) episode on a fresh memory store (a store left
+    by an earlier demo in the same folder is replaced, so a rerun gives the same
+    numbers); return its numbers."""
+    import shutil
+
     from automem_sdk.benchmarks.registry import make_env, make_explorer
 
     from automem_sdk.agent import MemoryAgent, run_episode
@@ -37,6 +43,7 @@ def play(job: dict[str, Any]) -> dict[str, Any]:
     from automem_sdk.store import MemoryStore
     from automem_sdk.trace import read_trace
 
+    shutil.rmtree(job["memory"], ignore_errors=True)
     env = make_env(job["env"], max_steps=job["max_steps"])
     scaffold = "crafter" if job["env"] == "crafter" else "minihack"
     try:
@@ -171,7 +178,7 @@ def _print(s: dict[str, Any], root: Path) -> None:
             f"{r['on']['unproductive_rate']:.2f} / {r['off']['unproductive_rate']:.2f}",
         )
     console = Console()
-    console.print(t)
+    print_whole(console, t)
     console.print(
         f"{s['wall_s']:.0f} s. Memory stores and traces: {root} "
         f"(try: automem memory ls {root / 'memory' / 'on'}/... or automem trace show FILE)"

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from automem_sdk.cli import print_whole
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -235,7 +237,7 @@ def run_speed(
             r.target,
             "yes" if r.meets else "NO",
         )
-    console.print(t)
+    print_whole(console, t)
     for s in skipped:
         console.print(f"skipped: {s}")
     if quick:

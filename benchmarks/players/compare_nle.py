@@ -21,6 +21,8 @@ import time
 import uuid
 from typing import Any
 
+from automem_sdk.cli import print_whole
+
 __all__ = ["compare", "main", "register"]
 
 
@@ -139,7 +141,7 @@ def _run(args: argparse.Namespace) -> int:
     dm, dse = _mean_se(diff)
     table.add_row("on - off (paired)", f"{dm:+.3f} ± {dse:.3f}", "", "")
     console = Console()
-    console.print(table)
+    print_whole(console, table)
     console.print(f"wall time {res['wall_s']:.1f} s")
     return 0
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from automem_sdk.cli import print_whole
+
 __all__ = ["add_parser", "build_config", "run_command"]
 
 _EPILOG = """\
@@ -321,5 +323,5 @@ def run_command(args: argparse.Namespace) -> int:
         "spend (run)",
         f"{sp.episodes} episodes, {sp.env_steps} env steps, {sp.tokens} tokens, ${sp.usd:.4f}",
     )
-    Console().print(table)
+    print_whole(Console(), table)
     return 0

@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.syntax import Syntax
 from rich.table import Table
 
+from automem_sdk.cli import print_whole
 from automem_sdk.scaffold import Scaffold
 
 __all__ = [
@@ -218,7 +219,7 @@ def _print_iterations(console: Console, entries: list[LedgerEntry]) -> None:
         notes.append(
             f"{e.iteration}: [{colour}]{e.decision}[/{colour}] {e.reason}  [dim]{change}[/dim]"
         )
-    console.print(table)
+    print_whole(console, table)
     for line in notes:
         console.print(line, highlight=False)
 
