@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from automem_sdk.cli import print_whole
 from automem_sdk.llm.base import Completion
 
 __all__ = ["main", "run_speed"]
@@ -280,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     console = Console(width=None if sys.stdout.isatty() else 120)
     results = run_speed(args, console)
-    console.print(render(results, args))
+    print_whole(console, render(results, args))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(results, fh, indent=2)

@@ -73,6 +73,7 @@ from smollm2_report import (
 from study_stages import Stages, StudyError, progress, read_json, write_json
 
 from automem_sdk.agent import MemoryAgent
+from automem_sdk.cli import print_whole
 from automem_sdk.diagnostics import diagnose
 from automem_sdk.episode_result import EpisodeResult
 from automem_sdk.episodes import EpisodeJob, play_episode
@@ -621,7 +622,7 @@ def run_study(
         again = stage in redo or stage in ALWAYS_RUN
         output = study.stages.run(stage, getattr(study, f"stage_{stage}"), redo=again)
         if stage == "report":
-            study.console.print(report_table(read_json(Path(output["report"]))))
+            print_whole(study.console, report_table(read_json(Path(output["report"]))))
     report_path = study.root / "report.json"
     if "report" in wanted and report_path.is_file():
         return dict(read_json(report_path))

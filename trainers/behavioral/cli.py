@@ -240,8 +240,14 @@ def parse_seeds(text: str) -> list[int]:
 
 def _print(obj: Any) -> None:
     from rich.console import Console
+    from rich.table import Table
 
-    Console().print(obj)
+    from automem_sdk.cli import print_whole
+
+    if isinstance(obj, Table):
+        print_whole(Console(), obj)
+    else:
+        Console().print(obj)
 
 
 def _cmd_dataset(args: argparse.Namespace) -> int:

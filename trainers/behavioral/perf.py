@@ -29,6 +29,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
+from automem_sdk.cli import print_whole
+
 __all__ = [
     "PEAK_TFLOPS",
     "SFT_SIZES",
@@ -469,9 +471,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for s in sizes
             ]
     if "data_engine" in out:
-        console.print(_engine_table(out["data_engine"]))
+        print_whole(console, _engine_table(out["data_engine"]))
     if "sft" in out:
-        console.print(_sft_table(out["sft"], args))
+        print_whole(console, _sft_table(out["sft"], args))
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2), encoding="utf-8")
     return 0

@@ -244,7 +244,7 @@ def _print_faults(console: Console, rd: RunDir, entries: list[LedgerEntry]) -> N
                 f"{float(f.get('share', 0.0)):.2f}",
                 str(f.get("evidence", "")),
             )
-    console.print(ft)
+    print_whole(console, ft)
 
 
 def _print_chain(console: Console, chain: list[ScaffoldDiff]) -> None:
@@ -269,7 +269,7 @@ def _print_final(console: Console, final: Any, config: StructuralConfig) -> None
         ft.add_row(
             f"accepted {final['accepted']}", f"{final['accepted_mean']:.3f}", str(final["n"])
         )
-        console.print(ft)
+        print_whole(console, ft)
         console.print(
             f"accepted - start: {final['diff']:+.3f} (paired bootstrap 95% CI {lo:+.3f} .. "
             f"{hi:+.3f}; {final['wins']} seed(s) better, {final['losses']} worse)",
