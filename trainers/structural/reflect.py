@@ -65,7 +65,7 @@ class FileStats(BaseModel):
     failed_writes: int = 0
     cap_rejections: int = 0
     #: The most bytes one episode's refused writes would have added beyond the cap
-    #: (distinct writes only; a lower bound of what the file needed).
+    #: (each distinct write counted once): an estimate of what the file needed.
     overflow_bytes: int = 0
     writes_never_read: int = 0
     repeated_append_keys: int = 0
