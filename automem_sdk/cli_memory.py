@@ -30,7 +30,8 @@ import json
 import sys
 from typing import Any
 
-from automem_sdk.cli import UsageError, add_format_flag, emit_table
+from automem_sdk.cli import UsageError
+from automem_sdk.tables import add_format_flag, emit_table
 
 __all__ = ["register"]
 

@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from automem_sdk.cli import add_format_flag, emit_table
+from automem_sdk.tables import add_format_flag, emit_table
 
 if TYPE_CHECKING:
     from automem_sdk.trace import Trace, TurnRecord

@@ -34,9 +34,9 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from automem_sdk.cli import print_whole
 from automem_sdk.perf_shared import concurrency_bench, s3_request_bench
 from automem_sdk.store import MemoryStore, StoreLimits
+from automem_sdk.tables import print_whole
 
 __all__ = ["main", "naive_search", "run_perf"]
 

@@ -6,7 +6,7 @@ import pytest
 from rich.console import Console
 from rich.table import Table
 
-from automem_sdk.cli import print_whole
+from automem_sdk.tables import print_whole
 
 CELLS = ("1.000 ± 0.000", "0.300 ± 0.153", "+0.700 ± 0.153", "20 / 88", "[-0.1, +16.8]", "12345.6")
 

@@ -651,7 +651,7 @@ def _markdown(table: list[dict[str, Any]]) -> str:
 def print_summary(table: list[dict[str, Any]], *, fmt: str = "table", console: Any = None) -> None:
     """Print the pipeline's summary rows (``report.json``'s ``rows``) as a table that
     fits (names fold, numbers are never cut), or as ``md``/``csv``/``json`` for piping."""
-    from automem_sdk.cli import emit_table
+    from automem_sdk.tables import emit_table
 
     keys = list(dict.fromkeys(k for r in table for k in r))
     cols = [c for c in _COLUMNS if c in keys] + [k for k in keys if k not in _COLUMNS]
@@ -683,7 +683,7 @@ def register(sub: Any) -> None:
     p.add_argument("--executor", choices=("process", "ray"), help="override the executor")
     p.add_argument("--report", action="store_true", help="only print the report")
     p.add_argument("--quiet", action="store_true")
-    from automem_sdk.cli import add_format_flag
+    from automem_sdk.tables import add_format_flag
 
     add_format_flag(p)
     p.set_defaults(func=_main)

@@ -122,7 +122,7 @@ def _add_report_parser(sub: Any) -> None:
         "and explorer-stateless)",
     )
     p.add_argument("--no-plot", action="store_true", help="do not write the PNG")
-    from automem_sdk.cli import add_format_flag
+    from automem_sdk.tables import add_format_flag
 
     add_format_flag(p)
     p.set_defaults(func=_report)

@@ -19,7 +19,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from automem_sdk.cli import print_whole
+from automem_sdk.tables import print_whole
 
 __all__ = ["DEMO_ENVS", "play", "register", "run_demo"]
 

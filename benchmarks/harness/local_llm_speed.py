@@ -29,8 +29,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from automem_sdk.cli import print_whole
 from automem_sdk.llm.base import Completion
+from automem_sdk.tables import print_whole
 
 __all__ = ["main", "run_speed"]
 

@@ -36,9 +36,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from automem_sdk.cli import numeric_column, print_whole
 from automem_sdk.episode_result import EpisodeResult
 from automem_sdk.errors import AutomemError
+from automem_sdk.tables import numeric_column, print_whole
 
 from .runner import load_episodes, load_plan
 from .stats import DEFAULT_RESAMPLES, paired_bootstrap
@@ -875,7 +875,7 @@ def report_dir(
         elif fmt == "json":
             print(report.model_dump_json(indent=1))
         elif fmt == "csv":
-            from automem_sdk.cli import emit_table
+            from automem_sdk.tables import emit_table
 
             emit_table("progression %", *_flat_rows(report), fmt="csv")
         else:

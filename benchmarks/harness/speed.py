@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from automem_sdk.cli import print_whole
+from automem_sdk.tables import print_whole
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -21,7 +21,7 @@ import time
 import uuid
 from typing import Any
 
-from automem_sdk.cli import print_whole
+from automem_sdk.tables import print_whole
 
 __all__ = ["compare", "main", "register"]
 

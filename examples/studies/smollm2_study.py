@@ -73,13 +73,13 @@ from smollm2_report import (
 from study_stages import Stages, StudyError, progress, read_json, write_json
 
 from automem_sdk.agent import MemoryAgent
-from automem_sdk.cli import print_whole
 from automem_sdk.diagnostics import diagnose
 from automem_sdk.episode_result import EpisodeResult
 from automem_sdk.episodes import EpisodeJob, play_episode
 from automem_sdk.errors import AutomemError
 from automem_sdk.rundir import RunDir
 from automem_sdk.store import MemoryStore
+from automem_sdk.tables import print_whole
 from automem_sdk.trace import read_trace
 
 __all__ = [

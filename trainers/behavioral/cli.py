@@ -242,7 +242,7 @@ def _print(obj: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from automem_sdk.cli import print_whole
+    from automem_sdk.tables import print_whole
 
     if isinstance(obj, Table):
         print_whole(Console(), obj)

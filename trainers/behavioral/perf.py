@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-from automem_sdk.cli import print_whole
+from automem_sdk.tables import print_whole
 
 __all__ = [
     "PEAK_TFLOPS",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from automem_sdk.cli import print_whole
+from automem_sdk.tables import print_whole
 
 __all__ = ["add_parser", "build_config", "run_command"]
 

@@ -24,8 +24,8 @@ from rich.console import Console
 from rich.syntax import Syntax
 from rich.table import Table
 
-from automem_sdk.cli import print_whole
 from automem_sdk.scaffold import Scaffold
+from automem_sdk.tables import print_whole
 
 __all__ = [
     "ScaffoldDiff",
