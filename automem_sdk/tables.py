@@ -143,6 +143,9 @@ def print_whole(console: Any, table: Any, *, keys: int = 1) -> None:
     would not fit with its text columns at a readable width is printed as several
     tables, each with the first ``keys`` columns (the row labels) and as many other
     columns as fit. Piped, the table is as wide as it needs to be, so nothing is cut.
+
+    The table's columns are adjusted in place: a column of numbers is set not to wrap
+    (at its widest cell's width), a text column to fold rather than cut.
     """
     _protect_numbers(table)
     if not console.is_terminal:
